@@ -1,0 +1,110 @@
+"""OS preparation every host gets: base packages, kernel settings, open-file limits."""
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.facts.server import LinuxDistribution
+from pyinfra.operations import apt, dnf, files, server, yum
+
+from facts.host import ContainerVirtualization
+from kafkaform.cluster import Node
+from kafkaform.platforms import BASE_PACKAGES, Platform, UnsupportedPlatform, platform_for
+from kafkaform.settings import CENTOS7_VAULT
+from kafkaform.templating import JINJA_OPTIONS, template_path
+
+SYSCTL_FILE = "/etc/sysctl.d/60-kafkaform.conf"
+
+
+def host_platform() -> Platform:
+    try:
+        return platform_for(host.get_fact(LinuxDistribution))
+    except UnsupportedPlatform as error:
+        raise PyinfraError(f"{host.name}: {error}") from None
+
+
+def install_packages(platform: Platform, packages: list[str], name: str) -> None:
+    """Install only what is missing, so a converged host runs no package manager at all."""
+    if platform.family == "apt":
+        from pyinfra.facts.deb import DebPackages
+
+        missing = [p for p in packages if p not in host.get_fact(DebPackages)]
+        if missing:
+            apt.packages(
+                name=name, packages=missing, update=True, cache_time=3600, no_recommends=True
+            )
+    else:
+        from pyinfra.facts.rpm import RpmPackages
+
+        missing = [p for p in packages if p not in host.get_fact(RpmPackages)]
+        if missing:
+            op = yum.packages if platform.family == "yum" else dnf.packages
+            op(name=name, packages=missing)
+
+
+@deploy("Prepare the OS")
+def prepare_os(node: Node) -> None:
+    platform = host_platform()
+    if platform.centos7_vault:
+        files.template(
+            name="Point CentOS 7 repositories at the vault",
+            src=template_path("common/centos7-vault.repo.j2"),
+            dest="/etc/yum.repos.d/CentOS-Base.repo",
+            vault=CENTOS7_VAULT,
+            jinja_env_kwargs=JINJA_OPTIONS,
+        )
+    install_packages(platform, BASE_PACKAGES, "Install base packages")
+
+    sysctl = files.template(
+        name="Kernel settings for Kafka and ZooKeeper",
+        src=template_path("common/sysctl.conf.j2"),
+        dest=SYSCTL_FILE,
+        mode="644",
+        sysctl=node.settings["sysctl"],
+        jinja_env_kwargs=JINJA_OPTIONS,
+    )
+    if host.get_fact(ContainerVirtualization) is None:
+        server.shell(
+            name="Apply kernel settings",
+            commands=[f"sysctl -p {SYSCTL_FILE}"],
+            _if=sysctl.did_change,
+        )
+    # In a container /proc/sys is the host's and read-only: the file is in place for
+    # when this image runs on a VM, and the container host owns the kernel settings.
+
+    users = [
+        node.settings[k]
+        for k, role in (
+            ("kafka_user", node.kafkaid is not None),
+            ("zookeeper_user", node.zookeeper),
+        )
+        if role
+    ]
+    files.template(
+        name="Open-file limits for the service users",
+        src=template_path("common/limits.conf.j2"),
+        dest="/etc/security/limits.d/60-kafkaform.conf",
+        mode="644",
+        users=users,
+        nofile_limit=node.settings["nofile_limit"],
+        jinja_env_kwargs=JINJA_OPTIONS,
+    )
+
+
+@deploy("Create a service user")
+def service_user(name: str, home: str) -> None:
+    server.group(name=f"Group {name}", group=name, system=True)
+    server.user(
+        name=f"User {name} (no login)",
+        user=name,
+        group=name,
+        home=home,
+        shell="/usr/sbin/nologin",
+        system=True,
+        create_home=False,
+        ensure_home=False,
+    )
+
+
+def directories(owner: str, paths: list[str], mode: str = "750") -> None:
+    for path in paths:
+        files.directory(name=f"Directory {path}", path=path, user=owner, group=owner, mode=mode)

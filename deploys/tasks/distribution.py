@@ -1,0 +1,82 @@
+"""The Kafka distribution (also ZooKeeper's jars): downloaded or uploaded, sha512-checked, unpacked.
+
+Versions are unpacked side by side under kafka_install_root with a ``current`` symlink, so an
+upgrade is one link flip and the previous version stays for a rollback.
+"""
+
+from __future__ import annotations
+
+import functools
+import shlex
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import files, server
+
+from facts.kafka import MARKER, KafkaInstallations
+from kafkaform import artifacts
+from kafkaform.cluster import Node
+
+
+@functools.cache
+def expected_sha512(url: str | None, local_file: str | None, pinned: str | None) -> str:
+    """The checksum to hold the tarball to, settled on the control machine before upload."""
+    if pinned:
+        return artifacts.parse_sha512(pinned)
+    if local_file:
+        return artifacts.sha512_of(local_file)
+    assert url
+    return artifacts.fetch_sha512(url)
+
+
+def tarball_url(settings: dict) -> str:
+    return settings["kafka_url"] or artifacts.tarball_url(
+        settings["kafka_mirror"], settings["kafka_version"], settings["scala_version"]
+    )
+
+
+@deploy("Install the Kafka distribution")
+def install_distribution(node: Node) -> OperationMeta:
+    s = node.settings
+    name = artifacts.distribution_name(s["kafka_version"], s["scala_version"])
+    root = s["kafka_install_root"]
+    installed = host.get_fact(KafkaInstallations, install_root=root)
+
+    files.directory(name=f"Directory {root}", path=root, user="root", group="root", mode="755")
+    if s["kafka_version"] not in installed["versions"]:
+        local = s["kafka_local_file"]
+        url = None if local else tarball_url(s)
+        sha512 = expected_sha512(url, local, s["kafka_sha512"])
+        tarball = f"{s['download_dir']}/{name}.tgz"
+        files.directory(name="Download directory", path=s["download_dir"], mode="700")
+        if local:
+            files.put(name=f"Upload {name}.tgz", src=local, dest=tarball)
+        else:
+            files.download(name=f"Download {url}", src=url, dest=tarball, force=True)
+        server.shell(
+            name=f"Verify sha512 and unpack {name}",
+            commands=[unpack_script(tarball, root, name, sha512)],
+        )
+    return files.link(name=f"Make {name} current", path=f"{root}/current", target=f"{root}/{name}")
+
+
+def unpack_script(tarball: str, root: str, name: str, sha512: str) -> str:
+    q = shlex.quote
+    staging = f"{root}/.staging-{name}"
+    # The marker is written last: the KafkaInstallations fact only trusts complete trees.
+    return " && ".join(
+        [
+            "set -e",
+            f"if ! echo {q(sha512 + '  ' + tarball)} | sha512sum -c --status; then "
+            f"echo 'sha512 of {tarball} does not match {sha512}' >&2; "
+            f"rm -f {q(tarball)}; exit 1; fi",
+            f"rm -rf {q(staging)} && mkdir -p {q(staging)}",
+            f"tar -xzf {q(tarball)} -C {q(staging)} --no-same-owner",
+            f"rm -rf {q(root + '/' + name)}",
+            f"mv {q(staging + '/' + name)} {q(root + '/' + name)}",
+            f"rmdir {q(staging)}",
+            f"echo {sha512} > {q(root + '/' + name + '/' + MARKER)}",
+            f"rm -f {q(tarball)}",
+        ]
+    )

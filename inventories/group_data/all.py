@@ -1,0 +1,11 @@
+"""Cluster-wide settings for every inventory. Every name and its default is in
+kafkaform/settings.py; a name that is not there is reported as a typo.
+
+Override any Kafka or ZooKeeper property by its literal name, e.g.:
+
+    kafka_properties = {"log.retention.hours": 72, "num.partitions": 6}
+    zookeeper_properties = {"maxClientCnxns": 120}
+"""
+
+# kafka_version = "3.9.2"
+# kafka_heap = "4g"

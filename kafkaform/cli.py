@@ -1,0 +1,29 @@
+"""The ``kafkaform`` command: validate inventories, build artifacts, run the local lab."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kafkaform import artifacts, lab, validate
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kafkaform",
+        description="Set up ZooKeeper and Kafka with pyinfra; tools around the deploy.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    validate.add_cli(sub)
+    artifacts.add_cli(sub)
+    lab.add_cli(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

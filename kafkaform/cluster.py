@@ -1,0 +1,162 @@
+"""The cluster model: who runs what, each host's settings, and the config derived from them.
+
+Everything here is pure (no pyinfra state, no network) so that validation and the rendered
+configuration can be checked offline and shared by the deploy, the CLI and the tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafkaform.settings import DEFAULTS
+
+HEAP_RE = re.compile(r"^[1-9][0-9]*[mMgG]$")
+
+
+def resolve_settings(data: Mapping[str, Any]) -> dict[str, Any]:
+    """DEFAULTS overlaid with a host's data; dict-valued settings merge key by key."""
+    resolved = copy.deepcopy(DEFAULTS)
+    for key, value in data.items():
+        default = DEFAULTS.get(key)
+        if isinstance(default, dict) and isinstance(value, Mapping):
+            resolved[key] = {**default, **value}
+        else:
+            resolved[key] = value
+    return resolved
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    data: Mapping[str, Any]
+    settings: dict[str, Any] = field(compare=False, repr=False)
+
+    @property
+    def zookeeper(self) -> bool:
+        return self.data.get("zookeeper") is True
+
+    @property
+    def zkid(self) -> int | None:
+        return self.data.get("zkid") if self.zookeeper else None
+
+    @property
+    def kafkaid(self) -> int | None:
+        return self.data.get("kafkaid")
+
+    @property
+    def address(self) -> str:
+        """Where other hosts and clients reach this host."""
+        return str(
+            self.settings.get("kafka_advertised_host") or self.data.get("ssh_hostname") or self.name
+        )
+
+
+@dataclass(frozen=True)
+class Cluster:
+    nodes: tuple[Node, ...]
+
+    @classmethod
+    def from_hosts(cls, hosts: Iterable[tuple[str, Mapping[str, Any]]]) -> Cluster:
+        return cls(tuple(Node(name, dict(data), resolve_settings(data)) for name, data in hosts))
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    @property
+    def ensemble(self) -> list[Node]:
+        return sorted((n for n in self.nodes if n.zkid is not None), key=lambda n: n.zkid)
+
+    @property
+    def brokers(self) -> list[Node]:
+        return sorted((n for n in self.nodes if n.kafkaid is not None), key=lambda n: n.kafkaid)
+
+    def zookeeper_connect(self, chroot: str | None = None) -> str:
+        hosts = ",".join(
+            f"{n.address}:{n.settings['zookeeper_client_port']}" for n in self.ensemble
+        )
+        return hosts + (chroot or "")
+
+    def replication_defaults(self) -> dict[str, int]:
+        """Replication settings the broker count can satisfy: RF up to 3, one replica of slack."""
+        rf = min(3, max(1, len(self.brokers)))
+        min_isr = max(1, min(2, rf - 1))
+        return {
+            "default.replication.factor": rf,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": rf,
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": min_isr,
+        }
+
+    def broker_properties(self, node: Node) -> dict[str, str]:
+        s = node.settings
+        port = s["kafka_port"]
+        props: dict[str, Any] = {
+            "broker.id": node.kafkaid,
+            "listeners": f"PLAINTEXT://0.0.0.0:{port}",
+            "advertised.listeners": f"PLAINTEXT://{node.address}:{port}",
+            "log.dirs": ",".join(s["kafka_data_dirs"]),
+            "zookeeper.connect": self.zookeeper_connect(s["zookeeper_chroot"]),
+            "zookeeper.connection.timeout.ms": 18000,
+            **self.replication_defaults(),
+            "unclean.leader.election.enable": False,
+            # A typo in a producer's topic name should fail, not create a topic.
+            "auto.create.topics.enable": False,
+            "controlled.shutdown.enable": True,
+            "num.partitions": 3,
+        }
+        props.update(s["kafka_properties"])
+        return {k: java_value(v) for k, v in props.items()}
+
+    def zookeeper_properties(self, node: Node) -> dict[str, str]:
+        s = node.settings
+        props: dict[str, Any] = {
+            "tickTime": 2000,
+            "initLimit": 10,
+            "syncLimit": 5,
+            "dataDir": s["zookeeper_data_dir"],
+            # Transaction log on its own directory (ideally its own disk): fsync latency.
+            "dataLogDir": s["zookeeper_datalog_dir"],
+            "clientPort": s["zookeeper_client_port"],
+            "maxClientCnxns": 60,
+            "autopurge.snapRetainCount": 5,
+            "autopurge.purgeInterval": 24,
+            "4lw.commands.whitelist": "srvr,mntr,ruok",
+            # The embedded Jetty admin server would take port 8080 unauthenticated.
+            "admin.enableServer": False,
+        }
+        for peer in self.ensemble:
+            ps = peer.settings
+            props[f"server.{peer.zkid}"] = (
+                f"{peer.address}:{ps['zookeeper_peer_port']}:{ps['zookeeper_election_port']}"
+            )
+        props.update(s["zookeeper_properties"])
+        return {k: java_value(v) for k, v in props.items()}
+
+
+def java_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(java_value(v) for v in value)
+    return str(value)
+
+
+def heap_for(role: str, memory_mb: int | None, configured: str | None) -> str:
+    """JVM heap: the configured value, else a share of RAM that leaves the rest to page cache.
+
+    Kafka serves reads from the page cache, so its heap stays small (a quarter of RAM, capped
+    at 6 GiB as is usual for brokers); ZooKeeper needs less still.
+    """
+    if configured:
+        return str(configured)
+    share, floor, cap = {"kafka": (4, 256, 6144), "zookeeper": (8, 256, 2048)}[role]
+    mb = (memory_mb or 1024) // share
+    return f"{max(floor, min(cap, mb))}m"

@@ -1,0 +1,57 @@
+"""Run deploys/kafka.py in-process against @fake hosts and record what each host was sent."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.connect import connect_all
+from pyinfra.api.operations import run_ops
+from pyinfra.context import ctx_config, ctx_inventory, ctx_state
+from pyinfra_cli.util import load_deploy_file
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@dataclass
+class Run:
+    state: State
+    names: dict[str, list[str]] = field(default_factory=dict)  # host -> op names in order
+    commands: dict[str, list[str]] = field(default_factory=dict)  # host -> executed commands
+
+    def ops(self, host: str) -> list[str]:
+        return self.names[host]
+
+    def executed(self, host: str) -> str:
+        return "\n".join(self.commands[host])
+
+
+def run_deploy(hosts: list[tuple[str, dict[str, Any]]], deploy: str = "deploys/kafka.py") -> Run:
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        inventory = Inventory((hosts, {}))
+        state = State(check_for_changes=False)
+        state.cwd = REPO
+        config = Config()
+        ctx_state.set(state)
+        ctx_config.set(config)
+        ctx_inventory.set(inventory)
+        state.init(inventory, config)
+        connect_all(state)
+        load_deploy_file(state, deploy)
+        run = Run(state)
+        for host in inventory:
+            run.names[host.name] = [
+                state.op_meta[op_hash].names.copy().pop()
+                for op_hash in state.get_op_order()
+                if op_hash in state.ops[host]
+            ]
+        run_ops(state)
+        for host in inventory:
+            run.commands[host.name] = list(host.connector.executed_commands)
+        return run
+    finally:
+        os.chdir(cwd)

@@ -1,0 +1,57 @@
+"""Fake hosts for offline runs of the real deploy through pyinfra's @fake connector.
+
+Each fake host answers the fact commands the deploy asks with what a fresh machine of the
+given distribution would say; every other command "succeeds" with no output.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+OS_RELEASE = {
+    "debian12": 'NAME="Debian GNU/Linux"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm',
+    "ubuntu2404": 'NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"',
+    "centos7": 'NAME="CentOS Linux"\nID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="7"',
+    "rocky9": 'NAME="Rocky Linux"\nID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.4"',
+}
+RELEASE_FILES = {"centos7": ("/etc/centos-release", "CentOS Linux release 7.9.2009 (Core)")}
+
+
+def responses(distro: str, memory_kb: int = 8_000_000, **overrides: Any) -> dict:
+    release = f"/etc/os-release\n{OS_RELEASE[distro]}\n---"
+    if distro in RELEASE_FILES:
+        path, text = RELEASE_FILES[distro]
+        release += f"\n{path}\n{text}\n---"
+    return {
+        **overrides,
+        "*-release": release.split("\n"),
+        "vmstat -s": [f"{memory_kb} K total memory"],
+        "systemd-detect-virt": ["none"],
+        "uname -s": ["Linux"],
+        "command -v useradd": ["/usr/sbin/useradd"],
+        "command -v groupadd": ["/usr/sbin/groupadd"],
+    }
+
+
+def fake_hosts(distro: str, nodes: int = 3, ensemble: int | None = None, **data: Any) -> list:
+    ensemble = nodes if ensemble is None else ensemble
+    hosts = []
+    for i in range(1, nodes + 1):
+        host: dict[str, Any] = {
+            "ssh_hostname": f"10.0.0.{10 + i}",
+            "kafkaid": i,
+            "fake_delay": 0,
+            "fake_delay_jitter": 0,
+            "fake_responses": responses(distro),
+            # The deploy resolves the tarball's checksum on the control machine: pin it offline.
+            "kafka_sha512": "0" * 128,
+            **data,
+        }
+        if i <= ensemble:
+            host.update(zookeeper=True, zkid=i)
+        hosts.append((f"@fake/kafka-{i}", host))
+    return hosts
+
+
+RUNNING = re.compile(r"systemctl show")
