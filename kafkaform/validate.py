@@ -222,7 +222,9 @@ def check(
 def check_inventory(inventory: Any) -> list[Problem]:
     """Validate a pyinfra ``Inventory`` (as built by the CLI or the deploy)."""
     hosts = [(host.name, host.data.dict()) for host in inventory]
-    groups = {name: dict(inventory.get_group_data(name)) for name in inventory.group_data}
+    # group_data/all.py lands in the inventory's base data, the other groups by name.
+    groups = {"all": dict(inventory.get_data())}
+    groups.update({name: dict(inventory.get_group_data(name)) for name in inventory.group_data})
     host_only = {host.name: dict(inventory.get_host_data(host.name)) for host in inventory}
     return check(hosts, groups, host_only)
 

@@ -6,7 +6,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyinfra
 from pyinfra.api import Config, Inventory, State
+from pyinfra.api.state import StateStage
 from pyinfra.api.connect import connect_all
 from pyinfra.api.operations import run_ops
 from pyinfra.context import ctx_config, ctx_inventory, ctx_state
@@ -31,6 +33,9 @@ class Run:
 def run_deploy(hosts: list[tuple[str, dict[str, Any]]], deploy: str = "deploys/kafka.py") -> Run:
     cwd = os.getcwd()
     os.chdir(REPO)
+    # Order operations by their line numbers in the deploy files, as the CLI does; the API's
+    # default (order of definition per host) would interleave hosts with different roles.
+    pyinfra.is_cli = True
     try:
         inventory = Inventory((hosts, {}))
         state = State(check_for_changes=False)
@@ -41,6 +46,7 @@ def run_deploy(hosts: list[tuple[str, dict[str, Any]]], deploy: str = "deploys/k
         ctx_inventory.set(inventory)
         state.init(inventory, config)
         connect_all(state)
+        state.set_stage(StateStage.Prepare)
         load_deploy_file(state, deploy)
         run = Run(state)
         for host in inventory:
@@ -49,6 +55,7 @@ def run_deploy(hosts: list[tuple[str, dict[str, Any]]], deploy: str = "deploys/k
                 for op_hash in state.get_op_order()
                 if op_hash in state.ops[host]
             ]
+        state.set_stage(StateStage.Execute)
         run_ops(state)
         for host in inventory:
             run.commands[host.name] = list(host.connector.executed_commands)

@@ -6,7 +6,6 @@ given distribution would say; every other command "succeeds" with no output.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 OS_RELEASE = {
@@ -23,8 +22,7 @@ def responses(distro: str, memory_kb: int = 8_000_000, **overrides: Any) -> dict
     if distro in RELEASE_FILES:
         path, text = RELEASE_FILES[distro]
         release += f"\n{path}\n{text}\n---"
-    return {
-        **overrides,
+    defaults = {
         "*-release": release.split("\n"),
         "vmstat -s": [f"{memory_kb} K total memory"],
         "systemd-detect-virt": ["none"],
@@ -32,6 +30,8 @@ def responses(distro: str, memory_kb: int = 8_000_000, **overrides: Any) -> dict
         "command -v useradd": ["/usr/sbin/useradd"],
         "command -v groupadd": ["/usr/sbin/groupadd"],
     }
+    # Overrides first: the fake connector answers with the first matcher that fits.
+    return {**overrides, **{k: v for k, v in defaults.items() if k not in overrides}}
 
 
 def fake_hosts(distro: str, nodes: int = 3, ensemble: int | None = None, **data: Any) -> list:
@@ -52,6 +52,3 @@ def fake_hosts(distro: str, nodes: int = 3, ensemble: int | None = None, **data:
             host.update(zookeeper=True, zkid=i)
         hosts.append((f"@fake/kafka-{i}", host))
     return hosts
-
-
-RUNNING = re.compile(r"systemctl show")

@@ -1,0 +1,103 @@
+"""The real deploy, run offline against @fake hosts of each supported distribution."""
+
+from __future__ import annotations
+
+from tests.unit.deployrun import run_deploy
+from tests.unit.fakes import fake_hosts, responses
+
+H1 = "@fake/kafka-1"
+H3 = "@fake/kafka-3"
+
+
+def index(ops: list[str], fragment: str) -> int:
+    return next(i for i, name in enumerate(ops) if fragment in name)
+
+
+def test_debian_installs_from_apt_and_orders_zookeeper_before_kafka():
+    run = run_deploy(fake_hosts("debian12", 3))
+    ops, sent = run.ops(H1), run.executed(H1)
+    assert "install --no-install-recommends openjdk-17-jre-headless" in sent
+    assert "yum" not in sent and "dnf" not in sent
+    assert index(ops, "Install Java") < index(ops, "Verify sha512 and unpack")
+    assert index(ops, "Start and enable zookeeper") < index(ops, "Start and enable kafka")
+    assert index(ops, "Wait until zookeeper is healthy") < index(ops, "Start and enable kafka")
+    assert "sysctl -p /etc/sysctl.d/60-kafkaform.conf" in sent
+    # The download is checked against the pinned sha512 before anything is unpacked.
+    assert f"echo '{'0' * 128}  /var/cache/kafkaform/kafka_2.13-3.9.2.tgz' | sha512sum -c" in sent
+
+
+def test_centos7_points_yum_at_the_vault_before_installing():
+    run = run_deploy(fake_hosts("centos7", 3))
+    ops, sent = run.ops(H1), run.executed(H1)
+    assert index(ops, "Point CentOS 7 repositories at the vault") < index(
+        ops, "Install base packages"
+    )
+    assert "yum install -y java-11-openjdk-headless" in sent
+    assert "apt-get" not in sent
+
+
+def test_el9_uses_dnf():
+    run = run_deploy(fake_hosts("rocky9", 3))
+    sent = run.executed(H1)
+    assert "dnf install -y java-17-openjdk-headless" in sent
+    assert "vault" not in "\n".join(run.ops(H1))
+
+
+def test_ubuntu_uses_apt():
+    sent = run_deploy(fake_hosts("ubuntu2404", 1)).executed(H1)
+    assert "openjdk-17-jre-headless" in sent
+
+
+def test_broker_only_hosts_get_no_zookeeper():
+    run = run_deploy(fake_hosts("debian12", 3, ensemble=1))
+    assert any(op.startswith("ZooKeeper |") for op in run.ops(H1))
+    assert not any(op.startswith("ZooKeeper |") for op in run.ops(H3))
+    assert any("Kafka broker" in op for op in run.ops(H3))
+
+
+def test_converged_host_installs_nothing_and_restarts_only_on_change():
+    installed = responses(
+        "debian12",
+        **{
+            "dpkg -l": [
+                f"ii  {p}  1.0-1 amd64 x"
+                for p in ("curl", "tar", "gzip", "ca-certificates", "openjdk-17-jre-headless")
+            ],
+            ".kafkaform-sha512": [
+                "version /opt/kafka/kafka_2.13-3.9.2/libs/kafka_2.13-3.9.2.jar abc",
+                "current /opt/kafka/kafka_2.13-3.9.2",
+            ],
+            "systemctl show": [
+                "Id=zookeeper.service",
+                "SubState=running",
+                "",
+                "Id=kafka.service",
+                "SubState=running",
+            ],
+        },
+    )
+    run = run_deploy(fake_hosts("debian12", 3, fake_responses=installed))
+    ops = run.ops(H1)
+    assert not any("Install" in op and "packages" in op for op in ops)
+    assert not any("Download" in op or "unpack" in op for op in ops)
+    assert "apt-get" not in run.executed(H1)
+    state = run.state
+    restarts = [
+        (h, op_hash)
+        for h in run.state.inventory
+        for op_hash in state.ops[h]
+        if "safely" in state.op_meta[op_hash].names.copy().pop()
+    ]
+    assert len(restarts) == 6  # zookeeper and kafka on each of the three hosts
+    for h, op_hash in restarts:
+        assert state.op_meta[op_hash].global_arguments["_serial"] is True
+        assert state.ops[h][op_hash].global_arguments["_if"]
+
+
+def test_container_hosts_write_but_do_not_apply_sysctl():
+    hosts = fake_hosts(
+        "debian12", 1, fake_responses=responses("debian12", **{"systemd-detect-virt": ["docker"]})
+    )
+    run = run_deploy(hosts)
+    assert "Prepare the OS | Kernel settings for Kafka and ZooKeeper" in run.ops(H1)
+    assert "sysctl -p" not in run.executed(H1)
