@@ -8,9 +8,9 @@ from typing import Any
 
 import pyinfra
 from pyinfra.api import Config, Inventory, State
-from pyinfra.api.state import StateStage
 from pyinfra.api.connect import connect_all
 from pyinfra.api.operations import run_ops
+from pyinfra.api.state import StateStage
 from pyinfra.context import ctx_config, ctx_inventory, ctx_state
 from pyinfra_cli.util import load_deploy_file
 

@@ -1,0 +1,91 @@
+"""Integration tests: real hosts in the local lab, the real CLI, real ZooKeeper and Kafka.
+
+They need root (systemd-nspawn). Outside CI a machine that cannot run them skips them; in CI
+(CI=true) that is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kafkaform.cluster import Cluster
+from kafkaform.validate import load_inventory
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+IN_CI = os.environ.get("CI") == "true"
+LAB_INVENTORY = "inventories/lab.py"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+def require(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"integration prerequisite missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+def run(*argv: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run a command from the repo root, echoing its output on failure."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        argv, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    took = time.monotonic() - started
+    print(f"$ {' '.join(argv)}  ({took:.1f}s, exit {proc.returncode})")
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(argv)} exited {proc.returncode}\n"
+            f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+def kafkaform(*args: str) -> subprocess.CompletedProcess:
+    return run(str(BIN / "kafkaform"), *args)
+
+
+def deploy(inventory: str = LAB_INVENTORY) -> dict:
+    """The README's command, with --json so the result can be counted."""
+    proc = run(str(BIN / "pyinfra"), "-y", "--json", inventory, "deploys/kafka.py")
+    return json.loads(proc.stdout)
+
+
+def changed_operations(result: dict) -> list[str]:
+    return [
+        f"{op['name']} on {', '.join(op['success'])}"
+        for op in result["results"]["operations"]
+        if op["success"]
+    ]
+
+
+def lab_cluster() -> Cluster:
+    inventory = load_inventory(str(REPO / LAB_INVENTORY))
+    return Cluster.from_hosts((h.name, h.data.dict()) for h in inventory)
+
+
+@pytest.fixture(scope="session")
+def lab_allowed() -> None:
+    require(os.geteuid() == 0, "the local lab needs root")
+    require(sys.platform.startswith("linux"), "the local lab needs Linux")
+    require(shutil.which("apt-get") is not None, "the local lab installs its tools with apt-get")
+
+
+def fresh_lab(nodes: int) -> Cluster:
+    kafkaform("lab", "down")
+    kafkaform("lab", "up", "--nodes", str(nodes))
+    return lab_cluster()

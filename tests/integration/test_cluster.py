@@ -1,0 +1,58 @@
+"""(ii)-(iv) Three nodes, each ZooKeeper and Kafka, deployed through the real CLI."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from kafkaform import verify
+from tests.integration.conftest import REPO, changed_operations, deploy, fresh_lab, run
+
+
+@pytest.fixture(scope="module")
+def cluster(lab_allowed):
+    cluster = fresh_lab(3)
+    result = deploy()
+    assert result["results"]["totals"]["error"] == 0
+    return cluster
+
+
+def test_one_leader_two_followers(cluster):
+    modes = verify.ensemble_modes(cluster)
+    assert sorted(modes.values()) == ["follower", "follower", "leader"], modes
+
+
+def test_every_broker_registered(cluster):
+    assert verify.registered_brokers(cluster) == [1, 2, 3]
+
+
+def test_topic_rf3_minisr2_message_crosses_nodes(cluster):
+    verify.create_topic(verify.bootstrap(cluster), "orders", partitions=3, replication=3, min_isr=2)
+    layout = verify.topic_layout(verify.bootstrap(cluster, ["kafka-2"]), "orders")
+    assert layout == {"replicas": [3, 3, 3], "isr": [3, 3, 3], "min.insync.replicas": 2}
+    verify.produce(verify.bootstrap(cluster, ["kafka-1"]), "orders", "order 42 via kafka-1")
+    seen = verify.consume(verify.bootstrap(cluster, ["kafka-3"]), "orders", "order 42 via kafka-1")
+    assert "order 42 via kafka-1" in seen
+
+
+def test_second_run_changes_nothing(cluster):
+    result = deploy()
+    assert result["results"]["totals"]["error"] == 0
+    assert changed_operations(result) == []
+
+
+def test_testinfra_verification_suite_passes(cluster):
+    proc = run(
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        str(REPO / "tests/verify"),
+        "--inventory",
+        "inventories/lab.py",
+    )
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "skipped" not in summary, summary

@@ -1,0 +1,57 @@
+"""What every host of a deployed cluster must look like."""
+
+from __future__ import annotations
+
+
+def java_users(host) -> set[str]:
+    return {p.user for p in host.process.filter(comm="java")}
+
+
+def test_zookeeper_service(zookeeper_node, host_of):
+    host = host_of(zookeeper_node)
+    s = zookeeper_node.settings
+    service = host.service("zookeeper")
+    assert service.is_enabled and service.is_running
+    assert s["zookeeper_user"] in java_users(host)
+    assert host.socket(f"tcp://0.0.0.0:{s['zookeeper_client_port']}").is_listening
+    assert host.file(f"{s['zookeeper_data_dir']}/myid").content_string.strip() == str(
+        zookeeper_node.zkid
+    )
+
+
+def test_zookeeper_files_belong_to_its_user(zookeeper_node, host_of):
+    host = host_of(zookeeper_node)
+    s = zookeeper_node.settings
+    assert host.user(s["zookeeper_user"]).shell.endswith("nologin")
+    for path in (s["zookeeper_data_dir"], s["zookeeper_datalog_dir"]):
+        assert host.file(path).user == s["zookeeper_user"]
+    config = host.file(f"{s['zookeeper_config_dir']}/zoo.cfg")
+    assert config.group == s["zookeeper_user"] and config.mode == 0o640
+
+
+def test_kafka_service(broker_node, host_of):
+    host = host_of(broker_node)
+    s = broker_node.settings
+    service = host.service("kafka")
+    assert service.is_enabled and service.is_running
+    assert s["kafka_user"] in java_users(host)
+    assert host.socket(f"tcp://0.0.0.0:{s['kafka_port']}").is_listening
+    properties = host.file(f"{s['kafka_config_dir']}/server.properties")
+    assert f"broker.id={broker_node.kafkaid}" in properties.content_string.splitlines()
+    assert properties.mode == 0o640 and properties.group == s["kafka_user"]
+
+
+def test_kafka_files_belong_to_its_user(broker_node, host_of):
+    host = host_of(broker_node)
+    s = broker_node.settings
+    assert host.user(s["kafka_user"]).shell.endswith("nologin")
+    for path in s["kafka_data_dirs"]:
+        assert host.file(path).user == s["kafka_user"]
+    assert host.file(f"{s['kafka_log_dir']}/server.log").exists
+
+
+def test_kernel_settings_and_limits_in_place(any_node, host_of):
+    host = host_of(any_node)
+    sysctl = host.file("/etc/sysctl.d/60-kafkaform.conf").content_string
+    assert "vm.swappiness = 1" in sysctl
+    assert host.file("/etc/security/limits.d/60-kafkaform.conf").exists
