@@ -69,7 +69,13 @@ def create_topic(
 def topic_layout(servers: str, name: str, timeout: float = 30) -> dict[str, object]:
     """Replica count per partition and the topic's min.insync.replicas, as the cluster reports."""
     admin = AdminClient({"bootstrap.servers": servers})
-    metadata = admin.list_topics(topic=name, timeout=timeout).topics[name]
+    deadline = time.monotonic() + timeout
+    # A new topic reaches every broker's metadata cache a moment after it is created.
+    while True:
+        metadata = admin.list_topics(topic=name, timeout=timeout).topics[name]
+        if metadata.partitions or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     resource = ConfigResource(ConfigResource.Type.TOPIC, name)
     config = admin.describe_configs([resource])[resource].result(timeout)
     return {
@@ -110,6 +116,79 @@ def consume(servers: str, topic: str, expected: str, timeout: float = 60) -> lis
             if msg.error():
                 raise KafkaException(msg.error())
             seen.append(msg.value().decode())
+    finally:
+        consumer.close()
+    return seen
+
+
+class BackgroundProducer:
+    """Produces numbered messages with acks=all until stopped; counts what was acknowledged.
+
+    Runs through a rolling restart to show that no acknowledged write is refused or lost.
+    """
+
+    def __init__(self, servers: str, topic: str, rate: float = 20.0) -> None:
+        import threading
+
+        self.topic, self.interval = topic, 1.0 / rate
+        self.sent: list[str] = []
+        self.acked: list[str] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._producer = Producer(
+            {
+                "bootstrap.servers": servers,
+                "acks": "all",
+                "enable.idempotence": True,
+                "delivery.timeout.ms": 120000,
+            }
+        )
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _delivered(self, err, msg) -> None:
+        if err:
+            self.errors.append(str(err))
+        else:
+            self.acked.append(msg.value().decode())
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            value = f"{self.topic}-{n}"
+            self._producer.produce(self.topic, value.encode(), callback=self._delivered)
+            self.sent.append(value)
+            self._producer.poll(0)
+            n += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> BackgroundProducer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._producer.flush(120)
+
+
+def consume_all(servers: str, topic: str, count: int, timeout: float = 120) -> list[str]:
+    """Read a topic from the beginning until ``count`` messages arrived (or the timeout)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": servers,
+            "group.id": f"kafkaform-verify-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    seen: list[str] = []
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(seen) < count:
+            msg = consumer.poll(1.0)
+            if msg is not None and not msg.error():
+                seen.append(msg.value().decode())
     finally:
         consumer.close()
     return seen
