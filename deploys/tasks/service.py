@@ -38,11 +38,15 @@ def safe_restart_script(service: str, template: str, **variables) -> OperationMe
     )
 
 
-def run_service(service: str, unit_op: OperationMeta, changes: list[OperationMeta]) -> None:
+def run_service(
+    service: str, unit_op: OperationMeta, changes: list[OperationMeta], last: str | None = None
+) -> None:
     """Start a stopped service and wait for it; restart a running one only if something changed.
 
     Restarts are serial (one host at a time) and each waits until the service is healthy
-    again: that is what keeps a rolling change from taking the cluster down.
+    again: that is what keeps a rolling change from taking the cluster down. ``last`` (a
+    reason, e.g. "the ZooKeeper leader") puts this host's restart after all the others', so
+    the role it holds moves once instead of at every step.
     """
     was_running = host.get_fact(SystemdStatus).get(f"{service}.service", False)
     systemd.daemon_reload(name="Reload systemd units", _if=unit_op.did_change)
@@ -53,12 +57,16 @@ def run_service(service: str, unit_op: OperationMeta, changes: list[OperationMet
             enabled=True,
             running=True,
         )
-        server.shell(
-            name=f"Restart {service} safely (one host at a time)",
-            commands=[f"{SCRIPT_DIR}/{service}-safe-restart"],
-            _serial=True,
-            _if=any_changed(unit_op, *changes),
-        )
+        restart = {
+            "commands": [f"{SCRIPT_DIR}/{service}-safe-restart"],
+            "_serial": True,
+            "_if": any_changed(unit_op, *changes),
+        }
+        # pyinfra orders operations by source line: the "last" call must stay below.
+        if not last:
+            server.shell(name=f"Restart {service} safely (one host at a time)", **restart)
+        else:
+            server.shell(name=f"Restart {service} safely ({last} last)", **restart)
     else:
         systemd.service(
             name=f"Start and enable {service}",

@@ -8,6 +8,7 @@ from pyinfra.operations import files
 
 from deploys.tasks import service
 from deploys.tasks.common import directories, service_user
+from facts.zookeeper import ZooKeeperMode
 from kafkaform.cluster import Cluster, Node, heap_for
 from kafkaform.templating import JINJA_OPTIONS, template_path
 
@@ -83,4 +84,5 @@ def configure_zookeeper(cluster: Cluster, node: Node, binaries: OperationMeta) -
         nofile_limit=s["nofile_limit"],
         stop_timeout=60,
     )
-    service.run_service("zookeeper", unit, changes)
+    mode = host.get_fact(ZooKeeperMode, port=s["zookeeper_client_port"])
+    service.run_service("zookeeper", unit, changes, last="the leader" if mode == "leader" else None)

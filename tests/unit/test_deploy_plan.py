@@ -55,10 +55,12 @@ def test_broker_only_hosts_get_no_zookeeper():
     assert any("Kafka broker" in op for op in run.ops(H3))
 
 
-def test_converged_host_installs_nothing_and_restarts_only_on_change():
-    installed = responses(
+def converged(zookeeper_mode: str) -> dict:
+    """What a host that an earlier deploy set up answers."""
+    return responses(
         "debian12",
         **{
+            "printf srvr": ["Zookeeper version: 3.8.4", f"Mode: {zookeeper_mode}"],
             "dpkg -l": [
                 f"ii  {p}  1.0-1 amd64 x"
                 for p in ("curl", "tar", "gzip", "ca-certificates", "openjdk-17-jre-headless")
@@ -76,7 +78,10 @@ def test_converged_host_installs_nothing_and_restarts_only_on_change():
             ],
         },
     )
-    run = run_deploy(fake_hosts("debian12", 3, fake_responses=installed))
+
+
+def test_converged_host_installs_nothing_and_restarts_only_on_change():
+    run = run_deploy(fake_hosts("debian12", 3, fake_responses=converged("follower")))
     ops = run.ops(H1)
     assert not any("Install" in op and "packages" in op for op in ops)
     assert not any("Download" in op or "unpack" in op for op in ops)
@@ -101,3 +106,15 @@ def test_container_hosts_write_but_do_not_apply_sysctl():
     run = run_deploy(hosts)
     assert "Prepare the OS | Kernel settings for Kafka and ZooKeeper" in run.ops(H1)
     assert "sysctl -p" not in run.executed(H1)
+
+
+def test_zookeeper_leader_restarts_after_the_followers():
+    hosts = fake_hosts("debian12", 3, fake_responses=converged("follower"))
+    hosts[1][1]["fake_responses"] = converged("leader")
+    run = run_deploy(hosts)
+    follower_step = "ZooKeeper | Restart zookeeper safely (one host at a time)"
+    leader_step = "ZooKeeper | Restart zookeeper safely (the leader last)"
+    assert follower_step in run.ops(H1) and leader_step not in run.ops(H1)
+    assert leader_step in run.ops("@fake/kafka-2")
+    order = [run.state.op_meta[h].names for h in run.state.get_op_order()]
+    assert order.index({follower_step}) < order.index({leader_step})
