@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
@@ -95,8 +95,10 @@ def produce(servers: str, topic: str, value: str, timeout: float = 30) -> None:
         raise KafkaException(f"message not acknowledged: {errors or 'flush timed out'}")
 
 
-def consume(servers: str, topic: str, expected: str, timeout: float = 60) -> list[str]:
-    """Read the topic from the beginning until ``expected`` arrives; return what was read."""
+def read(
+    servers: str, topic: str, done: Callable[[list[str]], bool], timeout: float = 60
+) -> list[str]:
+    """Read a topic from the beginning, with a fresh group, until ``done(seen)`` or the timeout."""
     consumer = Consumer(
         {
             "bootstrap.servers": servers,
@@ -109,7 +111,7 @@ def consume(servers: str, topic: str, expected: str, timeout: float = 60) -> lis
     try:
         consumer.subscribe([topic])
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and expected not in seen:
+        while time.monotonic() < deadline and not done(seen):
             msg = consumer.poll(1.0)
             if msg is None:
                 continue
@@ -119,6 +121,16 @@ def consume(servers: str, topic: str, expected: str, timeout: float = 60) -> lis
     finally:
         consumer.close()
     return seen
+
+
+def consume(servers: str, topic: str, expected: str, timeout: float = 60) -> list[str]:
+    """Read until ``expected`` arrives; return what was read."""
+    return read(servers, topic, lambda seen: expected in seen, timeout)
+
+
+def consume_all(servers: str, topic: str, count: int, timeout: float = 120) -> list[str]:
+    """Read until ``count`` messages arrived."""
+    return read(servers, topic, lambda seen: len(seen) >= count, timeout)
 
 
 class BackgroundProducer:
@@ -169,26 +181,3 @@ class BackgroundProducer:
         self._stop.set()
         self._thread.join()
         self._producer.flush(120)
-
-
-def consume_all(servers: str, topic: str, count: int, timeout: float = 120) -> list[str]:
-    """Read a topic from the beginning until ``count`` messages arrived (or the timeout)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": servers,
-            "group.id": f"kafkaform-verify-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    seen: list[str] = []
-    try:
-        consumer.subscribe([topic])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(seen) < count:
-            msg = consumer.poll(1.0)
-            if msg is not None and not msg.error():
-                seen.append(msg.value().decode())
-    finally:
-        consumer.close()
-    return seen

@@ -1,80 +1,160 @@
-"""Shared shape of our two JVM services: unit, first start, safe rolling restart."""
+"""Shared shape of our two JVM services: user and directories, config files, unit, first start,
+safe rolling restart."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from pyinfra import host
 from pyinfra.api.operation import OperationMeta
+from pyinfra.facts.hardware import Memory
 from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from deploys.tasks.common import directories, service_user
+from kafkaform.cluster import heap_for
 from kafkaform.settings import JAVA_BIN
 from kafkaform.templating import JINJA_OPTIONS, template_path
 
 SCRIPT_DIR = "/usr/local/sbin"
+LOG_MAX_FILE_SIZE = "100MB"  # x LOG_MAX_BACKUPS per log file: bounded disk use
+LOG_MAX_BACKUPS = 10
 
 
-def unit(service: str, **variables) -> OperationMeta:
-    return files.template(
-        name=f"systemd unit {service}.service",
-        src=template_path("common/java-service.service.j2"),
-        dest=f"/etc/systemd/system/{service}.service",
-        mode="644",
-        java_bin=JAVA_BIN,
-        jinja_env_kwargs=JINJA_OPTIONS,
-        **variables,
-    )
+@dataclass
+class JavaService:
+    """One JVM service on one host, as the unit and the config files see it."""
 
+    name: str  # systemd unit and safe-restart script name
+    label: str  # prefix of operation names
+    user: str
+    config_dir: str
+    log_dir: str
+    workdir: str
+    install: str  # the distribution's "current" directory
+    nofile_limit: int
+    owned_dirs: list[str] = field(default_factory=list)
 
-def safe_restart_script(service: str, template: str, **variables) -> OperationMeta:
-    return files.template(
-        name=f"Safe restart script {service}-safe-restart",
-        src=template_path(template),
-        dest=f"{SCRIPT_DIR}/{service}-safe-restart",
-        mode="755",
-        java_bin=JAVA_BIN,
-        jinja_env_kwargs=JINJA_OPTIONS,
-        **variables,
-    )
+    def prepare(self) -> None:
+        service_user(self.user, home=self.workdir)
+        directories(self.user, [*self.owned_dirs, self.log_dir])
+        files.directory(name=f"Directory {self.config_dir}", path=self.config_dir, mode="755")
 
-
-def run_service(
-    service: str, unit_op: OperationMeta, changes: list[OperationMeta], last: str | None = None
-) -> None:
-    """Start a stopped service and wait for it; restart a running one only if something changed.
-
-    Restarts are serial (one host at a time) and each waits until the service is healthy
-    again: that is what keeps a rolling change from taking the cluster down. ``last`` (a
-    reason, e.g. "the ZooKeeper leader") puts this host's restart after all the others', so
-    the role it holds moves once instead of at every step.
-    """
-    was_running = host.get_fact(SystemdStatus).get(f"{service}.service", False)
-    systemd.daemon_reload(name="Reload systemd units", _if=unit_op.did_change)
-    if was_running:
-        systemd.service(
-            name=f"Enable {service} at boot",
-            service=f"{service}.service",
-            enabled=True,
-            running=True,
+    def config(self, src: str, dest: str, **variables) -> OperationMeta:
+        # Readable by the service's group only: passwords may live in these files.
+        return files.template(
+            name=f"{self.label} {dest}",
+            src=template_path(src),
+            dest=dest,
+            user="root",
+            group=self.user,
+            mode="640",
+            jinja_env_kwargs=JINJA_OPTIONS,
+            **variables,
         )
-        restart = {
-            "commands": [f"{SCRIPT_DIR}/{service}-safe-restart"],
-            "_serial": True,
-            "_if": any_changed(unit_op, *changes),
-        }
-        # pyinfra orders operations by source line: the "last" call must stay below.
-        if not last:
-            server.shell(name=f"Restart {service} safely (one host at a time)", **restart)
+
+    def log4j(self, appenders: dict[str, str], loggers: dict, root: str) -> OperationMeta:
+        return self.config(
+            "common/log4j.properties.j2",
+            f"{self.config_dir}/log4j.properties",
+            log_dir=self.log_dir,
+            root_appender=root,
+            max_file_size=LOG_MAX_FILE_SIZE,
+            max_backups=LOG_MAX_BACKUPS,
+            appenders=appenders,
+            loggers=loggers,
+        )
+
+    def safe_restart_script(self, template: str, **variables) -> OperationMeta:
+        return files.template(
+            name=f"Safe restart script {self.name}-safe-restart",
+            src=template_path(template),
+            dest=f"{SCRIPT_DIR}/{self.name}-safe-restart",
+            mode="755",
+            java_bin=JAVA_BIN,
+            classpath=f"{self.install}/libs/*",
+            jinja_env_kwargs=JINJA_OPTIONS,
+            **variables,
+        )
+
+    def unit(
+        self,
+        *,
+        description: str,
+        documentation: str,
+        main_class: str,
+        config_file: str,
+        heap: str | None,
+        jvm_opts: list[str],
+        stop_timeout: int,
+        after: list[str],
+        gc_log: str,
+        extra_properties: tuple[str, ...] = (),
+    ) -> OperationMeta:
+        size = heap_for(self.name, host.get_fact(Memory), heap)
+        return files.template(
+            name=f"systemd unit {self.name}.service",
+            src=template_path("common/java-service.service.j2"),
+            dest=f"/etc/systemd/system/{self.name}.service",
+            mode="644",
+            description=description,
+            documentation=documentation,
+            after=after,
+            run_as=self.user,
+            workdir=self.workdir,
+            java_bin=JAVA_BIN,
+            heap_opts=f"-Xms{size} -Xmx{size}",
+            jvm_opts=jvm_opts,
+            system_properties=[
+                f"-Dlog4j.configuration=file:{self.config_dir}/log4j.properties",
+                f"-Xlog:gc*:file={self.log_dir}/{gc_log}:time,tags:filecount=10,filesize=20M",
+                *extra_properties,
+            ],
+            classpath=f"{self.install}/libs/*",
+            main_class=main_class,
+            config_file=config_file,
+            nofile_limit=self.nofile_limit,
+            stop_timeout=stop_timeout,
+            jinja_env_kwargs=JINJA_OPTIONS,
+        )
+
+    def run(self, unit_op: OperationMeta, changes: list[OperationMeta], last: str | None = None):
+        """Start a stopped service and wait for it; restart a running one only on a change.
+
+        Restarts are serial (one host at a time) and each waits until the service is healthy
+        again: that is what keeps a rolling change from taking the cluster down. ``last`` (a
+        reason, e.g. "the leader") puts this host's restart after all the others', so the
+        role it holds moves once instead of at every step.
+        """
+        name = self.name
+        was_running = host.get_fact(SystemdStatus).get(f"{name}.service", False)
+        systemd.daemon_reload(name="Reload systemd units", _if=unit_op.did_change)
+        if was_running:
+            systemd.service(
+                name=f"Enable {name} at boot",
+                service=f"{name}.service",
+                enabled=True,
+                running=True,
+            )
+            restart = {
+                "commands": [f"{SCRIPT_DIR}/{name}-safe-restart"],
+                "_serial": True,
+                "_if": any_changed(unit_op, *changes),
+            }
+            # pyinfra orders operations by source line: the "last" call must stay below.
+            if not last:
+                server.shell(name=f"Restart {name} safely (one host at a time)", **restart)
+            else:
+                server.shell(name=f"Restart {name} safely ({last} last)", **restart)
         else:
-            server.shell(name=f"Restart {service} safely ({last} last)", **restart)
-    else:
-        systemd.service(
-            name=f"Start and enable {service}",
-            service=f"{service}.service",
-            running=True,
-            enabled=True,
-        )
-        server.shell(
-            name=f"Wait until {service} is healthy",
-            commands=[f"{SCRIPT_DIR}/{service}-safe-restart --wait-only"],
-        )
+            systemd.service(
+                name=f"Start and enable {name}",
+                service=f"{name}.service",
+                running=True,
+                enabled=True,
+            )
+            server.shell(
+                name=f"Wait until {name} is healthy",
+                commands=[f"{SCRIPT_DIR}/{name}-safe-restart --wait-only"],
+            )
