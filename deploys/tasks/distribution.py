@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import shlex
+from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server
 
@@ -25,7 +27,12 @@ def expected_sha512(url: str | None, local_file: str | None, pinned: str | None)
     if pinned:
         return artifacts.parse_sha512(pinned)
     if local_file:
-        return artifacts.sha512_of(local_file)
+        actual = artifacts.sha512_of(local_file)
+        published = Path(local_file + ".sha512")
+        # An air-gapped site that copied the .sha512 along gets the same check as a download.
+        if published.exists() and artifacts.parse_sha512(published.read_text()) != actual:
+            raise PyinfraError(f"{local_file} does not match its checksum file {published}")
+        return actual
     assert url
     return artifacts.fetch_sha512(url)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from kafkaform import lab
 from kafkaform.cluster import Cluster
 from kafkaform.validate import load_inventory
 
@@ -39,15 +40,15 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-def run(*argv: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    """Run a command from the repo root, echoing its output on failure."""
+def run(*argv: str, timeout: float = 1800, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command from the repo root; unless check=False a failure raises with its output."""
     started = time.monotonic()
     proc = subprocess.run(
         argv, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
     )
     took = time.monotonic() - started
     print(f"$ {' '.join(argv)}  ({took:.1f}s, exit {proc.returncode})")
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(argv)} exited {proc.returncode}\n"
             f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}"
@@ -63,6 +64,28 @@ def deploy(inventory: str = LAB_INVENTORY) -> dict:
     """The README's command, with --json so the result can be counted."""
     proc = run(str(BIN / "pyinfra"), "-y", "--json", inventory, "deploys/kafka.py")
     return json.loads(proc.stdout)
+
+
+def failing_deploy(inventory: str) -> str:
+    """Run a deploy that must fail; return everything it printed."""
+    proc = run(str(BIN / "pyinfra"), "-y", inventory, "deploys/kafka.py", check=False)
+    assert proc.returncode != 0, "the deploy was expected to fail"
+    return proc.stdout + proc.stderr
+
+
+def lab_inventory_with(directory: Path, **overrides: object) -> str:
+    """An inventory file of the running lab with extra group data (e.g. kafka_properties)."""
+    path = directory / "lab_with_overrides.py"
+    path.write_text(
+        "from kafkaform.lab import inventory_group_data, inventory_hosts, load_state\n\n"
+        "_state = load_state()\n"
+        f"lab = (inventory_hosts(_state), {{**inventory_group_data(_state), **{overrides!r}}})\n"
+    )
+    return str(path)
+
+
+def on_node(node: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(*lab.ssh_command(node), command, check=check)
 
 
 def changed_operations(result: dict) -> list[str]:

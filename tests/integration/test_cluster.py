@@ -7,7 +7,14 @@ import sys
 import pytest
 
 from kafkaform import verify
-from tests.integration.conftest import REPO, changed_operations, deploy, fresh_lab, run
+from tests.integration.conftest import (
+    REPO,
+    changed_operations,
+    deploy,
+    fresh_lab,
+    lab_inventory_with,
+    run,
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,24 +49,12 @@ def test_second_run_changes_nothing(cluster):
     assert changed_operations(result) == []
 
 
-ROLLING_INVENTORY = """
-from kafkaform.lab import inventory_group_data, inventory_hosts, load_state
-
-_state = load_state()
-lab = (
-    inventory_hosts(_state),
-    {**inventory_group_data(_state), "kafka_properties": {"log.retention.hours": 100}},
-)
-"""
-
-
 def test_config_change_restarts_brokers_one_at_a_time_without_losing_writes(cluster, tmp_path):
     servers = verify.bootstrap(cluster)
     verify.create_topic(servers, "rolling", partitions=3, replication=3, min_isr=2)
-    inventory = tmp_path / "rolling.py"
-    inventory.write_text(ROLLING_INVENTORY)
+    inventory = lab_inventory_with(tmp_path, kafka_properties={"log.retention.hours": 100})
     with verify.BackgroundProducer(servers, "rolling") as producer:
-        result = deploy(str(inventory))
+        result = deploy(inventory)
     changed = changed_operations(result)
     assert (
         "Kafka broker | Restart kafka safely (one host at a time) on kafka-1, kafka-2, kafka-3"

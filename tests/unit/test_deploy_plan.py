@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import pytest
+from pyinfra.api.exceptions import PyinfraError
+
 from tests.unit.deployrun import run_deploy
 from tests.unit.fakes import fake_hosts, responses
 
@@ -118,3 +123,21 @@ def test_zookeeper_leader_restarts_after_the_followers():
     assert leader_step in run.ops("@fake/kafka-2")
     order = [run.state.op_meta[h].names for h in run.state.get_op_order()]
     assert order.index({follower_step}) < order.index({leader_step})
+
+
+def test_local_tarball_is_uploaded_and_held_to_its_own_checksum(tmp_path):
+    tarball = tmp_path / "kafka_2.13-3.9.2.tgz"
+    tarball.write_bytes(b"not really a tarball")
+    digest = hashlib.sha512(b"not really a tarball").hexdigest()
+    run = run_deploy(fake_hosts("debian12", 1, kafka_sha512=None, kafka_local_file=str(tarball)))
+    assert "Install the Kafka distribution | Upload kafka_2.13-3.9.2.tgz" in run.ops(H1)
+    assert f"echo '{digest}  /var/cache/kafkaform/kafka_2.13-3.9.2.tgz'" in run.executed(H1)
+
+
+def test_local_tarball_that_contradicts_its_sha512_file_is_refused(tmp_path):
+    tarball = tmp_path / "kafka_2.13-3.9.2.tgz"
+    tarball.write_bytes(b"tampered")
+    (tmp_path / "kafka_2.13-3.9.2.tgz.sha512").write_text(f"{'1' * 128}  kafka_2.13-3.9.2.tgz\n")
+    hosts = fake_hosts("debian12", 1, kafka_sha512=None, kafka_local_file=str(tarball))
+    with pytest.raises(PyinfraError, match="does not match its checksum file"):
+        run_deploy(hosts)
