@@ -242,7 +242,13 @@ def load_inventory(path: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    problems = check_inventory(load_inventory(args.inventory))
+    try:
+        inventory = load_inventory(args.inventory)
+    except Exception as error:  # the inventory file is user code: report, don't trace
+        cause = getattr(error, "exception", error)  # pyinfra wraps errors raised in the file
+        print(f"{args.inventory}: cannot load the inventory: {cause}")
+        return 2
+    problems = check_inventory(inventory)
     if problems:
         print(InventoryError(problems))
         return 1

@@ -9,7 +9,7 @@ from pyinfra.api.exceptions import PyinfraError
 
 from kafkaform.cli import main
 from kafkaform.validate import check
-from tests.unit.deployrun import run_deploy
+from tests.unit.deployrun import REPO, run_deploy
 from tests.unit.fakes import fake_hosts
 
 
@@ -198,3 +198,14 @@ def test_deploy_refuses_a_bad_inventory_before_any_operation():
     hosts = fake_hosts("debian12", 2)  # an even ensemble
     with pytest.raises(PyinfraError, match="even ensemble"):
         run_deploy(hosts)
+
+
+def test_cli_reports_an_inventory_that_cannot_load(inventory_dir, capsys):
+    (inventory_dir / "broken.py").write_text("raise RuntimeError('no such cloud')\n")
+    assert main(["validate", str(inventory_dir / "broken.py")]) == 2
+    assert "cannot load the inventory: no such cloud" in capsys.readouterr().out
+
+
+def test_shipped_example_inventory_is_valid(monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    assert main(["validate", "inventories/prod.py"]) == 0
