@@ -53,6 +53,8 @@ def configure_kafka(cluster: Cluster, node: Node, binaries: OperationMeta) -> No
     svc.safe_restart_script(
         "kafka/kafka-safe-restart.sh.j2",
         broker_id=node.kafkaid,
+        # The advertised address: it answers whatever interfaces `listeners` binds.
+        address=node.address,
         port=s["kafka_port"],
         wait_seconds=s["kafka_restart_wait_seconds"],
         tools_log4j=f"{svc.install}/config/tools-log4j.properties",
