@@ -3,7 +3,9 @@
     .venv/bin/python bench/deploy.py [--nodes 3] [--keep]
 
 cold: `pyinfra inventories/lab.py deploys/kafka.py` onto freshly booted bare hosts;
-noop: the same command again right after (it must change nothing). The machines are shared
+noop: the same command again right after (it must change nothing); then (unless --no-box) the
+cold deploy again onto hosts started from a lab box baked with deploys/base_box.py: the
+box_over_bare ratio is what baking saves. The machines are shared
 and noisy: compare the ratio measured in one run rather than seconds across runs.
 """
 
@@ -13,8 +15,11 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+from kafkaform import lab
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -29,11 +34,33 @@ def timed(*argv: str) -> tuple[float, str]:
     return took, proc.stdout
 
 
-def deploy() -> tuple[float, dict]:
-    took, out = timed(
-        str(BIN / "pyinfra"), "-y", "--json", "inventories/lab.py", "deploys/kafka.py"
-    )
+def deploy(entry: str = "deploys/kafka.py") -> tuple[float, dict]:
+    took, out = timed(str(BIN / "pyinfra"), "-y", "--json", "inventories/lab.py", entry)
     return took, json.loads(out)["results"]["totals"]
+
+
+def box_deploy(kafkaform: str, nodes: int, extra: list[str], bare: float) -> None:
+    """Bake a lab box from one host, start the same lab from it, time the same deploy."""
+    with tempfile.TemporaryDirectory(prefix="kafkaform-bench-box-") as out:
+        timed(kafkaform, "lab", "down")
+        timed(kafkaform, "lab", "up", "--nodes", "1")
+        bake, _ = deploy("deploys/base_box.py")
+        package, _ = timed(kafkaform, "box", "package", "--provider", "lab", "--output-dir", out)
+        emit(bench="box_bake", provider="lab", seconds=round(bake, 2))
+        emit(bench="box_package", provider="lab", seconds=round(package, 2))
+        timed(kafkaform, "lab", "down")
+        catalog = f"{out}/metadata.json"
+        boot, _ = timed(kafkaform, "lab", "up", "--nodes", str(nodes), "--box", catalog, *extra)
+        emit(bench="lab_up", source="box", nodes=nodes, seconds=round(boot, 2))
+        cold, totals = deploy()
+        emit(
+            bench="deploy_cold",
+            source="box",
+            nodes=nodes,
+            seconds=round(cold, 2),
+            changed=totals["success"],
+            box_over_bare=round(cold / bare, 3),
+        )
 
 
 def emit(**fields: object) -> None:
@@ -44,12 +71,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+    parser.add_argument(
+        "--monitoring", action="store_true", help="add the monitoring host (lab up --monitoring)"
+    )
+    parser.add_argument(
+        "--no-box", action="store_true", help="skip the deploy onto hosts from a baked lab box"
+    )
     args = parser.parse_args()
 
     kafkaform = str(BIN / "kafkaform")
     timed(kafkaform, "lab", "down")
-    boot, _ = timed(kafkaform, "lab", "up", "--nodes", str(args.nodes))
-    emit(bench="lab_up", nodes=args.nodes, seconds=round(boot, 2))
+    extra = ["--monitoring"] if args.monitoring else []
+    boot, _ = timed(kafkaform, "lab", "up", "--nodes", str(args.nodes), *extra)
+    emit(bench="lab_up", nodes=args.nodes, monitoring=args.monitoring, seconds=round(boot, 2))
     cold, cold_totals = deploy()
     emit(
         bench="deploy_cold",
@@ -66,8 +100,13 @@ def main() -> None:
         changed=noop_totals["success"],
         noop_over_cold=round(noop / cold, 3),
     )
+    if not args.no_box:
+        box_deploy(kafkaform, args.nodes, extra, cold)
     if not args.keep:
+        state = lab.load_state() or {}
         timed(kafkaform, "lab", "down")
+        if state.get("base"):
+            lab._remove_tree(Path(state["base"]))  # the unpacked box
 
 
 if __name__ == "__main__":

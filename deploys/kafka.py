@@ -8,20 +8,27 @@ deploy for all of them, with every problem listed.
 
 from pyinfra import host, inventory
 
-from deploys.tasks.common import prepare_os
-from deploys.tasks.distribution import install_distribution
-from deploys.tasks.java import install_java
+from deploys.tasks.jmx_exporter import install_jmx_agent
 from deploys.tasks.kafka import configure_kafka
+from deploys.tasks.logs import configure_log_shipping
+from deploys.tasks.monitoring import configure_monitoring
+from deploys.tasks.node_exporter import install_node_exporter
+from deploys.tasks.software import install_software
 from deploys.tasks.zookeeper import configure_zookeeper
 from kafkaform.deploy_support import checked_cluster
 
 cluster = checked_cluster(inventory)
 node = cluster.node(host.name)
 
-prepare_os(node)
-install_java(node)
-binaries = install_distribution(node)
+# The same installation a box bake runs (deploys/base_box.py): on a baked host it is all done.
+binaries = install_software(node)
+# The JMX exporter agent is part of the services' units: in place before they start.
+agent = install_jmx_agent(node) if node.zookeeper or node.kafkaid is not None else None
 if node.zookeeper:
-    configure_zookeeper(cluster, node, binaries)
+    configure_zookeeper(cluster, node, binaries, agent)
 if node.kafkaid is not None:
-    configure_kafka(cluster, node, binaries)
+    configure_kafka(cluster, node, binaries, agent)
+install_node_exporter(node)
+configure_log_shipping(cluster, node)
+if node.monitoring:
+    configure_monitoring(cluster, node)

@@ -443,6 +443,121 @@ def build_distribution(
     return tgz
 
 
+# --- the JMX exporter agent from Maven Central ------------------------------------------------
+
+JMX_AGENT = ("io.prometheus.jmx", "jmx_prometheus_javaagent")
+
+
+def maven_path(group: str, artifact: str, version: str) -> str:
+    """``io/prometheus/jmx/<artifact>/<version>/<artifact>-<version>.jar`` (Maven layout)."""
+    return f"{group.replace('.', '/')}/{artifact}/{version}/{artifact}-{version}.jar"
+
+
+def jmx_agent_url(maven_mirror: str, version: str) -> str:
+    return f"{maven_mirror.rstrip('/')}/{maven_path(*JMX_AGENT, version)}"
+
+
+def fetch_maven_sha1(url: str, timeout: float = 30) -> str:
+    """The ``.sha1`` Maven repositories publish beside every file."""
+    sums_url = url + ".sha1"
+    try:
+        with urllib.request.urlopen(sums_url, timeout=timeout) as resp:
+            body = resp.read(4096).decode("ascii", errors="replace")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise ArtifactError(f"cannot fetch {sums_url}: {getattr(exc, 'reason', exc)}") from exc
+    words = body.split()
+    if not words or not re.fullmatch(r"[0-9a-fA-F]{40}", words[0]):
+        raise ArtifactError(f"{sums_url} is not a SHA-1 checksum: {body[:60]!r}")
+    return words[0].lower()
+
+
+def fetch_sha256_from_sums(url: str, timeout: float = 30) -> str:
+    """A release's sha256 from the ``sha256sums.txt`` beside it (Prometheus projects' layout)."""
+    base, _, name = url.rpartition("/")
+    sums_url = f"{base}/sha256sums.txt"
+    try:
+        with urllib.request.urlopen(sums_url, timeout=timeout) as resp:
+            body = resp.read(256 * 1024).decode("utf-8", errors="replace")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise ArtifactError(f"cannot fetch {sums_url}: {getattr(exc, 'reason', exc)}") from exc
+    for line in body.splitlines():
+        words = line.split()
+        if (
+            len(words) == 2
+            and words[1].lstrip("*") == name
+            and re.fullmatch(r"[0-9a-fA-F]{64}", words[0])
+        ):
+            return words[0].lower()
+    raise ArtifactError(f"{sums_url} lists no sha256 for {name}")
+
+
+def _digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_jmx_agent(
+    version: str = settings.JMX_EXPORTER_VERSION,
+    cache_dir: Path | None = None,
+    progress: Progress = print,
+) -> Path:
+    """The JMX exporter jar in Maven layout under ``<mirror>/maven2``, with .sha1 and .sha256.
+
+    mvn -C checks the download against the .sha1 Maven Central publishes; a version whose
+    sha256 kafkaform knows is also held to that, so the mirror serves only what was checked.
+    """
+    if not _VERSION_RE.match(version):
+        raise ValueError(f"JMX exporter version must look like 1.0.1, got {version!r}")
+    jar = mirror_root(cache_dir) / "maven2" / maven_path(*JMX_AGENT, version)
+    known = settings.JMX_EXPORTER_SHA256.get(version)
+    sha256_file = jar.with_name(jar.name + ".sha256")
+    if jar.is_file() and sha256_file.is_file():
+        if sha256_file.read_text().split()[0] == _digest(jar, "sha256") and known in (
+            None,
+            _digest(jar, "sha256"),
+        ):
+            progress(f"Using cached {jar}")
+            return jar
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ArtifactError("mvn not found on PATH: install Maven (Debian: apt-get install maven)")
+    progress(f"Fetching {':'.join(JMX_AGENT)}:{version} with mvn from Maven Central")
+    with tempfile.TemporaryDirectory(prefix="kafkaform-jmx-") as tmp:
+        cmd = [
+            mvn,
+            "-q",
+            "-B",
+            "-C",  # strict checksums: fail unless the jar matches Central's published .sha1
+            "-Dstyle.color=never",
+            f"org.apache.maven.plugins:maven-dependency-plugin:{_DEPENDENCY_PLUGIN_VERSION}:copy",
+            f"-Dartifact={':'.join(JMX_AGENT)}:{version}",
+            f"-DoutputDirectory={tmp}",
+        ]
+        proc = subprocess.run(
+            cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
+        )
+        fetched = Path(tmp) / jar.name
+        if proc.returncode != 0 or not fetched.is_file():
+            raise ArtifactError(
+                f"mvn could not fetch the JMX exporter {version} (exit {proc.returncode})\n"
+                f"{_mvn_errors(proc.stdout)}"
+            )
+        sha256 = _digest(fetched, "sha256")
+        if known and sha256 != known:
+            raise ArtifactError(f"{jar.name} from Maven has sha256 {sha256}, expected {known}")
+        jar.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(fetched, jar.with_name(f".{jar.name}.tmp"))
+        os.replace(jar.with_name(f".{jar.name}.tmp"), jar)
+    _write_text_atomic(jar.with_name(jar.name + ".sha1"), _digest(jar, "sha1") + "\n")
+    # Written last: its presence means the jar beside it is complete and checked.
+    _write_text_atomic(sha256_file, f"{sha256}  {jar.name}\n")
+    progress(f"Stored {jar}")
+    return jar
+
+
 # --- command line -----------------------------------------------------------------------------
 
 

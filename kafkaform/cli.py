@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kafkaform import artifacts, lab, validate
+from kafkaform import artifacts, box, dockerd, lab, validate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_cli(sub)
     artifacts.add_cli(sub)
     lab.add_cli(sub)
+    box.add_cli(sub)
+    dockerd.add_cli(sub)
     return parser
 
 

@@ -48,6 +48,20 @@ class Node:
         return self.data.get("kafkaid")
 
     @property
+    def monitoring(self) -> bool:
+        return self.data.get("monitoring") is True
+
+    @property
+    def roles(self) -> list[str]:
+        """What this host runs, for labels: kafka, zookeeper, monitoring."""
+        flags = (
+            ("kafka", self.kafkaid is not None),
+            ("zookeeper", self.zookeeper),
+            ("monitoring", self.monitoring),
+        )
+        return [role for role, on in flags if on]
+
+    @property
     def address(self) -> str:
         """Where other hosts and clients reach this host."""
         return str(
@@ -76,6 +90,11 @@ class Cluster:
     @property
     def brokers(self) -> list[Node]:
         return sorted((n for n in self.nodes if n.kafkaid is not None), key=lambda n: n.kafkaid)
+
+    @property
+    def monitoring(self) -> list[Node]:
+        """Hosts that run Prometheus, Alertmanager, the lag exporter and the log sink."""
+        return [n for n in self.nodes if n.monitoring]
 
     def zookeeper_connect(self, chroot: str | None = None) -> str:
         hosts = ",".join(

@@ -53,12 +53,16 @@ HOST_PREREQUISITES = {
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
     "ip": "iproute2",
+    "zstd": "zstd",  # lab boxes (`kafkaform box package --provider lab`, `lab up --box`)
 }
 # root's PATH may lack the sbin directories when run through sudo or cron.
 _SEARCH_PATH = os.pathsep.join(
     [os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"]
 )
 ZOOKEEPER_HEAP = "256m"
+# The opt-in monitoring host (`lab up --monitoring`): Prometheus, Alertmanager, the log sink.
+MONITOR_NAME = "monitor"
+MONITOR_IP = "10.213.0.10"  # just below kafka-1
 KAFKA_HEAP = "512m"  # the lab's hosts share this machine's memory
 
 
@@ -113,15 +117,25 @@ def new_state(lab_dir: str | Path | None = None) -> State:
     }
 
 
-def with_nodes(state: State, count: int) -> State:
-    """The state listing nodes kafka-1..kafka-max(count, existing); known pids are kept."""
+def with_nodes(state: State, count: int, monitoring: bool = False) -> State:
+    """The state listing nodes kafka-1..kafka-max(count, existing), then the monitoring host
+    if asked for now or before; known pids are kept."""
     known = {node["name"]: node for node in state["nodes"]}
-    highest = max([count, *(node_index(name) for name in known)])
+    highest = max([count, *(node_index(name) for name in known if name != MONITOR_NAME)])
     nodes = [
         known.get(node_name(i), {"name": node_name(i), "ip": node_ip(i), "pid": None})
         for i in range(1, highest + 1)
     ]
+    if monitoring or MONITOR_NAME in known:
+        fresh = {"name": MONITOR_NAME, "ip": MONITOR_IP, "pid": None, "monitoring": True}
+        nodes.append(known.get(MONITOR_NAME, fresh))
     return {**state, "nodes": nodes}
+
+
+def kafka_nodes(state: State) -> list[dict[str, Any]]:
+    """The broker hosts kafka-1..N, in order (not the monitoring host)."""
+    nodes = [node for node in state["nodes"] if not node.get("monitoring")]
+    return sorted(nodes, key=lambda node: node_index(node["name"]))
 
 
 def hosts_file(nodes: list[Mapping[str, Any]]) -> str:
@@ -153,23 +167,38 @@ def resolv_conf(dns: list[str]) -> str:
 
 def inventory_hosts(state: State) -> list[tuple[str, dict[str, Any]]]:
     """pyinfra hosts for the lab: every node a broker, the first ensemble_size() ZooKeeper."""
-    nodes = sorted(state["nodes"], key=lambda node: node_index(node["name"]))
+    nodes = kafka_nodes(state)
     zookeepers = ensemble_size(len(nodes)) if nodes else 0
+    ssh = {
+        "ssh_user": "root",
+        "ssh_key": state["ssh_key"],
+        "ssh_known_hosts_file": state["known_hosts"],
+        "ssh_strict_host_key_checking": "accept-new",
+    }
     hosts = []
     for position, node in enumerate(nodes):
         index = node_index(node["name"])
-        data: dict[str, Any] = {
-            "ssh_hostname": node["ip"],
-            "ssh_user": "root",
-            "ssh_key": state["ssh_key"],
-            "ssh_known_hosts_file": state["known_hosts"],
-            "ssh_strict_host_key_checking": "accept-new",
-            "kafkaid": index,
-        }
+        data: dict[str, Any] = {"ssh_hostname": node["ip"], **ssh, "kafkaid": index}
         if position < zookeepers:
             data.update(zookeeper=True, zkid=index)
         hosts.append((node["name"], data))
+    for node in state["nodes"]:
+        if node.get("monitoring"):
+            hosts.append((node["name"], {"ssh_hostname": node["ip"], **ssh, "monitoring": True}))
     return hosts
+
+
+LAB_ALERT_FOR = (
+    "broker_down",
+    "under_replicated",
+    "under_min_isr",
+    "offline_partitions",
+    "active_controller",
+    "zookeeper_not_serving",
+    "zookeeper_quorum",
+    "host_down",
+    "consumer_lag",
+)
 
 
 def inventory_group_data(state: State) -> dict[str, Any]:
@@ -177,6 +206,18 @@ def inventory_group_data(state: State) -> dict[str, Any]:
         "kafka_mirror": state["mirror_url"].rstrip("/") + "/kafka",
         "kafka_heap": KAFKA_HEAP,
         "zookeeper_heap": ZOOKEEPER_HEAP,
+        # The JMX exporter jar from the lab's Maven-layout mirror (kafkaform.artifacts).
+        "maven_mirror": state["mirror_url"].rstrip("/") + "/maven2",
+        # Quick scrapes and short `for:` so a crash alerts within a test's patience.
+        "prometheus_scrape_interval": "5s",
+        "prometheus_evaluation_interval": "5s",
+        "alert_for": {key: "15s" for key in LAB_ALERT_FOR},
+        "alertmanager_route": {"group_wait": "5s", "group_interval": "10s"},
+        # The lab's root filesystems are overlays, which node_exporter skips by default.
+        "node_exporter_flags": [
+            "--collector.filesystem.fs-types-exclude=^(autofs|proc|sysfs|tmpfs|devpts|cgroup2?)$"
+        ],
+        "lag_exporter_interval_seconds": 5,
     }
 
 
@@ -656,6 +697,7 @@ def _mirror_root(with_artifacts: bool, lab: Path, progress: Progress) -> Path:
         artifacts.build_distribution(
             settings.KAFKA_VERSION, settings.SCALA_VERSION, progress=progress
         )
+        artifacts.fetch_jmx_agent(settings.JMX_EXPORTER_VERSION, progress=progress)
     root = Path(artifacts.mirror_root())
     if not root.is_dir():
         root = lab / "mirror"  # nothing built yet: serve an empty directory
@@ -711,9 +753,13 @@ def _ensure_ssh_key(lab: Path) -> str:
     return Path(f"{key}.pub").read_text()
 
 
-def _ensure_disk(name: str, lab: Path) -> tuple[Path, bool]:
+def node_base(state: State, lab: Path) -> Path:
+    """The lower layer of every host's disk: the debootstrap base, or a lab box's rootfs."""
+    return Path(state["base"]) if state.get("base") else base_dir(lab)
+
+
+def _ensure_disk(name: str, lab: Path, base: Path) -> tuple[Path, bool]:
     """Mount the node's overlay; returns (merged root, whether the disk is new)."""
-    base = base_dir(lab)
     if not (base / "etc" / "os-release").exists():
         raise LabError(f"the base rootfs {base} is missing; run `kafkaform lab up`")
     home = node_dir(name, lab)
@@ -850,7 +896,7 @@ def _start_nodes(
         node["pid"] = nspawn_pid(name, lab)
         merged = node_dir(name, lab) / "merged"
         if name in names and node["pid"] is None:
-            root, fresh = _ensure_disk(name, lab)
+            root, fresh = _ensure_disk(name, lab, node_base(state, lab))
             _write_node_files(root, node, state, public_key, dns, fresh)
             if fresh:
                 _remove_known_host(state, node["ip"])
@@ -881,8 +927,13 @@ def up(
     lab_dir: str | Path | None = None,
     timeout: float = 120.0,
     progress: Progress = print,
+    monitoring: bool = False,
+    box: Path | None = None,
+    box_version: str | None = None,
 ) -> State:
-    """Bring up (or grow) the lab to ``nodes`` hosts; running hosts are left alone."""
+    """Bring up (or grow) the lab to ``nodes`` hosts (plus the monitoring host if
+    ``monitoring``); running hosts are left alone. ``box`` (a lab box file or its catalog)
+    starts new hosts from a baked rootfs instead of the debootstrap base."""
     if not 1 <= nodes <= MAX_NODES:
         raise LabError(f"--nodes must be between 1 and {MAX_NODES}, got {nodes}")
     started = time.monotonic()
@@ -890,13 +941,16 @@ def up(
     lab = get_lab_dir(lab_dir)
     with _locked(lab, progress):
         public_key = _ensure_ssh_key(lab)
-        ensure_base(public_key, lab, progress)
-        state = with_nodes(load_state(lab) or new_state(lab), nodes)
+        state = with_nodes(load_state(lab) or new_state(lab), nodes, monitoring)
+        if box is not None:
+            _use_box(state, lab, box, box_version, progress)
+        elif not state.get("base"):  # a lab started from a box keeps growing from it
+            ensure_base(public_key, lab, progress)
         ensure_network(progress)
         ensure_mirror(state, _mirror_root(with_artifacts, lab, progress), lab, progress)
         save_state(state, lab)
         wanted = [node["name"] for node in state["nodes"]]
-        if len(wanted) > nodes:
+        if len(kafka_nodes(state)) > nodes:
             progress(f"note: the lab keeps its {len(wanted)} nodes (`lab down` removes them)")
         booted = _start_nodes(state, wanted, lab, timeout, progress)
     already = len(wanted) - len(booted)
@@ -905,6 +959,90 @@ def up(
         f"in {time.monotonic() - started:.1f}s; try `pyinfra inventories/lab.py exec -- hostname`"
     )
     return state
+
+
+def _use_box(state: State, lab: Path, box: Path, version: str | None, progress: Progress) -> None:
+    from kafkaform.box import BoxError, resolve_lab_box
+
+    try:
+        path, sha256 = resolve_lab_box(box, version)
+    except BoxError as exc:
+        raise LabError(str(exc)) from None
+    root = ensure_box_root(path, sha256, lab, progress)
+    disks = lab / "nodes"
+    if node_base(state, lab) != root and disks.is_dir() and any(disks.iterdir()):
+        raise LabError(
+            f"the lab's hosts run from {node_base(state, lab)}: `kafkaform lab down` first"
+        )
+    state["base"] = str(root)
+
+
+def ensure_box_root(box: Path, sha256: str, lab: Path, progress: Progress = print) -> Path:
+    """A lab box's rootfs, unpacked once per content (keyed by its sha256) beside the base."""
+    root = lab.parent / "boxes" / sha256[:16]
+    if (root / "etc" / "os-release").exists():
+        return root
+    partial = root.with_name(f"{root.name}.partial-{os.getpid()}")
+    _remove_tree(partial)
+    partial.mkdir(parents=True)
+    progress(f"unpacking lab box {box} into {root}")
+    try:
+        _run(["tar", "--zstd", "-xf", str(box), "-C", str(partial), *_TAR_FLAGS])
+        if not (partial / "etc" / "os-release").exists():
+            raise LabError(f"{box} is not a lab box (no etc/os-release inside)")
+    except BaseException:
+        _remove_tree(partial)
+        raise
+    os.rename(partial, root)
+    return root
+
+
+# Numeric ids (the box's users, not this machine's) and file capabilities (ping, ...).
+_TAR_FLAGS = ["--numeric-owner", "--xattrs", "--xattrs-include=*"]
+
+
+def export_rootfs(
+    name: str,
+    dest: Path,
+    info: Mapping[str, Any],
+    lab_dir: str | Path | None = None,
+    progress: Progress = print,
+) -> None:
+    """Stop host ``name`` and write its root filesystem (base + its changes) as a lab box.
+
+    Files the host wrote after its bake's identity scrub (shutdown journal, host keys, a
+    machine-id) are left out, so every host started from the box makes its own.
+    """
+    stop_node(name, lab_dir, progress=progress)
+    lab = get_lab_dir(lab_dir)
+    with _locked(lab, progress):
+        state = _require_state(lab)
+        home = node_dir(name, lab)
+        view, extra = home / "export", home / "export-extra"
+        _umount_under(view)
+        view.mkdir(exist_ok=True)
+        _remove_tree(extra)
+        # Under another name, so the excludes below (which see names before the rename)
+        # drop the host's copies but not these.
+        (extra / "x-etc" / "kafkaform").mkdir(parents=True)
+        (extra / "x-etc" / "machine-id").write_text("")
+        (extra / "x-etc" / "kafkaform" / "box.json").write_text(json.dumps(dict(info)) + "\n")
+        # A read-only overlay of the host's changes on its base: the host's view of its disk.
+        lower = f"{home / 'upper'}:{node_base(state, lab)}"
+        _run(["mount", "-t", "overlay", "overlay", "-o", f"ro,lowerdir={lower}", str(view)])
+        progress(f"exporting {name}'s root filesystem to {dest}")
+        try:
+            _run(
+                ["tar", "--zstd", "-cf", str(dest), *_TAR_FLAGS, "-C", str(view)]
+                + ["--exclude=./etc/machine-id", "--exclude=./etc/ssh/ssh_host_*"]
+                + ["--exclude=./var/log/journal/*", "--exclude=./etc/kafkaform/box.json", "."]
+                + ["-C", str(extra), "--transform=flags=r;s,^\\./x-etc/,./etc/,"]
+                + ["./x-etc/machine-id", "./x-etc/kafkaform/box.json"]
+            )
+        finally:
+            _umount_under(view)
+            _remove_tree(extra)
+            view.rmdir()
 
 
 def _signal_stop(name: str, lab: Path) -> int | None:
@@ -1023,7 +1161,12 @@ def down(
         if nodes_root.is_dir():
             names |= {entry.name for entry in nodes_root.iterdir()}
         ordered = sorted(names, key=lambda n: (len(n), n))
-        _stop_many(ordered, lab, 90.0, progress)
+        # The disks are deleted next, so there is nothing to shut down cleanly for: a clean
+        # poweroff of a whole cluster at once waits on brokers whose ZooKeeper is gone.
+        for name in ordered:
+            if (pid := nspawn_pid(name, lab)) is not None:
+                _force_stop(pid)
+                progress(f"  {name} stopped")
         for name in ordered:
             _remove_tree(node_dir(name, lab))
         if nodes_root.is_dir():
@@ -1038,6 +1181,7 @@ def down(
             for path in [base, *base.parent.glob(f"{BASE_NAME}.partial-*")]:
                 _remove_tree(path)
             base.parent.joinpath(f"{BASE_NAME}.log").unlink(missing_ok=True)
+            _remove_tree(base.parent / "boxes")  # lab boxes unpacked by `lab up --box`
             _remove_tree(lab)
     progress("lab down" + (" (purged)" if purge else "; base rootfs kept for the next `lab up`"))
 
@@ -1111,7 +1255,15 @@ def _progress(line: str) -> None:
 
 @_cli
 def _cmd_up(args: argparse.Namespace) -> int:
-    up(args.nodes, with_artifacts=not args.no_artifacts, timeout=args.timeout, progress=_progress)
+    up(
+        args.nodes,
+        with_artifacts=not args.no_artifacts,
+        timeout=args.timeout,
+        progress=_progress,
+        monitoring=args.monitoring,
+        box=args.box,
+        box_version=args.box_version,
+    )
     return 0
 
 
@@ -1191,7 +1343,24 @@ def add_cli(subparsers: Any) -> None:
         help="do not build the Kafka distribution; serve what is already there",
     )
     p.add_argument(
+        "--monitoring",
+        action="store_true",
+        help=f"also boot the monitoring host {MONITOR_NAME} ({MONITOR_IP}): Prometheus, "
+        "Alertmanager and the log sink (kept until `lab down`)",
+    )
+    p.add_argument(
         "--timeout", type=float, default=120.0, help="seconds to wait for sshd (default 120)"
+    )
+    p.add_argument(
+        "--box",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="start new hosts from a lab box (`kafkaform box package --provider lab`) or "
+        "from its catalog metadata.json (checked against its sha256)",
+    )
+    p.add_argument(
+        "--box-version", default=None, help="with a catalog: the version (default: newest)"
     )
     p.set_defaults(func=_cmd_up)
 

@@ -12,6 +12,12 @@ from typing import Any
 KAFKA_VERSION = "3.9.2"  # newest 3.9.x: the last Kafka line that runs on ZooKeeper
 SCALA_VERSION = "2.13"
 APACHE_MIRROR = "https://archive.apache.org/dist/kafka"
+JMX_EXPORTER_VERSION = "1.0.1"
+# sha256 of io.prometheus.jmx:jmx_prometheus_javaagent jars as Maven Central serves them
+# (checked there against the published .sha1 by `mvn -C`).
+JMX_EXPORTER_SHA256 = {
+    "1.0.1": "7d61f737fd661610ccc14aea79764faa1ea94a340cbc8f0029b3d2edea3d80c1",
+}
 
 DEFAULTS: dict[str, Any] = {
     # Artifact: the Apache tarball layout <mirror>/<version>/kafka_<scala>-<version>.tgz,
@@ -70,10 +76,77 @@ DEFAULTS: dict[str, Any] = {
     "kafka_restart_wait_seconds": 600,
     "kafka_stop_timeout_seconds": 300,  # room for a controlled shutdown
     "zookeeper_restart_wait_seconds": 120,
+    # --- Observability: exporters, Prometheus + Alertmanager on `monitoring: True` hosts, logs.
+    # Label on every series and alert, so one Prometheus can watch several clusters.
+    "cluster_name": "kafka",
+    # The JMX exporter agent's official channel is Maven Central (any Maven-layout mirror works).
+    "maven_mirror": "https://repo1.maven.org/maven2",
+    "jmx_exporter_version": JMX_EXPORTER_VERSION,
+    # Pinned checksum; default: JMX_EXPORTER_SHA256 for known versions, else the .sha1 that
+    # Maven publishes beside every jar.
+    "jmx_exporter_sha256": None,
+    "jmx_exporter_dir": "/opt/jmx-exporter",
+    "kafka_jmx_exporter_port": 7071,
+    "zookeeper_jmx_exporter_port": 7072,
+    "kafka_jmx_topic_metrics": False,  # per-topic rates: one series per topic and rate
+    "node_exporter_port": 9100,
+    "node_exporter_flags": [],  # extra node_exporter flags, e.g. collectors to enable
+    # Debian/Ubuntu install the distribution's package; EL hosts the release tarball below,
+    # checked against node_exporter_sha256 if pinned, else the release's sha256sums.txt.
+    "node_exporter_version": "1.8.2",
+    "node_exporter_url": None,  # default: the GitHub release for the host's architecture
+    "node_exporter_sha256": None,
+    # Consumer lag per group and partition, under kafka_exporter's metric names and port.
+    "lag_exporter_port": 9308,
+    "lag_exporter_interval_seconds": 30,
+    "lag_exporter_user": "kafka-lag-exporter",
+    "prometheus_port": 9090,
+    "prometheus_retention_time": "15d",
+    "prometheus_retention_size": "20GB",  # whichever limit is hit first
+    "prometheus_scrape_interval": "15s",
+    "prometheus_evaluation_interval": "15s",
+    "alertmanager_port": 9093,
+    "alertmanager_cluster_port": 9094,  # gossip between several monitoring hosts
+    # Alertmanager's own receiver and route syntax, rendered as given (secrets: mode 0640).
+    "alertmanager_receivers": [{"name": "default"}],
+    "alertmanager_route": {
+        "receiver": "default",
+        "group_by": ["alertname", "cluster"],
+        "group_wait": "30s",
+        "group_interval": "5m",
+        "repeat_interval": "4h",
+    },
+    # How long a condition must hold before its alert fires.
+    "alert_for": {
+        "broker_down": "1m",
+        "under_replicated": "2m",
+        "under_min_isr": "1m",
+        "offline_partitions": "1m",
+        "active_controller": "1m",
+        "zookeeper_not_serving": "1m",
+        "zookeeper_quorum": "30s",
+        "host_down": "2m",
+        "disk_almost_full": "5m",
+        "heap_near_limit": "5m",
+        "consumer_lag": "15m",
+        "target_down": "5m",
+    },
+    "alert_thresholds": {
+        "disk_free_ratio": 0.15,
+        "heap_used_ratio": 0.9,  # of -Xmx, at the lowest point of the window (after GCs)
+        "heap_window": "10m",
+        "consumer_lag_messages": 1000,  # lag below this never alerts, growing or not
+        "consumer_lag_window": "10m",
+    },
+    # Log shipping: rsyslog on every host -> RELP -> every monitoring host.
+    "log_sink_port": 2514,
+    "log_sink_dir": "/var/log/kafkaform",  # <dir>/<host>/<source>.log on the sink
+    "log_sink_keep_days": 14,
+    "log_queue_max_disk": "2g",  # per sink, on each sender, while a sink is unreachable
 }
 
 # Per-host role attributes (the inventory model).
-HOST_KEYS = {"zookeeper", "zkid", "kafkaid", "monitoring"}
+HOST_KEYS = {"zookeeper", "zkid", "kafkaid", "monitoring", "base_box"}
 
 # Data pyinfra or its connectors understand; never reported as typos.
 PASSTHROUGH_PREFIXES = ("ssh_", "_", "winrm_", "docker_", "vagrant_", "chroot_", "local_")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,7 +32,18 @@ PORT_KEYS = (
     "zookeeper_client_port",
     "zookeeper_peer_port",
     "zookeeper_election_port",
+    "kafka_jmx_exporter_port",
+    "zookeeper_jmx_exporter_port",
+    "node_exporter_port",
+    "lag_exporter_port",
+    "prometheus_port",
+    "alertmanager_port",
+    "alertmanager_cluster_port",
+    "log_sink_port",
 )
+# Prometheus's duration syntax (no fractions, units largest first).
+DURATION_RE = re.compile(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
+DURATION_KEYS = ("prometheus_scrape_interval", "prometheus_evaluation_interval")
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,11 @@ def check_roles(node: Node) -> list[Problem]:
         problems.append(Problem(node.name, "zkid", f"must be an integer, got {zkid!r}"))
     elif zkid is not None and not 1 <= zkid <= 255:
         problems.append(Problem(node.name, "zkid", f"{zkid} is outside 1..255"))
+    monitoring = data.get("monitoring")
+    if monitoring is not None and not isinstance(monitoring, bool):
+        problems.append(
+            Problem(node.name, "monitoring", f"must be True or False, got {monitoring!r}")
+        )
     kafkaid = data.get("kafkaid")
     if kafkaid is not None and not is_int(kafkaid):
         problems.append(Problem(node.name, "kafkaid", f"must be an integer, got {kafkaid!r}"))
@@ -118,6 +135,62 @@ def check_roles(node: Node) -> list[Problem]:
     if flag is not True and zkid is None and kafkaid is None and not data.get("monitoring"):
         problems.append(Problem(node.name, "kafkaid", "no role: set kafkaid and/or zookeeper+zkid"))
     return problems
+
+
+def is_duration(value: Any) -> bool:
+    return isinstance(value, str) and value not in ("", "0") and bool(DURATION_RE.match(value))
+
+
+def check_observability(node: Node) -> list[Problem]:
+    """Settings that end up in Prometheus's files: a mistake here would stop Prometheus."""
+    problems = []
+    s = node.settings
+    durations = [(key, s[key]) for key in DURATION_KEYS]
+    for group in ("alert_for", "alert_thresholds"):
+        values = s[group]
+        if not isinstance(values, Mapping):
+            continue  # check_types reports it
+        for key in values:
+            if key not in DEFAULTS[group]:
+                close = difflib.get_close_matches(str(key), list(DEFAULTS[group]), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                problems.append(Problem(node.name, f"{group}['{key}']", f"unknown key{hint}"))
+        if group == "alert_for":
+            durations += [(f"alert_for['{k}']", v) for k, v in values.items()]
+        else:
+            durations += [
+                (f"{group}['{k}']", values.get(k)) for k in values if k.endswith("window")
+            ]
+            for key in values:
+                value = values[key]
+                if not key.endswith("window") and not (is_int(value) or isinstance(value, float)):
+                    problems.append(
+                        Problem(node.name, f"{group}['{key}']", f"expected a number, got {value!r}")
+                    )
+    for key, value in durations:
+        if not is_duration(value):
+            problems.append(
+                Problem(node.name, key, f"{value!r} is not a duration like '30s' or '5m'")
+            )
+    opened = [k for k in PORT_KEYS if owns_port(node, k)]
+    by_port: dict[Any, list[str]] = defaultdict(list)
+    for key in opened:
+        by_port[s[key]].append(key)
+    for port, keys in by_port.items():
+        if len(keys) > 1:
+            problems.append(Problem(node.name, ", ".join(keys), f"all use port {port}"))
+    return problems
+
+
+def owns_port(node: Node, key: str) -> bool:
+    """Whether this host listens on the port setting ``key``."""
+    if key.startswith(("zookeeper_",)):
+        return node.zookeeper
+    if key.startswith("kafka_"):
+        return node.kafkaid is not None
+    if key.startswith(("lag_", "prometheus_", "alertmanager_", "log_sink_")):
+        return node.monitoring
+    return True  # node_exporter: every host
 
 
 def check_unique(nodes: Iterable[Node], field: str) -> list[Problem]:
@@ -201,8 +274,12 @@ def check(
     hosts: Iterable[tuple[str, Mapping[str, Any]]],
     groups: Mapping[str, Mapping[str, Any]] | None = None,
     host_only: Mapping[str, Mapping[str, Any]] | None = None,
+    roles: bool = True,
 ) -> list[Problem]:
-    """Validate resolved host data; ``groups``/``host_only`` name where unknown keys came from."""
+    """Validate resolved host data; ``groups``/``host_only`` name where unknown keys came from.
+
+    ``roles=False`` checks settings only: a box bake runs on hosts that have no ids yet.
+    """
     cluster = Cluster.from_hosts(hosts)
     problems: list[Problem] = []
     for group, data in (groups or {}).items():
@@ -210,8 +287,11 @@ def check(
     for node in cluster.nodes:
         source = (host_only or {}).get(node.name, node.data if groups is None else {})
         problems += unknown_keys(node.name, source)
-        problems += check_roles(node)
+        problems += check_roles(node) if roles else []
         problems += check_types(node)
+        problems += check_observability(node)
+    if not roles:
+        return merge_across_hosts(problems)
     problems += check_unique(cluster.nodes, "zkid")
     problems += check_unique(cluster.nodes, "kafkaid")
     if not any(p.field in {"zkid", "kafkaid", "zookeeper"} for p in problems):
@@ -219,14 +299,14 @@ def check(
     return merge_across_hosts(problems)
 
 
-def check_inventory(inventory: Any) -> list[Problem]:
+def check_inventory(inventory: Any, roles: bool = True) -> list[Problem]:
     """Validate a pyinfra ``Inventory`` (as built by the CLI or the deploy)."""
     hosts = [(host.name, host.data.dict()) for host in inventory]
     # group_data/all.py lands in the inventory's base data, the other groups by name.
     groups = {"all": dict(inventory.get_data())}
     groups.update({name: dict(inventory.get_group_data(name)) for name in inventory.group_data})
     host_only = {host.name: dict(inventory.get_host_data(host.name)) for host in inventory}
-    return check(hosts, groups, host_only)
+    return check(hosts, groups, host_only, roles=roles)
 
 
 def load_inventory(path: str) -> Any:

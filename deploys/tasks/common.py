@@ -71,11 +71,12 @@ def prepare_os(node: Node) -> None:
     # In a container /proc/sys is the host's and read-only: the file is in place for
     # when this image runs on a VM, and the container host owns the kernel settings.
 
+    box = node.data.get("base_box") is True  # a box may become either: limits for both
     users = [
         node.settings[k]
         for k, role in (
-            ("kafka_user", node.kafkaid is not None),
-            ("zookeeper_user", node.zookeeper),
+            ("kafka_user", node.kafkaid is not None or box),
+            ("zookeeper_user", node.zookeeper or box),
         )
         if role
     ]

@@ -3,6 +3,7 @@
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 
+from deploys.tasks.jmx_exporter import JmxAgent
 from deploys.tasks.service import JavaService
 from kafkaform.cluster import Cluster, Node
 
@@ -26,7 +27,9 @@ LOGGERS = {
 
 
 @deploy("Kafka broker")
-def configure_kafka(cluster: Cluster, node: Node, binaries: OperationMeta) -> None:
+def configure_kafka(
+    cluster: Cluster, node: Node, binaries: OperationMeta, agent: JmxAgent | None = None
+) -> None:
     s = node.settings
     svc = JavaService(
         name="kafka",
@@ -50,6 +53,19 @@ def configure_kafka(cluster: Cluster, node: Node, binaries: OperationMeta) -> No
         ),
         svc.log4j(LOG_FILES, LOGGERS, root="server"),
     ]
+    javaagent = None
+    if agent:
+        rules = f"{svc.config_dir}/jmx-exporter.yml"
+        changes.append(
+            svc.config(
+                "jmx/kafka.yml.j2",
+                rules,
+                broker_id=node.kafkaid,
+                topic_metrics=s["kafka_jmx_topic_metrics"],
+            )
+        )
+        changes += [agent.installed] if agent.installed else []
+        javaagent = agent.argument(s["kafka_jmx_exporter_port"], rules)
     svc.safe_restart_script(
         "kafka/kafka-safe-restart.sh.j2",
         broker_id=node.kafkaid,
@@ -70,5 +86,6 @@ def configure_kafka(cluster: Cluster, node: Node, binaries: OperationMeta) -> No
         after=["zookeeper.service"] if node.zookeeper else [],
         gc_log="kafkaServer-gc.log",
         extra_properties=(f"-Dkafka.logs.dir={svc.log_dir}",),
+        javaagent=javaagent,
     )
     svc.run(unit, changes)

@@ -91,7 +91,9 @@ class JavaService:
         after: list[str],
         gc_log: str,
         extra_properties: tuple[str, ...] = (),
+        javaagent: str | None = None,
     ) -> OperationMeta:
+        """The systemd unit; ``javaagent`` is a ``-javaagent:`` argument (jar=options)."""
         size = heap_for(self.name, host.get_fact(Memory), heap)
         return files.template(
             name=f"systemd unit {self.name}.service",
@@ -110,6 +112,7 @@ class JavaService:
                 f"-Dlog4j.configuration=file:{self.config_dir}/log4j.properties",
                 f"-Xlog:gc*:file={self.log_dir}/{gc_log}:time,tags:filecount=10,filesize=20M",
                 *extra_properties,
+                *([f"-javaagent:{javaagent}"] if javaagent else []),
             ],
             classpath=f"{self.install}/libs/*",
             main_class=main_class,

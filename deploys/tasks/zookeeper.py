@@ -4,6 +4,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 
+from deploys.tasks.jmx_exporter import JmxAgent
 from deploys.tasks.service import JavaService
 from facts.zookeeper import ZooKeeperMode
 from kafkaform.cluster import Cluster, Node
@@ -12,7 +13,9 @@ MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 
 
 @deploy("ZooKeeper")
-def configure_zookeeper(cluster: Cluster, node: Node, binaries: OperationMeta) -> None:
+def configure_zookeeper(
+    cluster: Cluster, node: Node, binaries: OperationMeta, agent: JmxAgent | None = None
+) -> None:
     s = node.settings
     data_dir = s["zookeeper_data_dir"]
     svc = JavaService(
@@ -40,6 +43,12 @@ def configure_zookeeper(cluster: Cluster, node: Node, binaries: OperationMeta) -
         svc.config("zookeeper/myid.j2", f"{data_dir}/myid", zkid=node.zkid),
         svc.log4j({"zookeeper": "zookeeper.log"}, {}, root="zookeeper"),
     ]
+    javaagent = None
+    if agent:
+        rules = f"{svc.config_dir}/jmx-exporter.yml"
+        changes.append(svc.config("jmx/zookeeper.yml.j2", rules, zkid=node.zkid))
+        changes += [agent.installed] if agent.installed else []
+        javaagent = agent.argument(s["zookeeper_jmx_exporter_port"], rules)
     svc.safe_restart_script(
         "zookeeper/zookeeper-safe-restart.sh.j2",
         zkid=node.zkid,
@@ -56,6 +65,7 @@ def configure_zookeeper(cluster: Cluster, node: Node, binaries: OperationMeta) -
         stop_timeout=60,
         after=[],
         gc_log="zookeeper-gc.log",
+        javaagent=javaagent,
     )
     mode = host.get_fact(ZooKeeperMode, port=s["zookeeper_client_port"])
     svc.run(unit, changes, last="the leader" if mode == "leader" else None)

@@ -40,11 +40,13 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-def run(*argv: str, timeout: float = 1800, check: bool = True) -> subprocess.CompletedProcess:
+def run(
+    *argv: str, timeout: float = 1800, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run a command from the repo root; unless check=False a failure raises with its output."""
     started = time.monotonic()
     proc = subprocess.run(
-        argv, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
+        argv, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False, env=env
     )
     took = time.monotonic() - started
     print(f"$ {' '.join(argv)}  ({took:.1f}s, exit {proc.returncode})")
@@ -60,9 +62,13 @@ def kafkaform(*args: str) -> subprocess.CompletedProcess:
     return run(str(BIN / "kafkaform"), *args)
 
 
-def deploy(inventory: str = LAB_INVENTORY) -> dict:
+def deploy(
+    inventory: str = LAB_INVENTORY,
+    entry: str = "deploys/kafka.py",
+    env: dict[str, str] | None = None,
+) -> dict:
     """The README's command, with --json so the result can be counted."""
-    proc = run(str(BIN / "pyinfra"), "-y", "--json", inventory, "deploys/kafka.py")
+    proc = run(str(BIN / "pyinfra"), "-y", "--json", inventory, entry, env=env)
     return json.loads(proc.stdout)
 
 
@@ -96,6 +102,14 @@ def changed_operations(result: dict) -> list[str]:
     ]
 
 
+INSTALL_WORDS = ("Install", "Download", "Upload", "Unpack", "unpack")
+
+
+def installs(result: dict) -> list[str]:
+    """Changed operations that installed or fetched something (none on a baked host)."""
+    return [op for op in changed_operations(result) if any(w in op for w in INSTALL_WORDS)]
+
+
 def lab_cluster() -> Cluster:
     inventory = load_inventory(str(REPO / LAB_INVENTORY))
     return Cluster.from_hosts((h.name, h.data.dict()) for h in inventory)
@@ -108,7 +122,34 @@ def lab_allowed() -> None:
     require(shutil.which("apt-get") is not None, "the local lab installs its tools with apt-get")
 
 
-def fresh_lab(nodes: int) -> Cluster:
+def fresh_lab(nodes: int, monitoring: bool = False, box: Path | None = None) -> Cluster:
+    """A new lab of ``nodes`` brokers (and the monitoring host if ``monitoring``), started
+    from the lab box ``box`` if given."""
     kafkaform("lab", "down")
-    kafkaform("lab", "up", "--nodes", str(nodes))
+    kafkaform(
+        "lab",
+        "up",
+        "--nodes",
+        str(nodes),
+        *(["--monitoring"] if monitoring else []),
+        *(["--box", str(box)] if box else []),
+    )
     return lab_cluster()
+
+
+@pytest.fixture(scope="session")
+def docker_ready(lab_allowed):
+    """A Docker engine (started here, and stopped again, if none runs), the systemd image,
+    Vagrant, and the local artifact mirror the dev nodes install from."""
+    from kafkaform import artifacts, dockerd, settings
+
+    require(shutil.which("vagrant") is not None, "Vagrant is not installed (.ci/bootstrap)")
+    started = dockerd.ensure_running()
+    try:
+        dockerd.ensure_base_image()
+        artifacts.build_distribution(settings.KAFKA_VERSION, settings.SCALA_VERSION)
+        artifacts.fetch_jmx_agent(settings.JMX_EXPORTER_VERSION)
+        yield
+    finally:
+        if started:
+            dockerd.stop()

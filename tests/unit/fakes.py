@@ -10,6 +10,7 @@ from typing import Any
 
 OS_RELEASE = {
     "debian12": 'NAME="Debian GNU/Linux"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm',
+    "ubuntu2204": 'NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID="22.04"',
     "ubuntu2404": 'NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"',
     "centos7": 'NAME="CentOS Linux"\nID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="7"',
     "rocky9": 'NAME="Rocky Linux"\nID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.4"',
@@ -46,6 +47,7 @@ def fake_hosts(distro: str, nodes: int = 3, ensemble: int | None = None, **data:
             "fake_responses": responses(distro),
             # The deploy resolves the tarball's checksum on the control machine: pin it offline.
             "kafka_sha512": "0" * 128,
+            "node_exporter_sha256": "1" * 64,  # EL hosts: the release tarball, pinned offline
             **data,
         }
         if i <= ensemble:

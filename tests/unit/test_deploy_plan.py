@@ -7,6 +7,7 @@ import hashlib
 import pytest
 from pyinfra.api.exceptions import PyinfraError
 
+from kafkaform.settings import JMX_EXPORTER_SHA256
 from tests.unit.deployrun import run_deploy
 from tests.unit.fakes import fake_hosts, responses
 
@@ -60,16 +61,28 @@ def test_broker_only_hosts_get_no_zookeeper():
     assert any("Kafka broker" in op for op in run.ops(H3))
 
 
+JAR = "/opt/jmx-exporter/jmx_prometheus_javaagent-1.0.1.jar"
+CONVERGED_PACKAGES = (
+    "curl",
+    "tar",
+    "gzip",
+    "ca-certificates",
+    "openjdk-17-jre-headless",
+    "prometheus-node-exporter",
+    "rsyslog",
+    "rsyslog-relp",
+    "logrotate",
+)
+
+
 def converged(zookeeper_mode: str) -> dict:
     """What a host that an earlier deploy set up answers."""
     return responses(
         "debian12",
         **{
             "printf srvr": ["Zookeeper version: 3.8.4", f"Mode: {zookeeper_mode}"],
-            "dpkg -l": [
-                f"ii  {p}  1.0-1 amd64 x"
-                for p in ("curl", "tar", "gzip", "ca-certificates", "openjdk-17-jre-headless")
-            ],
+            "dpkg -l": [f"ii  {p}  1.0-1 amd64 x" for p in CONVERGED_PACKAGES],
+            f"sha256sum {JAR}": [f"{JMX_EXPORTER_SHA256['1.0.1']}  {JAR}"],
             ".kafkaform-sha512": [
                 "version /opt/kafka/kafka_2.13-3.9.2/libs/kafka_2.13-3.9.2.jar abc",
                 "current /opt/kafka/kafka_2.13-3.9.2",

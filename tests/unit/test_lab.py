@@ -13,7 +13,8 @@ from pyinfra.api.exceptions import InventoryError
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory_from_files
 
-from kafkaform import lab
+from kafkaform import lab, validate
+from kafkaform.settings import DEFAULTS
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_INVENTORY = str(REPO / "inventories" / "lab.py")
@@ -119,11 +120,44 @@ def test_inventory_ssh_data(tmp_path: Path) -> None:
 
 
 def test_inventory_group_data(tmp_path: Path) -> None:
-    assert lab.inventory_group_data(lab_state(tmp_path, 1)) == {
+    data = lab.inventory_group_data(lab_state(tmp_path, 1))
+    assert {k: data[k] for k in ("kafka_mirror", "kafka_heap", "zookeeper_heap")} == {
         "kafka_mirror": "http://10.213.0.1:8213/kafka",
         "kafka_heap": "512m",
         "zookeeper_heap": "256m",
     }
+    assert data["maven_mirror"] == "http://10.213.0.1:8213/maven2"
+    # Short alert delays for the tests; every one names a real alert_for key.
+    assert set(data["alert_for"]) <= set(DEFAULTS["alert_for"])
+    assert set(data["alert_for"].values()) == {"15s"}
+    assert validate.check([("kafka-1", {**data, "kafkaid": 1, "zookeeper": True, "zkid": 1})]) == []
+
+
+def test_monitoring_host_is_opt_in_and_kept(tmp_path: Path) -> None:
+    plain = lab_state(tmp_path, 3)
+    assert [n["name"] for n in plain["nodes"]] == ["kafka-1", "kafka-2", "kafka-3"]
+    watched = lab.with_nodes(plain, 3, monitoring=True)
+    assert watched["nodes"][-1] == {
+        "name": "monitor",
+        "ip": "10.213.0.10",
+        "pid": None,
+        "monitoring": True,
+    }
+    # Growing the brokers later keeps the monitoring host, after them.
+    grown = lab.with_nodes(watched, 4)
+    assert [n["name"] for n in grown["nodes"]] == [
+        "kafka-1",
+        "kafka-2",
+        "kafka-3",
+        "kafka-4",
+        "monitor",
+    ]
+    hosts = dict(lab.inventory_hosts(grown))
+    assert hosts["monitor"]["monitoring"] is True
+    assert "kafkaid" not in hosts["monitor"] and "zookeeper" not in hosts["monitor"]
+    # ZooKeeper is sized from the brokers only: 4 brokers -> 3 servers.
+    assert sum(1 for data in hosts.values() if data.get("zookeeper")) == 3
+    assert validate.check(lab.inventory_hosts(grown)) == []
 
 
 def load_lab_inventory() -> Inventory:
@@ -235,6 +269,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def test_cli_parsing() -> None:
     args = parse(["lab", "up", "--nodes", "4", "--no-artifacts"])
     assert (args.nodes, args.no_artifacts, args.func) == (4, True, lab._cmd_up)
+    assert args.monitoring is False
+    assert parse(["lab", "up", "--monitoring"]).monitoring is True
     assert parse(["lab", "up"]).nodes == 3
     assert parse(["lab", "down", "--purge"]).purge is True
     assert parse(["lab", "kill", "kafka-2"]).node == "kafka-2"

@@ -1,0 +1,60 @@
+"""The Prometheus JMX exporter javaagent, from Maven Central (or a Maven-layout mirror).
+
+One jar per version under jmx_exporter_dir; the services load it through their units
+(``-javaagent:<jar>=<port>:<rules>``), so a new version or new rules restart them safely.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import files
+
+from deploys.tasks.download import fetch_verified
+from kafkaform import artifacts
+from kafkaform.cluster import Node
+from kafkaform.settings import JMX_EXPORTER_SHA256
+
+
+@dataclass(frozen=True)
+class JmxAgent:
+    jar: str
+    installed: OperationMeta | None  # None: the right jar was already there
+
+    def argument(self, port: int, rules: str) -> str:
+        """What follows ``-javaagent:``: serve /metrics on every address at ``port``."""
+        return f"{self.jar}={port}:{rules}"
+
+
+@functools.cache
+def expected_checksum(url: str, version: str, pinned: str | None) -> tuple[str, str]:
+    """Pinned sha256, else the one kafkaform knows for the version, else Maven's .sha1."""
+    if pinned:
+        return ("sha256", pinned.lower())
+    if version in JMX_EXPORTER_SHA256:
+        return ("sha256", JMX_EXPORTER_SHA256[version])
+    try:
+        return ("sha1", artifacts.fetch_maven_sha1(url))
+    except artifacts.ArtifactError as error:
+        raise PyinfraError(f"{error}; or pin jmx_exporter_sha256") from None
+
+
+@deploy("JMX exporter agent")
+def install_jmx_agent(node: Node) -> JmxAgent:
+    s = node.settings
+    version = s["jmx_exporter_version"]
+    url = artifacts.jmx_agent_url(s["maven_mirror"], version)
+    root = s["jmx_exporter_dir"]
+    jar = f"{root}/{url.rsplit('/', 1)[-1]}"
+    files.directory(name=f"Directory {root}", path=root, user="root", group="root", mode="755")
+    op = fetch_verified(
+        f"Download and verify {url.rsplit('/', 1)[-1]}",
+        url,
+        jar,
+        expected_checksum(url, version, s["jmx_exporter_sha256"]),
+    )
+    return JmxAgent(jar, op)

@@ -1,0 +1,130 @@
+"""node_exporter on every host, as its own user under a systemd unit.
+
+Debian/Ubuntu: the distribution's package (user ``prometheus``, flags in /etc/default).
+EL: the release tarball, sha256-checked, with our unit of the same name and a user of its own
+(EL's base repositories have no node_exporter, and EPEL is not assumed).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.facts.files import File
+from pyinfra.facts.server import Arch
+from pyinfra.operations import files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from deploys.tasks.common import host_platform, install_packages, service_user
+from deploys.tasks.download import fetch_verified
+from kafkaform import artifacts
+from kafkaform.cluster import Node
+from kafkaform.monitoring import NODE_EXPORTER_UNIT
+from kafkaform.templating import JINJA_OPTIONS, template_path
+
+TARBALL_USER = "node_exporter"
+INSTALL_ROOT = "/opt/node_exporter"
+ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def node_exporter_flags(node: Node) -> list[str]:
+    port = node.settings["node_exporter_port"]
+    return [f"--web.listen-address=:{port}", *node.settings["node_exporter_flags"]]
+
+
+def release_name(version: str, arch: str) -> str:
+    return f"node_exporter-{version}.linux-{arch}"
+
+
+def release_url(version: str, arch: str) -> str:
+    return (
+        f"https://github.com/prometheus/node_exporter/releases/download/v{version}/"
+        f"{release_name(version, arch)}.tar.gz"
+    )
+
+
+@functools.cache
+def expected_sha256(url: str, pinned: str | None) -> str:
+    if pinned:
+        return pinned.lower()
+    try:
+        return artifacts.fetch_sha256_from_sums(url)
+    except artifacts.ArtifactError as error:
+        raise PyinfraError(f"{error}; or pin node_exporter_sha256") from None
+
+
+@deploy("node_exporter")
+def install_node_exporter(node: Node) -> None:
+    platform = host_platform()
+    if platform.family == "apt":
+        _from_package(node, platform)
+    else:
+        _from_tarball(node)
+
+
+def _from_package(node: Node, platform) -> None:
+    install_packages(platform, [NODE_EXPORTER_UNIT], f"Install {NODE_EXPORTER_UNIT}")
+    flags = files.template(
+        name=f"{NODE_EXPORTER_UNIT} flags",
+        src=template_path("node_exporter/default.j2"),
+        dest=f"/etc/default/{NODE_EXPORTER_UNIT}",
+        mode="644",
+        flags=node_exporter_flags(node),
+        jinja_env_kwargs=JINJA_OPTIONS,
+    )
+    _run(flags)
+
+
+def _from_tarball(node: Node) -> None:
+    s = node.settings
+    arch = ARCHES.get(str(host.get_fact(Arch) or "x86_64"), "amd64")
+    name = release_name(s["node_exporter_version"], arch)
+    binary = f"{INSTALL_ROOT}/{name}/node_exporter"
+    service_user(TARBALL_USER, home="/nonexistent")
+    files.directory(name=f"Directory {INSTALL_ROOT}", path=INSTALL_ROOT, mode="755")
+    if not host.get_fact(File, path=binary):
+        url = s["node_exporter_url"] or release_url(s["node_exporter_version"], arch)
+        tarball = f"{s['download_dir']}/{name}.tar.gz"
+        files.directory(name="Download directory", path=s["download_dir"], mode="700")
+        fetch_verified(
+            f"Download and verify {name}.tar.gz",
+            url,
+            tarball,
+            ("sha256", expected_sha256(url, s["node_exporter_sha256"])),
+        )
+        server.shell(
+            name=f"Unpack {name}",
+            commands=[
+                f"tar -xzf {tarball} -C {INSTALL_ROOT} --no-same-owner {name}/node_exporter"
+                f" && rm -f {tarball}"
+            ],
+        )
+    unit = files.template(
+        name=f"systemd unit {NODE_EXPORTER_UNIT}.service",
+        src=template_path("node_exporter/node-exporter.service.j2"),
+        dest=f"/etc/systemd/system/{NODE_EXPORTER_UNIT}.service",
+        mode="644",
+        run_as=TARBALL_USER,
+        binary=binary,
+        flags=node_exporter_flags(node),
+        jinja_env_kwargs=JINJA_OPTIONS,
+    )
+    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    _run(unit)
+
+
+def _run(config) -> None:
+    systemd.service(
+        name=f"Start and enable {NODE_EXPORTER_UNIT}",
+        service=f"{NODE_EXPORTER_UNIT}.service",
+        running=True,
+        enabled=True,
+    )
+    systemd.service(
+        name=f"Restart {NODE_EXPORTER_UNIT} on a change",
+        service=f"{NODE_EXPORTER_UNIT}.service",
+        restarted=True,
+        _if=any_changed(config),
+    )

@@ -1,0 +1,24 @@
+"""Everything a Kafka host installs, and nothing that makes it one particular host.
+
+Shared by deploys/kafka.py (which then configures the host) and deploys/base_box.py (which
+bakes it into an image), so a baked host and a bare one run the same installation steps and
+the deploy on a baked host finds them all done.
+"""
+
+from __future__ import annotations
+
+from pyinfra.api.operation import OperationMeta
+
+from deploys.tasks.common import prepare_os
+from deploys.tasks.distribution import install_distribution
+from deploys.tasks.java import install_java
+from kafkaform.cluster import Node
+
+
+def install_software(node: Node) -> OperationMeta:
+    """OS preparation, Java, the Kafka distribution (and, as they are added, exporters and
+    agents: one call each here bakes them into boxes too). Returns the binaries' operation,
+    whose change restarts the services."""
+    prepare_os(node)
+    install_java(node)
+    return install_distribution(node)

@@ -1,0 +1,269 @@
+"""Observability on the lab: three brokers and a monitoring host, deployed by the real CLI.
+
+Prometheus is asked over its HTTP API from this machine; logs are counted on the hosts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from kafkaform import dashboards, monitoring, verify
+from kafkaform.cluster import Cluster
+from tests.integration.conftest import changed_operations, deploy, fresh_lab, kafkaform, on_node
+
+MONITOR = "monitor"
+SINK = "/var/log/kafkaform"
+
+
+def emit(**fields: object) -> None:
+    """Measurements as JSON lines (shown with pytest -s)."""
+    print(json.dumps(fields), flush=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(lab_allowed) -> Cluster:
+    cluster = fresh_lab(3, monitoring=True)
+    started = time.monotonic()
+    result = deploy()
+    emit(bench="deploy_cold_with_monitoring", seconds=round(time.monotonic() - started, 1))
+    assert result["results"]["totals"]["error"] == 0
+    # The deploy's last step may have restarted Prometheus a moment ago.
+    wait_for("Prometheus to answer", lambda: prometheus_ready(cluster), timeout=60, interval=1)
+    return cluster
+
+
+def prometheus_ready(cluster: Cluster) -> bool:
+    node = cluster.node(MONITOR)
+    url = f"http://{node.address}:{node.settings['prometheus_port']}/-/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def api(cluster: Cluster, path: str, **params: str) -> Any:
+    node = cluster.node(MONITOR)
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    url = f"http://{node.address}:{node.settings['prometheus_port']}/api/v1/{path}{query}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = json.load(response)
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def query(cluster: Cluster, promql: str) -> list[dict]:
+    return api(cluster, "query", query=promql)["result"]
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:.0f}s waiting for {what}; last: {value}")
+        time.sleep(interval)
+
+
+def firing(cluster: Cluster) -> set[tuple[str, str]]:
+    return {
+        (a["labels"]["alertname"], a["labels"].get("host", ""))
+        for a in api(cluster, "alerts")["alerts"]
+        if a["state"] == "firing"
+    }
+
+
+def test_every_scrape_target_is_up(cluster):
+    expected = {
+        (job.name, target.host, target.role)
+        for job in monitoring.scrape_jobs(cluster, cluster.node(MONITOR))
+        for target in job.targets
+    }
+    assert len(expected) == 4 + 3 + 3 + 1 + 1 + 1  # node, kafka, zookeeper, lag, prom, am
+
+    def all_up():
+        targets = api(cluster, "targets")["activeTargets"]
+        seen = {(t["labels"]["job"], t["labels"]["host"], t["labels"]["role"]) for t in targets}
+        down = [(t["scrapeUrl"], t["lastError"]) for t in targets if t["health"] != "up"]
+        return seen == expected and not down
+
+    wait_for("every target up", all_up, timeout=90)
+
+
+def test_alert_rules_are_loaded(cluster):
+    groups = api(cluster, "rules", type="alert")["groups"]
+    loaded = {rule["name"] for group in groups for rule in group["rules"]}
+    rules = "".join(monitoring.render_rules(cluster.node(MONITOR).settings).values())
+    assert loaded == set(re.findall(r"- alert: (\w+)", rules))
+
+
+def test_consumer_lag_per_group_and_partition(cluster):
+    servers = verify.bootstrap(cluster)
+    verify.create_topic(servers, "observed", partitions=3, replication=3, min_isr=2)
+    verify.topic_layout(servers, "observed")
+    producer = Producer({"bootstrap.servers": servers, "acks": "all"})
+    for partition in range(3):
+        for n in range(10):
+            producer.produce("observed", f"m{n}".encode(), partition=partition)
+    assert producer.flush(30) == 0
+    # A group that read 4, 10 and 0 messages of the three partitions.
+    reader = Consumer(
+        {"bootstrap.servers": servers, "group.id": "observed-readers", "enable.auto.commit": False}
+    )
+    offsets = [TopicPartition("observed", p, o) for p, o in ((0, 4), (1, 10), (2, 0))]
+    reader.commit(offsets=offsets, asynchronous=False)
+    reader.close()
+
+    def lag():
+        rows = query(cluster, 'kafka_consumergroup_lag{consumergroup="observed-readers"}')
+        return {r["metric"]["partition"]: r["value"][1] for r in rows} == {
+            "0": "6",
+            "1": "0",
+            "2": "10",
+        } and rows
+
+    rows = wait_for("lag per partition in Prometheus", lag, timeout=60)
+    assert {r["metric"]["topic"] for r in rows} == {"observed"}
+    assert {r["metric"]["host"] for r in rows} == {MONITOR}
+
+
+def rule_expressions(text: str) -> list[str]:
+    """The expr of every rule in a rendered rule file (one line or a folded block)."""
+    exprs, lines = [], text.splitlines()
+    for i, line in enumerate(lines):
+        match = re.match(r"^(\s+)expr: (.*)$", line)
+        if not match:
+            continue
+        if match.group(2).strip() != ">":
+            exprs.append(match.group(2))
+            continue
+        block = []
+        for follow in lines[i + 1 :]:
+            if len(follow) - len(follow.lstrip()) <= len(match.group(1)):
+                break
+            block.append(follow.strip())
+        exprs.append(" ".join(block))
+    return exprs
+
+
+def test_dashboards_and_alerts_use_metrics_our_exporters_produce(cluster):
+    panels = [
+        expr
+        for key in dashboards.DASHBOARDS
+        for expr in dashboards.queries(json.loads(dashboards.rendered(key)))
+    ]
+    rules = [
+        expr
+        for text in monitoring.render_rules(cluster.node(MONITOR).settings).values()
+        for expr in rule_expressions(text)
+    ]
+    assert len(rules) >= 14
+    names = set().union(*(dashboards.metric_names(e) for e in panels + rules))
+    assert len(names) > 40
+    missing = [n for n in sorted(names) if not query(cluster, f'count({{__name__="{n}"}})')]
+    assert missing == [], f"named by a dashboard or alert but not exported: {missing}"
+    # Every dashboard query is valid PromQL, with the variables Grafana would fill in.
+    for expr in panels:
+        query(cluster, expr.replace("$cluster", "kafka").replace("$host", ".*"))
+
+
+def sink_count(pattern: str, source: str = "kafka-server", host: str = "kafka-2") -> int:
+    out = on_node(MONITOR, f"grep -c -- {pattern} {SINK}/{host}/{source}.log || true").stdout
+    return int(out.strip() or 0)
+
+
+def local_count(pattern: str) -> int:
+    out = on_node("kafka-2", f"grep -c -- {pattern} /var/log/kafka/server.log || true").stdout
+    return int(out.strip() or 0)
+
+
+def topics_on_broker_2(cluster: Cluster, names: list[str]) -> None:
+    """Topics whose only replica is broker 2: broker 2 logs their creation."""
+    admin = AdminClient({"bootstrap.servers": verify.bootstrap(cluster)})
+    futures = admin.create_topics([NewTopic(n, 1, replica_assignment=[[2]]) for n in names])
+    for future in futures.values():
+        future.result(60)
+
+
+def test_broker_log_line_reaches_the_sink(cluster):
+    name = f"sink-{uuid.uuid4().hex[:10]}"
+    topics_on_broker_2(cluster, [name])
+    wait_for("the broker's own log lines", lambda: local_count(name), timeout=30)
+
+    def all_arrived():
+        logged = local_count(name)  # broker 2 may still be logging about the new topic
+        return sink_count(name) == logged and logged
+
+    assert wait_for("the lines at the sink", all_arrived, timeout=60) >= 1
+
+
+def test_lines_logged_while_the_sink_is_down_all_arrive(cluster):
+    marker = f"outage-{uuid.uuid4().hex[:10]}"
+    # The socket too: a journal line through it would start the sink again.
+    on_node(MONITOR, "systemctl stop syslog.socket rsyslog.service")
+    try:
+        topics_on_broker_2(cluster, [f"{marker}-{i}" for i in range(20)])
+
+        def settled():
+            first = local_count(marker)
+            time.sleep(3)
+            return first if first >= 20 and local_count(marker) == first else 0
+
+        logged = wait_for("broker 2 to log the new topics", settled, timeout=60)
+        time.sleep(5)  # the sender's retries meet a closed port meanwhile
+        assert sink_count(marker) == 0, "the sink was stopped: nothing can have arrived"
+    finally:
+        on_node(MONITOR, "systemctl start rsyslog.service")
+    started = time.monotonic()
+    wait_for(f"{logged} lines at the sink", lambda: sink_count(marker) == logged, timeout=120)
+    emit(bench="sink_outage", lines=logged, delivered_after_s=round(time.monotonic() - started, 1))
+    assert sink_count(marker) == logged == local_count(marker)
+
+
+def test_broker_crash_fires_alerts_that_resolve_after_restart(cluster):
+    crashed = time.monotonic()
+    kafkaform("lab", "kill", "kafka-2")
+    seen: dict[str, float] = {}
+
+    def fired():
+        now = firing(cluster)
+        for alert in ("KafkaBrokerDown", "KafkaUnderReplicatedPartitions"):
+            if alert not in seen and any(name == alert for name, _ in now):
+                seen[alert] = round(time.monotonic() - crashed, 1)
+        return len(seen) == 2
+
+    try:
+        wait_for("broker-down and under-replicated alerts", fired, timeout=240)
+        assert ("KafkaBrokerDown", "kafka-2") in firing(cluster)
+    finally:
+        kafkaform("lab", "start", "kafka-2")
+    emit(bench="crash_to_alert", **{f"{k}_s": v for k, v in seen.items()})
+    started = time.monotonic()
+
+    def resolved():
+        now = {name for name, _ in firing(cluster)}
+        return not now & {"KafkaBrokerDown", "KafkaUnderReplicatedPartitions"}
+
+    wait_for("the alerts to resolve", resolved, timeout=300, interval=3)
+    emit(bench="restart_to_resolved", seconds=round(time.monotonic() - started, 1))
+
+
+def test_second_deploy_changes_nothing(cluster):
+    started = time.monotonic()
+    result = deploy()
+    emit(bench="deploy_noop_with_monitoring", seconds=round(time.monotonic() - started, 1))
+    assert result["results"]["totals"]["error"] == 0
+    assert changed_operations(result) == []
