@@ -793,8 +793,24 @@ def _write_node_files(
         (etc / "machine-id").write_text("")
 
 
+def _remove_stale_veth(name: str, timeout: float = 10.0) -> None:
+    """Drop the host side of a dead node's veth pair.
+
+    The kernel tears a killed container's network namespace down asynchronously; until it
+    has, nspawn cannot create the pair again ("vb-NAME: File exists").
+    """
+    link = f"vb-{name}"[:15]  # nspawn truncates to the kernel's interface name limit
+    deadline = time.monotonic() + timeout
+    while Path(f"/sys/class/net/{link}").exists():
+        _run(["ip", "link", "delete", link], check=False)
+        if time.monotonic() > deadline:
+            raise LabError(f"{name}: stale interface {link} cannot be removed")
+        time.sleep(0.2)
+
+
 def _boot(name: str, lab: Path) -> int:
     home = node_dir(name, lab)
+    _remove_stale_veth(name)
     argv = [
         _which("systemd-nspawn") or "systemd-nspawn",
         "-b",
@@ -1167,6 +1183,7 @@ def down(
             if (pid := nspawn_pid(name, lab)) is not None:
                 _force_stop(pid)
                 progress(f"  {name} stopped")
+            _remove_stale_veth(name)
         for name in ordered:
             _remove_tree(node_dir(name, lab))
         if nodes_root.is_dir():
