@@ -107,13 +107,17 @@ def mirror_root(cache_dir: Path | None = None) -> Path:
 # --- checksums --------------------------------------------------------------------------------
 
 
-def sha512_of(path: Path) -> str:
-    """Lowercase hex SHA-512 of a file, read in chunks (tarballs are ~100 MB)."""
-    digest = hashlib.sha512()
+def file_digest(path: Path, algorithm: str) -> str:
+    """Lowercase hex digest of a file, read in chunks (tarballs and boxes are large)."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha512_of(path: Path) -> str:
+    return file_digest(path, "sha512")
 
 
 def parse_sha512(text: str) -> str:
@@ -491,14 +495,6 @@ def fetch_sha256_from_sums(url: str, timeout: float = 30) -> str:
     raise ArtifactError(f"{sums_url} lists no sha256 for {name}")
 
 
-def _digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def fetch_jmx_agent(
     version: str = settings.JMX_EXPORTER_VERSION,
     cache_dir: Path | None = None,
@@ -515,9 +511,9 @@ def fetch_jmx_agent(
     known = settings.JMX_EXPORTER_SHA256.get(version)
     sha256_file = jar.with_name(jar.name + ".sha256")
     if jar.is_file() and sha256_file.is_file():
-        if sha256_file.read_text().split()[0] == _digest(jar, "sha256") and known in (
+        if sha256_file.read_text().split()[0] == file_digest(jar, "sha256") and known in (
             None,
-            _digest(jar, "sha256"),
+            file_digest(jar, "sha256"),
         ):
             progress(f"Using cached {jar}")
             return jar
@@ -545,13 +541,13 @@ def fetch_jmx_agent(
                 f"mvn could not fetch the JMX exporter {version} (exit {proc.returncode})\n"
                 f"{_mvn_errors(proc.stdout)}"
             )
-        sha256 = _digest(fetched, "sha256")
+        sha256 = file_digest(fetched, "sha256")
         if known and sha256 != known:
             raise ArtifactError(f"{jar.name} from Maven has sha256 {sha256}, expected {known}")
         jar.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(fetched, jar.with_name(f".{jar.name}.tmp"))
         os.replace(jar.with_name(f".{jar.name}.tmp"), jar)
-    _write_text_atomic(jar.with_name(jar.name + ".sha1"), _digest(jar, "sha1") + "\n")
+    _write_text_atomic(jar.with_name(jar.name + ".sha1"), file_digest(jar, "sha1") + "\n")
     # Written last: its presence means the jar beside it is complete and checked.
     _write_text_atomic(sha256_file, f"{sha256}  {jar.name}\n")
     progress(f"Stored {jar}")

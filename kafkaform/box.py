@@ -16,7 +16,6 @@ url, sha256), so teams run ``vagrant box add <output>/metadata.json --box-versio
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import os
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from kafkaform import settings
+from kafkaform.artifacts import file_digest
 from kafkaform.dockerd import DockerError
 from kafkaform.lab import LabError
 
@@ -131,11 +131,7 @@ def load_catalog(path: Path) -> dict[str, Any] | None:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def docker_box_vagrantfile(image: str) -> str:

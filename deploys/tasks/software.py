@@ -16,9 +16,9 @@ from kafkaform.cluster import Node
 
 
 def install_software(node: Node) -> OperationMeta:
-    """OS preparation, Java, the Kafka distribution (and, as they are added, exporters and
-    agents: one call each here bakes them into boxes too). Returns the binaries' operation,
-    whose change restarts the services."""
+    """OS preparation, Java and the Kafka distribution. Returns the binaries' operation,
+    whose change restarts the services. (The JMX agent and node_exporter are installed by
+    each entry right after this call, so kafka.py finds them already baked into a box.)"""
     prepare_os(node)
     install_java(node)
     return install_distribution(node)
