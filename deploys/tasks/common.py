@@ -3,8 +3,10 @@
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import apt, dnf, files, server, yum
+from pyinfra.operations import apt, dnf, files, server, systemd, yum
+from pyinfra.operations.util import any_changed
 
 from facts.host import ContainerVirtualization
 from kafkaform.cluster import Node
@@ -109,3 +111,27 @@ def service_user(name: str, home: str) -> None:
 def directories(owner: str, paths: list[str], mode: str = "750") -> None:
     for path in paths:
         files.directory(name=f"Directory {path}", path=path, user=owner, group=owner, mode=mode)
+
+
+def serve_daemon(
+    unit: str, restart: list[OperationMeta], reload: list[OperationMeta] | None = None
+) -> None:
+    """Keep a daemon enabled and running; restart it when ``restart`` ops changed, reload it
+    (SIGHUP, keeping its state) when only ``reload`` ops did."""
+    systemd.service(
+        name=f"Start and enable {unit}", service=f"{unit}.service", running=True, enabled=True
+    )
+    if restart:
+        systemd.service(
+            name=f"Restart {unit} on a change",
+            service=f"{unit}.service",
+            restarted=True,
+            _if=any_changed(*restart),
+        )
+    if reload:
+        systemd.service(
+            name=f"Reload {unit} on a new configuration",
+            service=f"{unit}.service",
+            reloaded=True,
+            _if=any_changed(*reload),
+        )

@@ -13,10 +13,10 @@ import re
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
 
-from deploys.tasks.common import host_platform, install_packages
+from deploys.tasks.common import host_platform, install_packages, serve_daemon
 from kafkaform.cluster import Cluster, Node
 from kafkaform.monitoring import journal_units, log_files
 from kafkaform.templating import JINJA_OPTIONS, template_path
@@ -100,13 +100,5 @@ def configure_log_shipping(cluster: Cluster, node: Node) -> None:
         commands=["rsyslogd -N1 -f /etc/rsyslog.conf"],
         _if=any_changed(*changed),
     )
-    systemd.service(
-        name="Start and enable rsyslog", service="rsyslog.service", running=True, enabled=True
-    )
     # The queues are saved on shutdown and read back: a restart loses no line.
-    systemd.service(
-        name="Restart rsyslog on a change",
-        service="rsyslog.service",
-        restarted=True,
-        _if=any_changed(*changed),
-    )
+    serve_daemon("rsyslog", restart=changed)

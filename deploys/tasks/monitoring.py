@@ -10,7 +10,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from deploys.tasks.common import host_platform, install_packages, service_user
+from deploys.tasks.common import host_platform, install_packages, serve_daemon, service_user
 from kafkaform import monitoring
 from kafkaform.cluster import Cluster, Node
 from kafkaform.templating import JINJA_OPTIONS, template_path
@@ -87,7 +87,7 @@ def prometheus(cluster: Cluster, node: Node) -> None:
         commands=["promtool check config /etc/prometheus/prometheus.yml"],
         _if=any_changed(*config),
     )
-    _serve("prometheus", reload=config, restart=[flags])
+    serve_daemon("prometheus", restart=[flags], reload=config)
 
 
 def alertmanager(cluster: Cluster, node: Node) -> None:
@@ -117,7 +117,7 @@ def alertmanager(cluster: Cluster, node: Node) -> None:
         commands=["amtool check-config /etc/prometheus/alertmanager.yml"],
         _if=config.did_change,
     )
-    _serve(unit, reload=[config], restart=[flags])
+    serve_daemon(unit, restart=[flags], reload=[config])
 
 
 def lag_exporter(cluster: Cluster, node: Node) -> None:
@@ -145,25 +145,4 @@ def lag_exporter(cluster: Cluster, node: Node) -> None:
         ),
     ]
     systemd.daemon_reload(name="Reload systemd units", _if=changes[1].did_change)
-    _serve(unit, reload=[], restart=changes)
-
-
-def _serve(unit: str, reload: list, restart: list) -> None:
-    systemd.service(
-        name=f"Start and enable {unit}", service=f"{unit}.service", running=True, enabled=True
-    )
-    if restart:
-        systemd.service(
-            name=f"Restart {unit} on new flags or program",
-            service=f"{unit}.service",
-            restarted=True,
-            _if=any_changed(*restart),
-        )
-    if reload:
-        # Configuration alone: reloaded in place (SIGHUP), so no scrape or alert state is lost.
-        systemd.service(
-            name=f"Reload {unit} on a new configuration",
-            service=f"{unit}.service",
-            reloaded=True,
-            _if=any_changed(*reload),
-        )
+    serve_daemon(unit, restart=changes)

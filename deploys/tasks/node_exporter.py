@@ -15,9 +15,8 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.files import File
 from pyinfra.facts.server import Arch
 from pyinfra.operations import files, server, systemd
-from pyinfra.operations.util import any_changed
 
-from deploys.tasks.common import host_platform, install_packages, service_user
+from deploys.tasks.common import host_platform, install_packages, serve_daemon, service_user
 from deploys.tasks.download import fetch_verified
 from kafkaform import artifacts
 from kafkaform.cluster import Node
@@ -74,7 +73,7 @@ def _from_package(node: Node, platform) -> None:
         flags=node_exporter_flags(node),
         jinja_env_kwargs=JINJA_OPTIONS,
     )
-    _run(flags)
+    serve_daemon(NODE_EXPORTER_UNIT, restart=[flags])
 
 
 def _from_tarball(node: Node) -> None:
@@ -112,19 +111,4 @@ def _from_tarball(node: Node) -> None:
         jinja_env_kwargs=JINJA_OPTIONS,
     )
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
-    _run(unit)
-
-
-def _run(config) -> None:
-    systemd.service(
-        name=f"Start and enable {NODE_EXPORTER_UNIT}",
-        service=f"{NODE_EXPORTER_UNIT}.service",
-        running=True,
-        enabled=True,
-    )
-    systemd.service(
-        name=f"Restart {NODE_EXPORTER_UNIT} on a change",
-        service=f"{NODE_EXPORTER_UNIT}.service",
-        restarted=True,
-        _if=any_changed(config),
-    )
+    serve_daemon(NODE_EXPORTER_UNIT, restart=[unit])
