@@ -172,10 +172,16 @@ def heap_for(role: str, memory_mb: int | None, configured: str | None) -> str:
     """JVM heap: the configured value, else a share of RAM that leaves the rest to page cache.
 
     Kafka serves reads from the page cache, so its heap stays small (a quarter of RAM, capped
-    at 6 GiB as is usual for brokers); ZooKeeper needs less still.
+    at 6 GiB as is usual for brokers); ZooKeeper needs less still (an eighth, up to 2 GiB).
+    The heap is part of the unit, so it must not follow MemTotal's small moves (a kernel
+    update reserving a few MB more would roll every broker): RAM is counted in whole GiB,
+    rounded to the nearest (MemTotal sits a few percent below the machine's nominal size,
+    far from a half-GiB boundary), and the share is rounded down to a multiple of 256 MiB.
     """
     if configured:
         return str(configured)
     share, floor, cap = {"kafka": (4, 256, 6144), "zookeeper": (8, 256, 2048)}[role]
-    mb = (memory_mb or 1024) // share
+    step = 256  # MiB
+    ram_gib = max(1, round((memory_mb or 1024) / 1024))
+    mb = ram_gib * 1024 // share // step * step
     return f"{max(floor, min(cap, mb))}m"

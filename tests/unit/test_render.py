@@ -112,8 +112,8 @@ def test_unit_runs_the_jvm_directly_as_the_service_user():
 
 
 def test_heap_from_memory_is_a_bounded_share():
-    assert heap_for("kafka", 8000, None) == "2000m"
+    assert heap_for("kafka", 8000, None) == "2048m"
     assert heap_for("kafka", 64000, None) == "6144m"
     assert heap_for("kafka", 512, None) == "256m"
-    assert heap_for("zookeeper", 8000, None) == "1000m"
+    assert heap_for("zookeeper", 8000, None) == "1024m"
     assert heap_for("kafka", 8000, "3g") == "3g"
