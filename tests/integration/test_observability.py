@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, ElectionType, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafkaform import dashboards, monitoring, verify
@@ -259,6 +259,104 @@ def test_broker_crash_fires_alerts_that_resolve_after_restart(cluster):
 
     wait_for("the alerts to resolve", resolved, timeout=300, interval=3)
     emit(bench="restart_to_resolved", seconds=round(time.monotonic() - started, 1))
+
+
+def broker_ids(servers: str) -> set[int]:
+    try:
+        return set(AdminClient({"bootstrap.servers": servers}).list_topics(timeout=5).brokers)
+    except Exception:  # no broker answers yet
+        return set()
+
+
+def leaders(servers: str, topic: str) -> dict[int, int]:
+    metadata = AdminClient({"bootstrap.servers": servers}).list_topics(topic=topic, timeout=10)
+    return {p: m.leader for p, m in metadata.topics[topic].partitions.items()}
+
+
+def exporter_lag(cluster: Cluster, group: str) -> dict[int, int]:
+    rows = query(cluster, f'kafka_consumergroup_lag{{consumergroup="{group}"}}')
+    return {int(r["metric"]["partition"]): int(r["value"][1]) for r in rows}
+
+
+def exporter_up(cluster: Cluster) -> bool:
+    return [r["value"][1] for r in query(cluster, "kafka_lag_exporter_up")] == ["1"]
+
+
+def test_consumer_lag_is_correct_within_a_minute_after_a_broker_host_crash(cluster):
+    servers = verify.bootstrap(cluster)
+    wait_for("all three brokers", lambda: broker_ids(servers) == {1, 2, 3}, timeout=180)
+    topic, group = f"failover-{uuid.uuid4().hex[:8]}", "failover-readers"
+    # Broker 2 is the preferred leader of partitions 0 and 1.
+    assignment = [[2, 1, 3], [2, 3, 1], [1, 2, 3], [3, 1, 2]]
+    admin = AdminClient({"bootstrap.servers": servers})
+    new = NewTopic(
+        topic, len(assignment), replica_assignment=assignment, config={"min.insync.replicas": "2"}
+    )
+    admin.create_topics([new])[topic].result(60)
+    wait_for("broker 2 to lead partitions 0 and 1", lambda: leaders(servers, topic)[0] == 2, 30)
+    assert leaders(servers, topic)[1] == 2
+
+    producer = Producer({"bootstrap.servers": servers, "acks": "all"})
+
+    def produce(count: int) -> None:
+        for partition in range(len(assignment)):
+            for n in range(count):
+                producer.produce(topic, f"m{n}".encode(), partition=partition)
+        assert producer.flush(60) == 0
+
+    produce(20)
+    committed = {0: 5, 1: 20, 2: 0, 3: 12}
+    reader = Consumer(
+        {"bootstrap.servers": servers, "group.id": group, "enable.auto.commit": False}
+    )
+    reader.commit(
+        offsets=[TopicPartition(topic, p, o) for p, o in committed.items()], asynchronous=False
+    )
+    reader.close()
+    before = {p: 20 - o for p, o in committed.items()}
+    wait_for("the lag before the crash", lambda: exporter_lag(cluster, group) == before, 90)
+
+    kafkaform("lab", "kill", "kafka-2")
+    try:
+        wait_for("broker 2 to leave", lambda: 2 not in broker_ids(servers), timeout=60)
+        # Written while broker 2 is away: an exporter still serving old offsets is caught.
+        wait_for("new leaders", lambda: 2 not in leaders(servers, topic).values(), 60)
+        produce(10)
+    finally:
+        kafkaform("lab", "start", "kafka-2")
+    wait_for("broker 2 back in the cluster", lambda: 2 in broker_ids(servers), timeout=180)
+    back = time.monotonic()
+    after = {p: 30 - o for p, o in committed.items()}
+
+    def correct() -> bool:
+        return exporter_up(cluster) and exporter_lag(cluster, group) == after
+
+    wait_for("the right lag after the broker came back", correct, timeout=60, interval=1)
+    emit(bench="lag_correct_after_broker_back", seconds=round(time.monotonic() - back, 1))
+
+    # Leadership moving back to broker 2 is the exporter's second failover.
+    wait_for(
+        "broker 2 in sync again",
+        lambda: all(
+            2 in m.isrs
+            for m in admin.list_topics(topic=topic, timeout=10).topics[topic].partitions.values()
+        ),
+        timeout=120,
+    )
+    elections = admin.elect_leaders(
+        ElectionType.PREFERRED, [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+    )
+    elections.result(60)
+    wait_for("broker 2 leading again", lambda: leaders(servers, topic)[0] == 2, timeout=60)
+    moved = time.monotonic()
+    produce(1)
+    again = {p: 31 - o for p, o in committed.items()}
+
+    def correct_again() -> bool:
+        return exporter_up(cluster) and exporter_lag(cluster, group) == again
+
+    wait_for("the right lag after leadership moved back", correct_again, timeout=60, interval=1)
+    emit(bench="lag_correct_after_leaders_back", seconds=round(time.monotonic() - moved, 1))
 
 
 def test_second_deploy_changes_nothing(cluster):
