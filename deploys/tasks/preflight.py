@@ -1,0 +1,70 @@
+"""Read every host before anything changes, and refuse what would hurt a live cluster.
+
+Called by the entries at prepare time, before any operation is queued. The deploy file runs
+once per host, but the checks read all hosts at once and run once per run: one problem on
+any host stops the run for all of them, with every problem listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import ContextObject, ctx_inventory
+
+from facts.live import LiveState
+from kafkaform.cluster import Cluster
+from kafkaform.live import State, bake_problems, live_problems, probe_paths
+from kafkaform.validate import Problem
+
+_done: list[tuple[Any, str]] = []  # (inventory, check) pairs already passed in this process
+
+
+def refuse_destructive_changes(inventory: Any, cluster: Cluster) -> None:
+    """deploys/kafka.py: data directories, ZooKeeper membership and ids, roles of live hosts."""
+    _once(inventory, "deploy", lambda states: live_problems(cluster, states), cluster)
+
+
+def refuse_unsafe_bake(inventory: Any, cluster: Cluster) -> None:
+    """deploys/base_box.py: only fresh machines, never a host with a role, data or services."""
+
+    def problems(states: dict[str, State]) -> list[Problem]:
+        found = []
+        for name, state in states.items():
+            found += bake_problems(cluster.node(name), state)
+        return found
+
+    _once(inventory, "bake", problems, cluster)
+
+
+def live_states(inventory: Any, cluster: Cluster) -> dict[str, State]:
+    """LiveState of every host pyinfra connected to (a --limit run connects to fewer)."""
+    active = set(inventory.get_active_hosts())
+    return {
+        host.name: host.get_fact(LiveState, **probe_paths(cluster.node(host.name)))
+        for host in inventory
+        if host in active
+    }
+
+
+def _once(
+    inventory: Any,
+    check: str,
+    problems_of: Callable[[dict[str, State]], list[Problem]],
+    cluster: Cluster,
+) -> None:
+    # pyinfra hands deploy code a context proxy; the object behind it identifies this run.
+    run = ctx_inventory.get() if isinstance(inventory, ContextObject) else inventory
+    if any(seen is run and kind == check for seen, kind in _done):
+        return
+    problems = problems_of(live_states(run, cluster))
+    if problems:
+        raise PyinfraError(_report(check, problems))
+    _done[:] = [(run, check)]  # one run per process: keep no older inventory alive
+
+
+def _report(check: str, problems: list[Problem]) -> str:
+    what = "the bake" if check == "bake" else "this deploy"
+    lines = "\n".join(f"  - {p}" for p in problems)
+    return f"refusing {what}, nothing was changed; {len(problems)} problem(s):\n{lines}"
