@@ -34,8 +34,8 @@ def timed(*argv: str) -> tuple[float, str]:
     return took, proc.stdout
 
 
-def deploy(entry: str = "deploys/kafka.py") -> tuple[float, dict]:
-    took, out = timed(str(BIN / "pyinfra"), "-y", "--json", "inventories/lab.py", entry)
+def deploy(entry: str = "deploys/kafka.py", *options: str) -> tuple[float, dict]:
+    took, out = timed(str(BIN / "pyinfra"), "-y", "--json", *options, "inventories/lab.py", entry)
     return took, json.loads(out)["results"]["totals"]
 
 
@@ -44,7 +44,7 @@ def box_deploy(kafkaform: str, nodes: int, extra: list[str], bare: float) -> Non
     with tempfile.TemporaryDirectory(prefix="kafkaform-bench-box-") as out:
         timed(kafkaform, "lab", "down")
         timed(kafkaform, "lab", "up", "--nodes", "1")
-        bake, _ = deploy("deploys/base_box.py")
+        bake, _ = deploy("deploys/base_box.py", "--data", "base_box=true")
         package, _ = timed(kafkaform, "box", "package", "--provider", "lab", "--output-dir", out)
         emit(bench="box_bake", provider="lab", seconds=round(bake, 2))
         emit(bench="box_package", provider="lab", seconds=round(package, 2))

@@ -1,7 +1,8 @@
 """Package a baked machine as a reusable box, listed in a versioned catalog.
 
     KAFKA_BAKE=1 vagrant up && kafkaform box package --provider docker  # virtualbox, libvirt
-    kafkaform lab up --nodes 1 && pyinfra -y inventories/lab.py deploys/base_box.py \\
+    kafkaform lab up --nodes 1 && pyinfra -y --data base_box=true inventories/lab.py \\
+        deploys/base_box.py \\
         && kafkaform box package --provider lab
 
 virtualbox/libvirt: ``vagrant package`` (python-vagrant). docker: the baked container is
