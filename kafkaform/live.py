@@ -64,20 +64,27 @@ def zk_is_live(state: State) -> bool:
     return bool(service_evidence(state, "zookeeper")) or state["zookeeper"]["has_data"]
 
 
+def servers_of(props: Mapping[str, str]) -> dict[str, str]:
+    """server.N -> host:peer:election; the role and client port suffixes are no membership."""
+    found = {}
+    for key, value in props.items():
+        if key.startswith("server.") and key[7:].isdigit():
+            address = value.split(";", 1)[0].strip()
+            for role in (":participant", ":observer"):
+                address = address.removesuffix(role)
+            found[key] = address
+    return found
+
+
 def live_servers(state: State) -> dict[str, str] | None:
-    """The server.N lines of the live zoo.cfg, or None without one."""
+    """The servers in the live zoo.cfg, or None without one."""
     config = state["zookeeper"]["config"]
-    if config is None:
-        return None
-    return {k: v for k, v in config.items() if k.startswith("server.") and k[7:].isdigit()}
+    return None if config is None else servers_of(config)
 
 
 def wanted_servers(cluster: Cluster) -> dict[str, str]:
     ensemble = cluster.ensemble
-    if not ensemble:
-        return {}
-    props = cluster.zookeeper_properties(ensemble[0])
-    return {k: v for k, v in props.items() if k.startswith("server.") and k[7:].isdigit()}
+    return servers_of(cluster.zookeeper_properties(ensemble[0])) if ensemble else {}
 
 
 def show_servers(servers: Mapping[str, str]) -> str:

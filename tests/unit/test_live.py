@@ -71,6 +71,14 @@ def test_a_host_with_no_role_and_nothing_on_it_is_allowed():
     assert live_problems(base, states) == []
 
 
+def test_a_client_port_or_role_suffix_in_the_live_zoo_cfg_is_no_membership_change():
+    states = live()
+    config = states["kafka-1"]["zookeeper"]["config"]
+    config["server.1"] += ":participant;0.0.0.0:2181"
+    config["server.2"] += ";2181"
+    assert live_problems(cluster(), states) == []
+
+
 def test_adding_a_broker_is_allowed():
     states = {**live(), "kafka-4": build_state(output())}
     assert live_problems(cluster(nodes=4), states) == []
