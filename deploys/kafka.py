@@ -2,32 +2,39 @@
 
     pyinfra inventories/prod.py deploys/kafka.py
 
-The whole inventory is validated before any operation is queued: one bad host stops the
-deploy for all of them, with every problem listed.
+The whole inventory is validated, every host must answer and the cluster's roll lock is taken
+before any operation is queued: one bad host stops the deploy for all of them, with every
+problem listed. A failed step stops the whole run; the next plain run completes it.
 """
 
 from pyinfra import host, inventory
 
+from deploys.tasks.distribution import mark_current
 from deploys.tasks.jmx_exporter import install_jmx_agent
 from deploys.tasks.kafka import configure_kafka
 from deploys.tasks.logs import configure_log_shipping
 from deploys.tasks.monitoring import configure_monitoring
 from deploys.tasks.node_exporter import install_node_exporter
+from deploys.tasks.roll import install_lock_library, roll_session
 from deploys.tasks.software import install_software
 from deploys.tasks.zookeeper import configure_zookeeper
 from kafkaform.deploy_support import checked_cluster
 
 cluster = checked_cluster(inventory)
+session = roll_session(cluster)
 node = cluster.node(host.name)
 
 # The same installation a box bake runs (deploys/base_box.py): on a baked host it is all done.
-binaries = install_software(node)
-# The JMX exporter agent is part of the services' units: in place before they start.
-agent = install_jmx_agent(node) if node.zookeeper or node.kafkaid is not None else None
-if node.zookeeper:
-    configure_zookeeper(cluster, node, binaries, agent)
-if node.kafkaid is not None:
-    configure_kafka(cluster, node, binaries, agent)
+install = install_software(node)
+if node.zookeeper or node.kafkaid is not None:
+    # The JMX exporter agent is part of the services' units: in place before they start.
+    agent = install_jmx_agent(node)
+    install_lock_library(cluster, install)
+    if node.zookeeper:
+        configure_zookeeper(cluster, node, install, session, agent)
+    if node.kafkaid is not None:
+        configure_kafka(cluster, node, install, session, agent)
+    mark_current(node)
 install_node_exporter(node)
 configure_log_shipping(cluster, node)
 if node.monitoring:

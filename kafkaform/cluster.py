@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,14 +115,7 @@ class Cluster:
         }
 
     def broker_properties(self, node: Node) -> dict[str, str]:
-        s = node.settings
-        port = s["kafka_port"]
         props: dict[str, Any] = {
-            "broker.id": node.kafkaid,
-            "listeners": f"PLAINTEXT://0.0.0.0:{port}",
-            "advertised.listeners": f"PLAINTEXT://{node.address}:{port}",
-            "log.dirs": ",".join(s["kafka_data_dirs"]),
-            "zookeeper.connect": self.zookeeper_connect(s["zookeeper_chroot"]),
             "zookeeper.connection.timeout.ms": 18000,
             **self.replication_defaults(),
             "unclean.leader.election.enable": False,
@@ -131,19 +124,15 @@ class Cluster:
             "controlled.shutdown.enable": True,
             "num.partitions": 3,
         }
-        props.update(s["kafka_properties"])
+        props.update(node.settings["kafka_properties"])
+        props.update(self.derived(DERIVED_KAFKA_PROPERTIES, node))
         return {k: java_value(v) for k, v in props.items()}
 
     def zookeeper_properties(self, node: Node) -> dict[str, str]:
-        s = node.settings
         props: dict[str, Any] = {
             "tickTime": 2000,
             "initLimit": 10,
             "syncLimit": 5,
-            "dataDir": s["zookeeper_data_dir"],
-            # Transaction log on its own directory (ideally its own disk): fsync latency.
-            "dataLogDir": s["zookeeper_datalog_dir"],
-            "clientPort": s["zookeeper_client_port"],
             "maxClientCnxns": 60,
             "autopurge.snapRetainCount": 5,
             "autopurge.purgeInterval": 24,
@@ -151,13 +140,82 @@ class Cluster:
             # The embedded Jetty admin server would take port 8080 unauthenticated.
             "admin.enableServer": False,
         }
-        for peer in self.ensemble:
-            ps = peer.settings
-            props[f"server.{peer.zkid}"] = (
-                f"{peer.address}:{ps['zookeeper_peer_port']}:{ps['zookeeper_election_port']}"
-            )
-        props.update(s["zookeeper_properties"])
+        props.update(node.settings["zookeeper_properties"])
+        props.update(self.derived(DERIVED_ZOOKEEPER_PROPERTIES, node))
         return {k: java_value(v) for k, v in props.items()}
+
+    def derived(self, table: Mapping[str, Derived], node: Node) -> dict[str, Any]:
+        """The properties ``table`` composes for ``node``; they win over any override (the
+        validator refuses such overrides, naming the setting to change instead)."""
+        props: dict[str, Any] = {}
+        for entry in table.values():
+            props.update(entry.compose(self, node))
+        return props
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A property (or a family of them) composed from inventory settings, never set directly."""
+
+    owner: str  # the setting(s) to change instead, as messages name them
+    compose: Callable[[Cluster, Node], dict[str, Any]]
+    family: str | None = None  # regex of the names, when one entry composes several
+
+    def owns(self, name: str, key: str) -> bool:
+        """Whether the property ``key`` is this entry's (``name``: its key in the table)."""
+        return re.fullmatch(self.family, key) is not None if self.family else key == name
+
+
+def derived_owner(table: Mapping[str, Derived], key: Any) -> str | None:
+    """The setting that owns property ``key``, or None when the key may be set freely."""
+    for name, entry in table.items():
+        if isinstance(key, str) and entry.owns(name, key):
+            return entry.owner
+    return None
+
+
+# Declared once: composition (above) and validation (kafkaform.validation) both read these.
+DERIVED_KAFKA_PROPERTIES: dict[str, Derived] = {
+    "broker.id": Derived("kafkaid", lambda c, n: {"broker.id": n.kafkaid}),
+    "listeners": Derived(
+        "kafka_port",
+        lambda c, n: {"listeners": f"PLAINTEXT://0.0.0.0:{n.settings['kafka_port']}"},
+    ),
+    "advertised.listeners": Derived(
+        "kafka_advertised_host / kafka_port",
+        lambda c, n: {
+            "advertised.listeners": f"PLAINTEXT://{n.address}:{n.settings['kafka_port']}"
+        },
+    ),
+    "log.dirs": Derived(
+        "kafka_data_dirs", lambda c, n: {"log.dirs": ",".join(n.settings["kafka_data_dirs"])}
+    ),
+    "zookeeper.connect": Derived(
+        "the zookeeper hosts / zookeeper_chroot",
+        lambda c, n: {"zookeeper.connect": c.zookeeper_connect(n.settings["zookeeper_chroot"])},
+    ),
+}
+DERIVED_ZOOKEEPER_PROPERTIES: dict[str, Derived] = {
+    "dataDir": Derived(
+        "zookeeper_data_dir", lambda c, n: {"dataDir": n.settings["zookeeper_data_dir"]}
+    ),
+    # Transaction log on its own directory (ideally its own disk): fsync latency.
+    "dataLogDir": Derived(
+        "zookeeper_datalog_dir", lambda c, n: {"dataLogDir": n.settings["zookeeper_datalog_dir"]}
+    ),
+    "clientPort": Derived(
+        "zookeeper_client_port", lambda c, n: {"clientPort": n.settings["zookeeper_client_port"]}
+    ),
+    "server.N": Derived(
+        "the ensemble (zookeeper / zkid and the peer and election ports of each host)",
+        lambda c, n: {
+            f"server.{peer.zkid}": f"{peer.address}:{peer.settings['zookeeper_peer_port']}:"
+            f"{peer.settings['zookeeper_election_port']}"
+            for peer in c.ensemble
+        },
+        family=r"server\.\d+",
+    ),
+}
 
 
 def java_value(value: Any) -> str:

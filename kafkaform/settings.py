@@ -76,6 +76,9 @@ DEFAULTS: dict[str, Any] = {
     "kafka_restart_wait_seconds": 600,
     "kafka_stop_timeout_seconds": 300,  # room for a controlled shutdown
     "zookeeper_restart_wait_seconds": 120,
+    # How long a deploy waits for the cluster's roll lock held by another deploy or a
+    # hand-run safe-restart before it gives up (nothing changed by then).
+    "roll_lock_wait_seconds": 120,
     # --- Observability: exporters, Prometheus + Alertmanager on `monitoring: True` hosts, logs.
     # Label on every series and alert, so one Prometheus can watch several clusters.
     "cluster_name": "kafka",
@@ -155,3 +158,54 @@ PASSTHROUGH_PREFIXES = ("ssh_", "_", "winrm_", "docker_", "vagrant_", "chroot_",
 JAVA_BIN = "/usr/bin/java"
 # CentOS 7 is end-of-life: its mirrorlist is gone and only the vault still serves 7.9.2009.
 CENTOS7_VAULT = "https://vault.centos.org/7.9.2009"
+
+# --- Tables the validator reads (kafkaform/validation): what kind of value each setting is.
+# Directories kafkaform creates, owns or deletes on the hosts (kafka_data_dirs: a list).
+PATH_SETTINGS = (
+    "kafka_install_root",
+    "download_dir",
+    "kafka_config_dir",
+    "kafka_data_dirs",
+    "kafka_log_dir",
+    "zookeeper_config_dir",
+    "zookeeper_data_dir",
+    "zookeeper_datalog_dir",
+    "zookeeper_log_dir",
+    "jmx_exporter_dir",
+    "log_sink_dir",
+)
+# TCP ports a host listens on, with the role that opens each ("all": every host).
+PORT_SETTINGS = {
+    "kafka_port": "kafka",
+    "kafka_jmx_exporter_port": "kafka",
+    "zookeeper_client_port": "zookeeper",
+    "zookeeper_peer_port": "zookeeper",
+    "zookeeper_election_port": "zookeeper",
+    "zookeeper_jmx_exporter_port": "zookeeper",
+    "node_exporter_port": "all",
+    "lag_exporter_port": "monitoring",
+    "prometheus_port": "monitoring",
+    "alertmanager_port": "monitoring",
+    "alertmanager_cluster_port": "monitoring",
+    "log_sink_port": "monitoring",
+}
+# Accounts the services run as (kafkaform creates them as system users).
+SERVICE_USER_SETTINGS = ("kafka_user", "zookeeper_user", "lag_exporter_user")
+# URLs the hosts or the control machine download from.
+URL_SETTINGS = ("kafka_mirror", "kafka_url", "maven_mirror", "node_exporter_url")
+# Pinned checksums and their length in hex digits.
+CHECKSUM_SETTINGS = {"kafka_sha512": 128, "jmx_exporter_sha256": 64, "node_exporter_sha256": 64}
+# Settings and properties whose values are never shown: names that hold passwords, tokens or
+# key material (ssl.key.password, sasl.jaas.config, ssh_password, ssl.keystore.key, ...).
+# Alertmanager's receivers hold webhook URLs and API keys under any name.
+SECRET_NAME_PATTERN = (
+    r"pass(word|wd|phrase)?|secret|token|credential|jaas|private|(^|[._-])keys?($|[._-])"
+)
+SECRET_SETTINGS = ("alertmanager_receivers",)
+# Settings only a `monitoring: True` host uses: set with no such host, they do nothing.
+MONITORING_ONLY_SETTINGS = (
+    "alertmanager_receivers",
+    "alertmanager_route",
+    "alert_for",
+    "alert_thresholds",
+)

@@ -1,7 +1,9 @@
 """The Kafka distribution (also ZooKeeper's jars): downloaded or uploaded, sha512-checked, unpacked.
 
-Versions are unpacked side by side under kafka_install_root with a ``current`` symlink, so an
-upgrade is one link flip and the previous version stays for a rollback.
+Versions are unpacked side by side under kafka_install_root. The services' units name the
+version's own directory, so a new version reaches each host when its turn in the roll restarts
+it; the ``current`` symlink (for people and tools) follows once the host's services run it.
+The previous version stays for a rollback.
 """
 
 from __future__ import annotations
@@ -43,8 +45,14 @@ def tarball_url(settings: dict) -> str:
     )
 
 
+def install_dir(settings: dict) -> str:
+    name = artifacts.distribution_name(settings["kafka_version"], settings["scala_version"])
+    return f"{settings['kafka_install_root']}/{name}"
+
+
 @deploy("Install the Kafka distribution")
-def install_distribution(node: Node) -> OperationMeta:
+def install_distribution(node: Node) -> str:
+    """Unpack the configured version beside the others; returns its directory."""
     s = node.settings
     name = artifacts.distribution_name(s["kafka_version"], s["scala_version"])
     root = s["kafka_install_root"]
@@ -65,7 +73,19 @@ def install_distribution(node: Node) -> OperationMeta:
             name=f"Verify sha512 and unpack {name}",
             commands=[unpack_script(tarball, root, name, sha512)],
         )
-    return files.link(name=f"Make {name} current", path=f"{root}/current", target=f"{root}/{name}")
+    return install_dir(s)
+
+
+@deploy("Point current at the configured Kafka version")
+def mark_current(node: Node) -> OperationMeta:
+    """After the host's services were (re)started on it: never ahead of what runs."""
+    path = install_dir(node.settings)
+    name = path.rsplit("/", 1)[-1]
+    return files.link(
+        name=f"Make {name} current",
+        path=f"{node.settings['kafka_install_root']}/current",
+        target=path,
+    )
 
 
 def unpack_script(tarball: str, root: str, name: str, sha512: str) -> str:

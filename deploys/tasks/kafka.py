@@ -1,13 +1,16 @@
 """A Kafka broker: server.properties from defaults + overrides, its own user and unit."""
 
 from pyinfra.api import deploy
-from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import files
 
 from deploys.tasks.jmx_exporter import JmxAgent
-from deploys.tasks.service import JavaService
+from deploys.tasks.roll import LIB_DIR, RollSession
+from deploys.tasks.service import GATE_SECONDS, JavaService
 from kafkaform.cluster import Cluster, Node
+from kafkaform.templating import template_path
 
 MAIN_CLASS = "kafka.Kafka"
+PARTITIONS_AWK = f"{LIB_DIR}/partitions.awk"  # the safe restart's reading of partition health
 # Kafka's own log layout, so operators find the files where they expect them.
 LOG_FILES = {
     "server": "server.log",
@@ -28,7 +31,7 @@ LOGGERS = {
 
 @deploy("Kafka broker")
 def configure_kafka(
-    cluster: Cluster, node: Node, binaries: OperationMeta, agent: JmxAgent | None = None
+    cluster: Cluster, node: Node, install: str, session: RollSession, agent: JmxAgent | None = None
 ) -> None:
     s = node.settings
     svc = JavaService(
@@ -38,19 +41,15 @@ def configure_kafka(
         config_dir=s["kafka_config_dir"],
         log_dir=s["kafka_log_dir"],
         workdir=s["kafka_data_dirs"][0],
-        install=f"{s['kafka_install_root']}/current",
+        install=install,
         nofile_limit=s["nofile_limit"],
         owned_dirs=list(s["kafka_data_dirs"]),
     )
     svc.prepare()
     server_properties = f"{svc.config_dir}/server.properties"
+    properties = cluster.broker_properties(node)
     changes = [
-        binaries,
-        svc.config(
-            "kafka/server.properties.j2",
-            server_properties,
-            properties=cluster.broker_properties(node),
-        ),
+        svc.config("kafka/server.properties.j2", server_properties, properties=properties),
         svc.log4j(LOG_FILES, LOGGERS, root="server"),
     ]
     javaagent = None
@@ -66,14 +65,22 @@ def configure_kafka(
         )
         changes += [agent.installed] if agent.installed else []
         javaagent = agent.argument(s["kafka_jmx_exporter_port"], rules)
+    files.put(
+        name="Partition health checks for safe restarts",
+        src=template_path("kafka/partitions.awk"),
+        dest=PARTITIONS_AWK,
+        mode="644",
+    )
     svc.safe_restart_script(
         "kafka/kafka-safe-restart.sh.j2",
+        partitions_awk=PARTITIONS_AWK,
         broker_id=node.kafkaid,
         # The advertised address: it answers whatever interfaces `listeners` binds.
         address=node.address,
         port=s["kafka_port"],
+        default_min_isr=properties["min.insync.replicas"],
+        gate_seconds=GATE_SECONDS,
         wait_seconds=s["kafka_restart_wait_seconds"],
-        tools_log4j=f"{svc.install}/config/tools-log4j.properties",
     )
     unit = svc.unit(
         description=f"Kafka broker {node.kafkaid} (kafkaform)",
@@ -88,4 +95,5 @@ def configure_kafka(
         extra_properties=(f"-Dkafka.logs.dir={svc.log_dir}",),
         javaagent=javaagent,
     )
-    svc.run(unit, changes)
+    controller = session.controller == node.kafkaid
+    svc.run(unit, changes, session, last="the controller" if controller else None)

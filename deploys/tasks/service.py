@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from pyinfra import host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.hardware import Memory
-from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.tasks.common import directories, service_user
+from deploys.tasks.roll import LOCK_LIBRARY, RollSession
+from facts.kafka import MARKER
+from facts.service import ServiceDrift, record_command
 from kafkaform.cluster import heap_for
 from kafkaform.settings import JAVA_BIN
 from kafkaform.templating import JINJA_OPTIONS, template_path
@@ -20,6 +22,9 @@ from kafkaform.templating import JINJA_OPTIONS, template_path
 SCRIPT_DIR = "/usr/local/sbin"
 LOG_MAX_FILE_SIZE = "100MB"  # x LOG_MAX_BACKUPS per log file: bounded disk use
 LOG_MAX_BACKUPS = 10
+# How long a safe restart waits for the cluster to be able to spare this host (a previous
+# host's replicas catching up) before it refuses.
+GATE_SECONDS = 120
 
 
 @dataclass
@@ -32,9 +37,19 @@ class JavaService:
     config_dir: str
     log_dir: str
     workdir: str
-    install: str  # the distribution's "current" directory
+    install: str  # the distribution's directory of the configured version
     nofile_limit: int
     owned_dirs: list[str] = field(default_factory=list)
+    # Files the process reads at start: their digest at start tells a stale process.
+    read_at_start: list[str] = field(default_factory=list)
+
+    @property
+    def unit_file(self) -> str:
+        return f"/etc/systemd/system/{self.name}.service"
+
+    @property
+    def fingerprint(self) -> tuple[str, ...]:
+        return (*self.read_at_start, self.unit_file, f"{self.install}/{MARKER}")
 
     def prepare(self) -> None:
         service_user(self.user, home=self.workdir)
@@ -42,6 +57,7 @@ class JavaService:
         files.directory(name=f"Directory {self.config_dir}", path=self.config_dir, mode="755")
 
     def config(self, src: str, dest: str, **variables) -> OperationMeta:
+        self.read_at_start.append(dest)
         # Readable by the service's group only: passwords may live in these files.
         return files.template(
             name=f"{self.label} {dest}",
@@ -72,8 +88,10 @@ class JavaService:
             src=template_path(template),
             dest=f"{SCRIPT_DIR}/{self.name}-safe-restart",
             mode="755",
+            lock_library=LOCK_LIBRARY,
             java_bin=JAVA_BIN,
             classpath=f"{self.install}/libs/*",
+            tools_log4j=f"{self.install}/config/tools-log4j.properties",
             jinja_env_kwargs=JINJA_OPTIONS,
             **variables,
         )
@@ -98,8 +116,9 @@ class JavaService:
         return files.template(
             name=f"systemd unit {self.name}.service",
             src=template_path("common/java-service.service.j2"),
-            dest=f"/etc/systemd/system/{self.name}.service",
+            dest=self.unit_file,
             mode="644",
+            record_start=record_command(self.name, self.fingerprint),
             description=description,
             documentation=documentation,
             after=after,
@@ -122,28 +141,39 @@ class JavaService:
             jinja_env_kwargs=JINJA_OPTIONS,
         )
 
-    def run(self, unit_op: OperationMeta, changes: list[OperationMeta], last: str | None = None):
-        """Start a stopped service and wait for it; restart a running one only on a change.
+    def run(
+        self,
+        unit_op: OperationMeta,
+        changes: list[OperationMeta],
+        session: RollSession,
+        last: str | None = None,
+    ) -> None:
+        """Start a stopped service and wait for it; restart a running one when it runs
+        anything else than what is on disk now (changed in this run or left by an earlier
+        one that failed or was interrupted).
 
-        Restarts are serial (one host at a time) and each waits until the service is healthy
-        again: that is what keeps a rolling change from taking the cluster down. ``last`` (a
-        reason, e.g. "the leader") puts this host's restart after all the others', so the
-        role it holds moves once instead of at every step.
+        Restarts are serial (one host at a time), gated on the cluster's health by the
+        safe-restart script and checked against this run's roll lock; the run stops at the
+        first that fails. ``last`` (a reason, e.g. "the leader") puts this host's restart
+        after all the others', so the role it holds moves once instead of at every step.
         """
         name = self.name
-        was_running = host.get_fact(SystemdStatus).get(f"{name}.service", False)
-        systemd.daemon_reload(name="Reload systemd units", _if=unit_op.did_change)
-        if was_running:
+        live = host.get_fact(ServiceDrift, service=name, files=self.fingerprint)
+        changed = any_changed(unit_op, *changes)
+        systemd.daemon_reload(
+            name="Reload systemd units", _if=lambda: unit_op.did_change() or live["reload"]
+        )
+        if live["active"]:
             systemd.service(
                 name=f"Enable {name} at boot",
                 service=f"{name}.service",
                 enabled=True,
-                running=True,
             )
+            script = f"{SCRIPT_DIR}/{name}-safe-restart"
             restart = {
-                "commands": [f"{SCRIPT_DIR}/{name}-safe-restart"],
+                "commands": [f"{script} --lock-token {session.token}" if session.token else script],
                 "_serial": True,
-                "_if": any_changed(unit_op, *changes),
+                "_if": lambda: live["drift"] or changed(),
             }
             # pyinfra orders operations by source line: the "last" call must stay below.
             if not last:

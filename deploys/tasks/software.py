@@ -7,18 +7,16 @@ the deploy on a baked host finds them all done.
 
 from __future__ import annotations
 
-from pyinfra.api.operation import OperationMeta
-
 from deploys.tasks.common import prepare_os
 from deploys.tasks.distribution import install_distribution
 from deploys.tasks.java import install_java
 from kafkaform.cluster import Node
 
 
-def install_software(node: Node) -> OperationMeta:
-    """OS preparation, Java and the Kafka distribution. Returns the binaries' operation,
-    whose change restarts the services. (The JMX agent and node_exporter are installed by
-    each entry right after this call, so kafka.py finds them already baked into a box.)"""
+def install_software(node: Node) -> str:
+    """OS preparation, Java and the Kafka distribution. Returns the distribution's directory,
+    which the services' units name. (The JMX agent and node_exporter are installed by each
+    entry right after this call, so kafka.py finds them already baked into a box.)"""
     prepare_os(node)
     install_java(node)
     return install_distribution(node)

@@ -2,10 +2,10 @@
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.api.operation import OperationMeta
 
 from deploys.tasks.jmx_exporter import JmxAgent
-from deploys.tasks.service import JavaService
+from deploys.tasks.roll import RollSession
+from deploys.tasks.service import GATE_SECONDS, JavaService
 from facts.zookeeper import ZooKeeperMode
 from kafkaform.cluster import Cluster, Node
 
@@ -14,7 +14,7 @@ MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 
 @deploy("ZooKeeper")
 def configure_zookeeper(
-    cluster: Cluster, node: Node, binaries: OperationMeta, agent: JmxAgent | None = None
+    cluster: Cluster, node: Node, install: str, session: RollSession, agent: JmxAgent | None = None
 ) -> None:
     s = node.settings
     data_dir = s["zookeeper_data_dir"]
@@ -25,14 +25,13 @@ def configure_zookeeper(
         config_dir=s["zookeeper_config_dir"],
         log_dir=s["zookeeper_log_dir"],
         workdir=data_dir,
-        install=f"{s['kafka_install_root']}/current",
+        install=install,
         nofile_limit=s["nofile_limit"],
         owned_dirs=[data_dir, s["zookeeper_datalog_dir"]],
     )
     svc.prepare()
     zoo_cfg = f"{svc.config_dir}/zoo.cfg"
     changes = [
-        binaries,
         svc.config(
             "zookeeper/zoo.cfg.j2",
             zoo_cfg,
@@ -53,6 +52,13 @@ def configure_zookeeper(
         "zookeeper/zookeeper-safe-restart.sh.j2",
         zkid=node.zkid,
         client_port=s["zookeeper_client_port"],
+        ensemble_size=len(cluster.ensemble),
+        peers=[
+            {"zkid": p.zkid, "address": p.address, "port": p.settings["zookeeper_client_port"]}
+            for p in cluster.ensemble
+            if p.name != node.name
+        ],
+        gate_seconds=GATE_SECONDS,
         wait_seconds=s["zookeeper_restart_wait_seconds"],
     )
     unit = svc.unit(
@@ -68,4 +74,4 @@ def configure_zookeeper(
         javaagent=javaagent,
     )
     mode = host.get_fact(ZooKeeperMode, port=s["zookeeper_client_port"])
-    svc.run(unit, changes, last="the leader" if mode == "leader" else None)
+    svc.run(unit, changes, session, last="the leader" if mode == "leader" else None)

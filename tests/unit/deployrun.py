@@ -14,6 +14,9 @@ from pyinfra.api.state import StateStage
 from pyinfra.context import ctx_config, ctx_inventory, ctx_state
 from pyinfra_cli.util import load_deploy_file
 
+from deploys.tasks import roll
+from deploys.tasks.roll import RollSession
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -30,8 +33,16 @@ class Run:
         return "\n".join(self.commands[host])
 
 
-def run_deploy(hosts: list[tuple[str, dict[str, Any]]], deploy: str = "deploys/kafka.py") -> Run:
+def run_deploy(
+    hosts: list[tuple[str, dict[str, Any]]],
+    deploy: str = "deploys/kafka.py",
+    session: RollSession | None = None,
+) -> Run:
+    """``session``: what taking the roll lock yields (no ZooKeeper is contacted offline)."""
+    session = session or RollSession(token="test-token")
     cwd = os.getcwd()
+    real_open_session = roll.open_session
+    roll.open_session = lambda *args, **kwargs: session
     os.chdir(REPO)
     # Order operations by their line numbers in the deploy files, as the CLI does; the API's
     # default (order of definition per host) would interleave hosts with different roles.
@@ -61,4 +72,5 @@ def run_deploy(hosts: list[tuple[str, dict[str, Any]]], deploy: str = "deploys/k
             run.commands[host.name] = list(host.connector.executed_commands)
         return run
     finally:
+        roll.open_session = real_open_session
         os.chdir(cwd)

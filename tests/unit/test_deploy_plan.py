@@ -75,11 +75,14 @@ CONVERGED_PACKAGES = (
 )
 
 
-def converged(zookeeper_mode: str) -> dict:
-    """What a host that an earlier deploy set up answers."""
+def converged(zookeeper_mode: str, drift: bool = False) -> dict:
+    """What a host that an earlier deploy set up answers (``drift``: its services run
+    other files than those on disk, as after an interrupted run)."""
     return responses(
         "debian12",
         **{
+            # facts.service.ServiceDrift (first: its command also names the files below)
+            "is-active --quiet": ["active", *(["drift"] if drift else []), "NeedDaemonReload=no"],
             "printf srvr": ["Zookeeper version: 3.8.4", f"Mode: {zookeeper_mode}"],
             "dpkg -l": [f"ii  {p}  1.0-1 amd64 x" for p in CONVERGED_PACKAGES],
             f"sha256sum {JAR}": [f"{JMX_EXPORTER_SHA256['1.0.1']}  {JAR}"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from facts.service import record_command
 from kafkaform.cluster import Cluster, heap_for
 from kafkaform.templating import render
 
@@ -98,17 +99,27 @@ def test_unit_runs_the_jvm_directly_as_the_service_user():
         heap_opts="-Xms1g -Xmx1g",
         jvm_opts=["-XX:+UseG1GC"],
         system_properties=["-Dlog4j.configuration=file:/etc/kafka/log4j.properties"],
-        classpath="/opt/kafka/current/libs/*",
+        classpath="/opt/kafka/kafka_2.13-3.9.2/libs/*",
         main_class="kafka.Kafka",
         config_file="/etc/kafka/server.properties",
         nofile_limit=100000,
         stop_timeout=300,
+        record_start=record_command("kafka", ("/etc/kafka/server.properties",)),
     )
     assert "User=kafka\n" in text
     assert "LimitNOFILE=100000\n" in text
     assert "Restart=on-failure\n" in text
     assert "TimeoutStopSec=300\n" in text
-    assert "-cp '/opt/kafka/current/libs/*' kafka.Kafka /etc/kafka/server.properties" in text
+    # The version's own directory, never the "current" link: a new version reaches a host
+    # only when its turn in the roll restarts it.
+    assert (
+        "-cp '/opt/kafka/kafka_2.13-3.9.2/libs/*' kafka.Kafka /etc/kafka/server.properties" in text
+    )
+    # Before every start, as root: what this process reads, for the next deploy to compare.
+    assert (
+        'ExecStartPre=+/bin/sh -c "mkdir -p /run/kafkaform && cat /etc/kafka/server.properties '
+        '2>/dev/null | sha256sum | cut -c1-64 > /run/kafkaform/kafka.started"\n'
+    ) in text
 
 
 def test_heap_from_memory_is_a_bounded_share():

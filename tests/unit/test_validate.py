@@ -119,7 +119,9 @@ def test_min_insync_above_replication_factor():
 
 def test_derived_properties_cannot_be_overridden():
     hosts = three(kafka_properties={"broker.id": 7})
-    assert messages(hosts) == ["k1, k2, k3: kafka_properties['broker.id']: set from kafkaid"]
+    assert messages(hosts) == [
+        "k1, k2, k3: kafka_properties['broker.id']: derived by kafkaform: set kafkaid instead"
+    ]
 
 
 def test_unknown_setting_suggests_the_right_name():
@@ -133,8 +135,8 @@ def test_wrong_types_and_sizes():
     hosts = three(kafka_port="9092", kafka_heap="lots", kafka_data_dirs=["data"])
     assert messages(hosts) == [
         "k1, k2, k3: kafka_port: expected int, got '9092'",
+        "k1, k2, k3: kafka_data_dirs[0]: 'data' is not an absolute path",
         "k1, k2, k3: kafka_heap: 'lots' is not a size like '512m' or '4g'",
-        "k1, k2, k3: kafka_data_dirs: needs one or more absolute paths",
     ]
 
 

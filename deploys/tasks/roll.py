@@ -1,0 +1,240 @@
+"""The rules of changing a live cluster, enforced for the whole pyinfra run.
+
+- Every host of the inventory (or of an explicit ``--limit``) answers before anything changes.
+- No command-line mode may run a roll's steps on several hosts at once.
+- The run stops at the first failed operation: a failed restart never lets the roll carry on
+  to the next host (pyinfra's own serial loop would).
+- One cluster-wide roll lock, an ephemeral znode held by this run's ZooKeeper session for the
+  whole run; the safe-restart scripts on the hosts check it (or take it when run by hand).
+- The active controller is read here so that its host restarts last.
+"""
+
+from __future__ import annotations
+
+import atexit
+import getpass
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.operation import OperationMeta
+from pyinfra.api.state import BaseStateCallback
+from pyinfra.context import ctx_state
+from pyinfra.facts.systemd import SystemdStatus
+from pyinfra.operations import files
+
+from kafkaform.cluster import Cluster
+from kafkaform.settings import JAVA_BIN
+from kafkaform.templating import JINJA_OPTIONS, template_path
+
+LOCK_PATH = "/kafkaform/roll-lock"  # outside Kafka's chroot: it guards ZooKeeper's rolls too
+LIB_DIR = "/usr/local/lib/kafkaform"  # helpers the safe-restart scripts source or run
+LOCK_LIBRARY = f"{LIB_DIR}/roll-lock.sh"
+# pyinfra flags that would run the steps of a roll on several hosts at once, or stop it from
+# ending at the first failure.
+PARALLEL_FLAGS = ("--no-wait", "--serial")
+SESSION_TIMEOUT = 20.0  # seconds: how long a killed run's lock outlives it
+
+
+class StopAtFirstFailure(BaseStateCallback):
+    """pyinfra goes on with the other hosts after one fails; a roll must not."""
+
+    @staticmethod
+    def operation_host_error(state, host, op_hash, retry_count=0, max_retries=0):
+        meta = state.get_op_meta(op_hash)
+        if meta.global_arguments.get("_serial"):
+            # Raised inside the serial loop: no later host runs this step.
+            raise PyinfraError(stop_message(host.name, ", ".join(meta.names)))
+
+    @staticmethod
+    def operation_end(state, op_hash):
+        if state.failed_hosts:
+            names = ", ".join(sorted(h.name for h in state.failed_hosts))
+            meta = state.get_op_meta(op_hash)
+            raise PyinfraError(stop_message(names, ", ".join(meta.names)))
+
+
+def stop_message(hosts: str, operation: str) -> str:
+    return (
+        f"kafkaform stopped the run: '{operation}' failed on {hosts} (its output is above); "
+        "no later step ran on any host. Fix the cause on that host (for a service: "
+        "journalctl -u <service>), then run the same command again: it completes what this "
+        "run started."
+    )
+
+
+def refuse_parallel_flags(argv: list[str]) -> None:
+    used = [arg for arg in argv if arg in PARALLEL_FLAGS]
+    if used:
+        raise PyinfraError(
+            f"{' '.join(used)}: kafkaform restarts services one host at a time and stops at "
+            "the first failure; these pyinfra modes would break that. Run without them."
+        )
+
+
+def refuse_unreachable(failed_hosts: Any) -> None:
+    if failed_hosts:
+        names = ", ".join(sorted(h.name for h in failed_hosts))
+        raise PyinfraError(
+            f"cannot connect to {names}: nothing was changed on any host. A deploy changes the "
+            "cluster as a whole; bring the host back, or leave it out explicitly with "
+            "--limit (e.g. --limit kafka-1,kafka-2)."
+        )
+
+
+@dataclass
+class RollSession:
+    """This run's hold on the cluster: the lock token the hosts check, the controller."""
+
+    token: str | None  # None: nothing ran yet, so nothing can be rolled (first deploy)
+    controller: int | None = None
+
+
+def lock_holder_text(token: str) -> str:
+    since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        f"deploy control={socket.gethostname()} user={getpass.getuser()} "
+        f"pid={os.getpid()} since={since} token={token}"
+    )
+
+
+def open_session(
+    cluster: Cluster, running: bool, wait_seconds: float, progress=print
+) -> RollSession:
+    """Take the roll lock (waiting up to ``wait_seconds`` for a holder to finish).
+
+    ``running``: whether any ZooKeeper or Kafka service runs on the hosts; if none does there
+    is nothing to roll and no ZooKeeper to hold a lock in.
+    """
+    if not running:
+        return RollSession(token=None)
+    from kazoo.client import KazooClient
+    from kazoo.exceptions import NodeExistsError, NoNodeError
+
+    hosts = cluster.zookeeper_connect()
+    client = KazooClient(hosts=hosts, timeout=SESSION_TIMEOUT, connection_retry={"max_tries": 3})
+    try:
+        client.start(timeout=15)
+    except Exception as error:  # kazoo raises its own timeout type
+        client.close()
+        raise PyinfraError(
+            f"cannot reach ZooKeeper ({hosts}) from this machine to take the roll lock "
+            f"({error}); services run on the hosts, so a change could restart them. Check "
+            "that the ensemble serves (echo srvr | nc HOST 2181) and that this machine "
+            "reaches the client port."
+        ) from None
+    atexit.register(_close, client)
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + wait_seconds
+    shown = False
+    while True:
+        try:
+            client.create(
+                LOCK_PATH, lock_holder_text(token).encode(), ephemeral=True, makepath=True
+            )
+            break
+        except NodeExistsError:
+            try:
+                holder = client.get(LOCK_PATH)[0].decode(errors="replace")
+            except NoNodeError:
+                continue
+            holder = holder.split(" token=")[0]  # a deploy's token is for its own scripts
+            if time.monotonic() > deadline:
+                raise PyinfraError(
+                    f"the cluster's roll lock ({LOCK_PATH}) is held by: {holder}. Another "
+                    "deploy or a hand-run safe-restart is changing the cluster; wait for it "
+                    "and run again. (A holder that was killed lets go within "
+                    f"{SESSION_TIMEOUT:.0f}s.)"
+                ) from None
+            if not shown:
+                progress(f"--> Waiting for the roll lock, held by: {holder}")
+                shown = True
+            time.sleep(2)
+    return RollSession(token=token, controller=_controller(client, cluster))
+
+
+def _controller(client: Any, cluster: Cluster) -> int | None:
+    from kazoo.exceptions import NoNodeError
+
+    chroot = cluster.brokers[0].settings["zookeeper_chroot"] if cluster.brokers else ""
+    try:
+        data = client.get(f"{chroot}/controller")[0]
+    except NoNodeError:
+        return None
+    try:
+        return int(json.loads(data)["brokerid"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _close(client: Any) -> None:
+    try:
+        client.stop()
+        client.close()
+    except Exception:  # exiting anyway; the session expires on its own
+        pass
+
+
+def cli_argv() -> list[str]:
+    """The pyinfra command line, when run by the CLI (empty under the API and in tests)."""
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return sys.argv[1:] if program in ("pyinfra", "__main__.py") else []
+
+
+# Per pyinfra State (the deploy file runs once per host; these run once per run).
+_runs: weakref.WeakKeyDictionary[Any, RollSession | None] = weakref.WeakKeyDictionary()
+
+
+def guard_run() -> None:
+    """Once per run: refuse parallel modes and missing hosts; stop at the first failure."""
+    state = ctx_state.get()
+    if state in _runs:
+        return
+    _runs[state] = None
+    refuse_parallel_flags(cli_argv())
+    refuse_unreachable(state.failed_hosts)
+    if not any(isinstance(h, StopAtFirstFailure) for h in state.callback_handlers):
+        state.add_callback_handler(StopAtFirstFailure())
+
+
+def roll_session(cluster: Cluster) -> RollSession:
+    """Once per run, before any operation: the run guard, then the roll lock if anything runs."""
+    guard_run()
+    state = ctx_state.get()
+    session = _runs.get(state)
+    if session is None:
+        hosts = state.inventory.get_active_hosts()
+        running = any(
+            h.get_fact(SystemdStatus).get(f"{unit}.service")
+            for h in hosts
+            for unit in ("zookeeper", "kafka")
+        )
+        wait = max(n.settings["roll_lock_wait_seconds"] for n in cluster.nodes)
+        session = open_session(cluster, running, wait)
+        _runs[state] = session
+    return session
+
+
+def install_lock_library(cluster: Cluster, install: str) -> OperationMeta:
+    """The roll lock's shell functions, sourced by both safe-restart scripts."""
+    files.directory(name=f"Directory {LIB_DIR}", path=LIB_DIR)
+    return files.template(
+        name="Roll lock functions",
+        src=template_path("roll/roll-lock.sh.j2"),
+        dest=LOCK_LIBRARY,
+        mode="644",
+        lock_path=LOCK_PATH,
+        ensemble=cluster.zookeeper_connect(),
+        java_bin=JAVA_BIN,
+        classpath=f"{install}/libs/*",
+        tools_log4j=f"{install}/config/tools-log4j.properties",
+        jinja_env_kwargs=JINJA_OPTIONS,
+    )

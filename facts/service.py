@@ -1,0 +1,54 @@
+"""Whether a running service still runs what is on disk.
+
+Each kafkaform unit records, as it starts, a digest of the files that service reads (config,
+unit, the binaries' install marker): /run/kafkaform/<service>.started. Comparing it with the
+digest of those files now tells a process that runs an older config — left behind by a run that
+failed or was interrupted mid-roll — even when this run changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pyinfra.api import FactBase
+
+STATE_DIR = "/run/kafkaform"
+
+
+def digest_command(files: Iterable[str]) -> str:
+    """A shell pipeline printing one digest of the files' contents (missing files count as
+    empty). Paths are validated to a shell-safe character set before they get here."""
+    return f"cat {' '.join(files)} 2>/dev/null | sha256sum | cut -c1-64"
+
+
+def record_command(service: str, files: Iterable[str]) -> str:
+    """What the unit runs (as root) before the service starts."""
+    return f"mkdir -p {STATE_DIR} && {digest_command(files)} > {STATE_DIR}/{service}.started"
+
+
+class ServiceDrift(FactBase):
+    """
+    Returns ``{"active": bool, "drift": bool, "reload": bool}``: whether the service runs,
+    whether it was started with other files than those on disk now, and whether systemd's
+    loaded unit is older than the unit file.
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {"active": False, "drift": False, "reload": False}
+
+    def command(self, service: str, files: tuple[str, ...]) -> str:
+        return (
+            f"if systemctl is-active --quiet {service}.service; then echo active; "
+            f'[ "$({digest_command(files)})" = '
+            f'"$(cat {STATE_DIR}/{service}.started 2>/dev/null)" ] || echo drift; '
+            f"systemctl show -p NeedDaemonReload {service}.service; fi"
+        )
+
+    def process(self, output: list[str]) -> dict:
+        lines = [line.strip() for line in output]
+        return {
+            "active": "active" in lines,
+            "drift": "drift" in lines,
+            "reload": "NeedDaemonReload=yes" in lines,
+        }

@@ -1,0 +1,155 @@
+"""kafka_properties / zookeeper_properties: literal property names and values, rendered as
+``key=value`` lines, so a key or value must not be able to start another line or property."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from kafkaform.cluster import (
+    DERIVED_KAFKA_PROPERTIES,
+    DERIVED_ZOOKEEPER_PROPERTIES,
+    Cluster,
+    Derived,
+    Node,
+    derived_owner,
+)
+from kafkaform.validation.problems import Problem
+from kafkaform.validation.values import CONTROL_RE, is_int, shown, type_name
+
+# Kafka and ZooKeeper property names are dotted words (listener.name.sasl_ssl.plain.sasl.jaas
+# .config, 4lw.commands.whitelist); anything else (a space, '=', ':', '#', a control
+# character) would be split or read differently by java.util.Properties.
+PROPERTY_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SETTINGS_TABLES: dict[str, Mapping[str, Derived]] = {
+    "kafka_properties": DERIVED_KAFKA_PROPERTIES,
+    "zookeeper_properties": DERIVED_ZOOKEEPER_PROPERTIES,
+}
+REPLICATION_KEYS = (
+    "default.replication.factor",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+)
+RESERVED_BROKER_MAX_ID = 1000  # Kafka's default reserved.broker.max.id
+
+
+def check_properties(node: Node) -> list[Problem]:
+    problems = []
+    for setting, table in SETTINGS_TABLES.items():
+        props = node.settings[setting]
+        if not isinstance(props, Mapping):
+            continue  # value_types reports it
+        for key, value in props.items():
+            field = f"{setting}[{key!r}]" if isinstance(key, str) else setting
+            problems += key_problems(node.name, setting, field, key)
+            owner = derived_owner(table, key)
+            if owner:
+                problems.append(
+                    Problem(node.name, field, f"derived by kafkaform: set {owner} instead")
+                )
+            message = value_problem(key, value)
+            if message:
+                problems.append(Problem(node.name, field, message))
+    return problems
+
+
+def key_problems(where: str, setting: str, field: str, key: Any) -> list[Problem]:
+    if not isinstance(key, str):
+        return [
+            Problem(where, setting, f"property names are strings, got {type_name(key)} {key!r}")
+        ]
+    if not PROPERTY_KEY_RE.match(key):
+        return [
+            Problem(
+                where,
+                field,
+                "not a property name: letters, digits, '.', '_' and '-' only "
+                "(no space, '=', ':', '#' or control character)",
+            )
+        ]
+    return []
+
+
+def value_problem(key: Any, value: Any) -> str | None:
+    """Why ``value`` cannot be written as one property value, or None."""
+    if value is None:
+        return "None is not a value: remove the key to get the default"
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, (list, tuple, Mapping)) or item is None:
+                return f"a list item must be a string or a number, got {type_name(item)}"
+        return next(filter(None, (value_problem(key, v) for v in value)), None)
+    if isinstance(value, Mapping):
+        return "a dict is not a property value: use a string, a number, a bool or a list"
+    if not isinstance(value, (str, int, float)):
+        return f"a {type_name(value)} is not a property value"
+    text = str(value)
+    if CONTROL_RE.search(text):
+        return (
+            f"{shown(key, value)} has a newline or control character: it would start "
+            "another line (and smuggle in another property)"
+        )
+    if text.endswith("\\"):
+        return f"{shown(key, value)} ends with '\\', which joins the next line to this value"
+    return None
+
+
+def check_broker_properties(cluster: Cluster, node: Node) -> list[Problem]:
+    """What Kafka itself would refuse at start-up, for a broker with valid ids."""
+    problems = []
+    overrides = node.settings["kafka_properties"]
+    if not isinstance(overrides, Mapping):
+        return []
+    count = len(cluster.brokers)
+    props = {**cluster.replication_defaults(), **overrides}
+    for key in REPLICATION_KEYS:
+        value = props[key]
+        if not is_int(value) or not 1 <= value <= count:
+            problems.append(
+                Problem(
+                    node.name,
+                    f"kafka_properties['{key}']",
+                    f"{shown(key, value)} cannot be satisfied by {count} broker(s)",
+                )
+            )
+    min_isr, rf = props["min.insync.replicas"], props["default.replication.factor"]
+    if not is_int(min_isr) or min_isr < 1 or (is_int(rf) and min_isr > rf):
+        problems.append(
+            Problem(
+                node.name,
+                "kafka_properties['min.insync.replicas']",
+                f"{shown('', min_isr)} must be between 1 and the replication factor "
+                f"({shown('', rf)})",
+            )
+        )
+    problems += reserved_id_problems(node, overrides)
+    return problems
+
+
+def reserved_id_problems(node: Node, overrides: Mapping[str, Any]) -> list[Problem]:
+    """Kafka refuses a broker.id above reserved.broker.max.id while id generation is on (the
+    default): the ids above it are the ones it hands out itself."""
+    generation = str(overrides.get("broker.id.generation.enable", True)).lower()
+    if generation == "false" or not is_int(node.kafkaid):
+        return []
+    raw = overrides.get("reserved.broker.max.id", RESERVED_BROKER_MAX_ID)
+    limit = int(raw) if is_int(raw) or (isinstance(raw, str) and raw.isdigit()) else None
+    if limit is None:
+        return [
+            Problem(
+                node.name,
+                "kafka_properties['reserved.broker.max.id']",
+                f"{shown('', raw)} is not a whole number",
+            )
+        ]
+    if node.kafkaid > limit:
+        return [
+            Problem(
+                node.name,
+                "kafkaid",
+                f"{node.kafkaid} is above reserved.broker.max.id ({limit}): Kafka refuses it; "
+                "use a lower kafkaid or raise reserved.broker.max.id in kafka_properties",
+            )
+        ]
+    return []
