@@ -16,17 +16,21 @@ host), ZooKeeper or Kafka data, or a ZooKeeper or Kafka service running or enabl
 from pyinfra import host, inventory
 
 from deploys.tasks.box import create_service_users, install_log_shipping, scrub_identity
+from deploys.tasks.distribution import mark_current
 from deploys.tasks.jmx_exporter import install_jmx_agent
 from deploys.tasks.node_exporter import install_node_exporter
 from deploys.tasks.preflight import refuse_unsafe_bake
+from deploys.tasks.roll import guard_run
 from deploys.tasks.software import install_software
 from kafkaform.deploy_support import checked_cluster
 
 cluster = checked_cluster(inventory, roles=False)
+guard_run()  # every host answers; the first failure stops the bake everywhere
 refuse_unsafe_bake(inventory, cluster)
 node = cluster.node(host.name)
 
 install_software(node)
+mark_current(node)  # no service runs on a bake host: nothing to switch in a roll
 # Agents and exporters deploys/kafka.py installs: one line each, so its steps find them done.
 install_jmx_agent(node)
 install_node_exporter(node)
