@@ -13,7 +13,7 @@ from typing import Any
 import jinja2
 
 from kafkaform.cluster import Cluster, Node
-from kafkaform.templating import JINJA_OPTIONS, TEMPLATES
+from kafkaform.templating import JINJA_OPTIONS, TEMPLATES, render
 
 # Alert rule files: [[ ]] marks kafkaform's variables, so Prometheus's own {{ $labels.x }}
 # templates pass through untouched.
@@ -83,6 +83,19 @@ def alertmanager_peers(cluster: Cluster, node: Node) -> list[str]:
         for n in cluster.monitoring
         if n.name != node.name
     ]
+
+
+def prometheus_config(cluster: Cluster, node: Node) -> str:
+    """prometheus.yml for the Prometheus on ``node``; it reads its rules from rules/ beside it."""
+    s = node.settings
+    return render(
+        "prometheus/prometheus.yml.j2",
+        scrape_interval=s["prometheus_scrape_interval"],
+        evaluation_interval=s["prometheus_evaluation_interval"],
+        alertmanagers=alertmanager_targets(cluster),
+        jobs=scrape_jobs(cluster, node),
+        cluster_name=s["cluster_name"],
+    )
 
 
 def render_rules(settings: Mapping[str, Any]) -> dict[str, str]:

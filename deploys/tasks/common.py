@@ -1,5 +1,7 @@
 """OS preparation every host gets: base packages, kernel settings, open-file limits."""
 
+import shlex
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
@@ -67,7 +69,7 @@ def prepare_os(node: Node) -> None:
     if host.get_fact(ContainerVirtualization) is None:
         server.shell(
             name="Apply kernel settings",
-            commands=[f"sysctl -p {SYSCTL_FILE}"],
+            commands=[f"sysctl -p {shlex.quote(SYSCTL_FILE)}"],
             _if=sysctl.did_change,
         )
     # In a container /proc/sys is the host's and read-only: the file is in place for
@@ -113,11 +115,9 @@ def directories(owner: str, paths: list[str], mode: str = "750") -> None:
         files.directory(name=f"Directory {path}", path=path, user=owner, group=owner, mode=mode)
 
 
-def serve_daemon(
-    unit: str, restart: list[OperationMeta], reload: list[OperationMeta] | None = None
-) -> None:
-    """Keep a daemon enabled and running; restart it when ``restart`` ops changed, reload it
-    (SIGHUP, keeping its state) when only ``reload`` ops did."""
+def serve_daemon(unit: str, restart: list[OperationMeta]) -> None:
+    """Keep a daemon enabled and running; restart it when ``restart`` ops changed.
+    (Checked configs reload their daemon themselves: deploys/tasks/checked_config.py.)"""
     systemd.service(
         name=f"Start and enable {unit}", service=f"{unit}.service", running=True, enabled=True
     )
@@ -127,11 +127,4 @@ def serve_daemon(
             service=f"{unit}.service",
             restarted=True,
             _if=any_changed(*restart),
-        )
-    if reload:
-        systemd.service(
-            name=f"Reload {unit} on a new configuration",
-            service=f"{unit}.service",
-            reloaded=True,
-            _if=any_changed(*reload),
         )

@@ -9,20 +9,26 @@ repositories of Debian, Ubuntu and EL 7-9.
 from __future__ import annotations
 
 import re
+import shlex
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files, server
-from pyinfra.operations.util import any_changed
 
+from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import host_platform, install_packages, serve_daemon
+from kafkaform.candidates import Candidate, rsyslog_check, staging_dir
 from kafkaform.cluster import Cluster, Node
 from kafkaform.monitoring import journal_units, log_files
-from kafkaform.templating import JINJA_OPTIONS, template_path
+from kafkaform.templating import JINJA_OPTIONS, render, template_path
 
 PACKAGES = ["rsyslog", "rsyslog-relp", "logrotate"]
 QUEUE_DIR = "/var/spool/rsyslog-kafkaform"
+RSYSLOG_DIR = "/etc/rsyslog.d"
+SINK_CONF = "50-kafkaform-sink.conf"
+SHIP_CONF = "60-kafkaform-ship.conf"
+q = shlex.quote
 
 
 def _ubuntu() -> bool:
@@ -46,23 +52,21 @@ def configure_log_shipping(cluster: Cluster, node: Node) -> None:
             if user:
                 server.shell(
                     name=f"Let rsyslog read {user}'s logs",
-                    commands=[f"id -nG syslog | grep -qw {user} || usermod -aG {user} syslog"],
+                    commands=[
+                        f"id -nG syslog | grep -qw {q(user)} || usermod -aG {q(user)} syslog"
+                    ],
                 )
     files.directory(name=f"Directory {QUEUE_DIR}", path=QUEUE_DIR, mode="700")
-    changed = []
+    candidates = []
     if node.monitoring:
         files.directory(
             name=f"Directory {s['log_sink_dir']}", path=s["log_sink_dir"], group="adm", mode="750"
         )
-        changed.append(
-            files.template(
-                name="rsyslog log sink",
-                src=template_path("rsyslog/sink.conf.j2"),
-                dest="/etc/rsyslog.d/50-kafkaform-sink.conf",
-                mode="644",
-                port=s["log_sink_port"],
-                sink_dir=s["log_sink_dir"],
-                jinja_env_kwargs=JINJA_OPTIONS,
+        candidates.append(
+            Candidate(
+                SINK_CONF,
+                f"{RSYSLOG_DIR}/{SINK_CONF}",
+                render("rsyslog/sink.conf.j2", port=s["log_sink_port"], sink_dir=s["log_sink_dir"]),
             )
         )
         files.template(
@@ -78,27 +82,30 @@ def configure_log_shipping(cluster: Cluster, node: Node) -> None:
         {"id": re.sub(r"[^A-Za-z0-9]", "_", sink.name), "address": sink.address}
         for sink in cluster.monitoring
     ]
-    changed.append(
-        files.template(
-            name="rsyslog shipping to the log sink",
-            src=template_path("rsyslog/ship.conf.j2"),
-            dest="/etc/rsyslog.d/60-kafkaform-ship.conf",
-            mode="644",
-            sinks=sinks,
-            port=s["log_sink_port"],
-            queue_dir=QUEUE_DIR,
-            max_disk=s["log_queue_max_disk"],
-            files=log_files(node),
-            units=journal_units(node),
-            # EL's rsyslog.conf loads imjournal itself; Debian's reads the journal's socket.
-            load_imjournal=platform.family == "apt",
-            jinja_env_kwargs=JINJA_OPTIONS,
+    candidates.append(
+        Candidate(
+            SHIP_CONF,
+            f"{RSYSLOG_DIR}/{SHIP_CONF}",
+            render(
+                "rsyslog/ship.conf.j2",
+                sinks=sinks,
+                port=s["log_sink_port"],
+                queue_dir=QUEUE_DIR,
+                max_disk=s["log_queue_max_disk"],
+                files=log_files(node),
+                units=journal_units(node),
+                # EL's rsyslog.conf loads imjournal itself; Debian's reads the journal's socket.
+                load_imjournal=platform.family == "apt",
+            ),
         )
     )
-    server.shell(
-        name="Check the rsyslog configuration",
-        commands=["rsyslogd -N1 -f /etc/rsyslog.conf"],
-        _if=any_changed(*changed),
+    place_checked(
+        "the rsyslog configuration",
+        "rsyslog",
+        candidates,
+        check=rsyslog_check(staging_dir("rsyslog"), [c.name for c in candidates]),
+        checker="rsyslogd -N1",
+        # rsyslog has no reload of its configuration; its queues survive a restart.
+        activate="systemctl try-restart rsyslog.service",
     )
-    # The queues are saved on shutdown and read back: a restart loses no line.
-    serve_daemon("rsyslog", restart=changed)
+    serve_daemon("rsyslog", restart=[])

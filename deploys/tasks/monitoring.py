@@ -3,17 +3,18 @@ Alertmanager and the consumer lag exporter. Debian/Ubuntu packages and units."""
 
 from __future__ import annotations
 
-from io import StringIO
+import shlex
 
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.operations import files, server, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import files, systemd
 
+from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import host_platform, install_packages, serve_daemon, service_user
 from kafkaform import monitoring
+from kafkaform.candidates import Candidate, staging_dir
 from kafkaform.cluster import Cluster, Node
-from kafkaform.templating import JINJA_OPTIONS, template_path
+from kafkaform.templating import JINJA_OPTIONS, render, template_path
 
 PACKAGES = [
     "prometheus",
@@ -22,6 +23,8 @@ PACKAGES = [
     "python3-prometheus-client",
 ]
 LAG_SCRIPT = "/usr/local/lib/kafkaform/kafka-lag-exporter"
+PROMETHEUS_CONFIG = "/etc/prometheus/prometheus.yml"
+ALERTMANAGER_CONFIG = "/etc/prometheus/alertmanager.yml"
 
 
 def _template(name: str, src: str, dest: str, mode: str = "644", **variables):
@@ -52,27 +55,20 @@ def configure_monitoring(cluster: Cluster, node: Node) -> None:
 def prometheus(cluster: Cluster, node: Node) -> None:
     s = node.settings
     files.directory(name=f"Directory {monitoring.RULES_DIR}", path=monitoring.RULES_DIR, mode="755")
-    config = [
-        files.put(
-            name=f"Alert rules {name}",
-            src=StringIO(text),
-            dest=f"{monitoring.RULES_DIR}/{name}",
-            mode="644",
-        )
+    # prometheus.yml names its rules relatively (rules/*.rules.yml): staged side by side,
+    # promtool checks the candidate config with the candidate rules.
+    config = monitoring.prometheus_config(cluster, node)
+    candidates = [Candidate("prometheus.yml", PROMETHEUS_CONFIG, config)] + [
+        Candidate(f"rules/{name}", f"{monitoring.RULES_DIR}/{name}", text)
         for name, text in monitoring.render_rules(s).items()
     ]
-    config.append(
-        _template(
-            "Prometheus scrape configuration",
-            "prometheus/prometheus.yml.j2",
-            "/etc/prometheus/prometheus.yml",
-            scrape_interval=s["prometheus_scrape_interval"],
-            evaluation_interval=s["prometheus_evaluation_interval"],
-            rules_dir=monitoring.RULES_DIR,
-            alertmanagers=monitoring.alertmanager_targets(cluster),
-            jobs=monitoring.scrape_jobs(cluster, node),
-            cluster_name=s["cluster_name"],
-        )
+    place_checked(
+        "the Prometheus configuration and rules",
+        "prometheus",
+        candidates,
+        check=f"promtool check config {shlex.quote(staging_dir('prometheus'))}/prometheus.yml",
+        checker="promtool",
+        activate="systemctl try-reload-or-restart prometheus.service",
     )
     flags = _template(
         "Prometheus flags",
@@ -82,27 +78,31 @@ def prometheus(cluster: Cluster, node: Node) -> None:
         retention_time=s["prometheus_retention_time"],
         retention_size=s["prometheus_retention_size"],
     )
-    server.shell(
-        name="Check the Prometheus configuration and rules",
-        commands=["promtool check config /etc/prometheus/prometheus.yml"],
-        _if=any_changed(*config),
-    )
-    serve_daemon("prometheus", restart=[flags], reload=config)
+    serve_daemon("prometheus", restart=[flags])
 
 
 def alertmanager(cluster: Cluster, node: Node) -> None:
     s = node.settings
     unit = monitoring.ALERTMANAGER_UNIT
     # Receivers may hold passwords or webhook tokens: readable by Alertmanager's user only.
-    config = _template(
-        "Alertmanager configuration",
-        "alertmanager/alertmanager.yml.j2",
-        "/etc/prometheus/alertmanager.yml",
+    config = Candidate(
+        "alertmanager.yml",
+        ALERTMANAGER_CONFIG,
+        render(
+            "alertmanager/alertmanager.yml.j2",
+            route=s["alertmanager_route"],
+            receivers=s["alertmanager_receivers"],
+        ),
         mode="640",
-        user="root",
         group="prometheus",
-        route=s["alertmanager_route"],
-        receivers=s["alertmanager_receivers"],
+    )
+    place_checked(
+        "the Alertmanager configuration",
+        "alertmanager",
+        [config],
+        check=f"amtool check-config {shlex.quote(staging_dir('alertmanager'))}/alertmanager.yml",
+        checker="amtool",
+        activate=f"systemctl try-reload-or-restart {unit}.service",
     )
     flags = _template(
         "Alertmanager flags",
@@ -112,12 +112,7 @@ def alertmanager(cluster: Cluster, node: Node) -> None:
         cluster_port=s["alertmanager_cluster_port"],
         peers=monitoring.alertmanager_peers(cluster, node),
     )
-    server.shell(
-        name="Check the Alertmanager configuration",
-        commands=["amtool check-config /etc/prometheus/alertmanager.yml"],
-        _if=config.did_change,
-    )
-    serve_daemon(unit, restart=[flags], reload=[config])
+    serve_daemon(unit, restart=[flags])
 
 
 def lag_exporter(cluster: Cluster, node: Node) -> None:
@@ -138,8 +133,11 @@ def lag_exporter(cluster: Cluster, node: Node) -> None:
             "lag_exporter/kafka-lag-exporter.service.j2",
             f"/etc/systemd/system/{unit}.service",
             run_as=user,
-            script=LAG_SCRIPT,
-            servers=",".join(f"{b.address}:{b.settings['kafka_port']}" for b in cluster.brokers),
+            # systemd splits ExecStart like a shell and understands its quotes.
+            script=shlex.quote(LAG_SCRIPT),
+            servers=shlex.quote(
+                ",".join(f"{b.address}:{b.settings['kafka_port']}" for b in cluster.brokers)
+            ),
             port=s["lag_exporter_port"],
             interval=s["lag_exporter_interval_seconds"],
         ),

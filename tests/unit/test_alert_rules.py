@@ -109,7 +109,8 @@ def render_prometheus(cluster: Cluster, node_name: str, rules_dir: str) -> str:
 
 def test_scrape_config_from_the_inventory(promtool: str, tmp_path: Path):
     cluster = cluster_with_monitoring(2)
-    write_rules(tmp_path, resolve_settings({}))
+    (tmp_path / "rules").mkdir()  # prometheus.yml names its rules relatively: rules/
+    write_rules(tmp_path / "rules", resolve_settings({}))
     text = render_prometheus(cluster, "mon1", str(tmp_path))
     (tmp_path / "prometheus.yml").write_text(text)
     out = run(promtool, "check", "config", "prometheus.yml", cwd=tmp_path)

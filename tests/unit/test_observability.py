@@ -3,8 +3,10 @@ observability steps on @fake hosts (Debian and EL)."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,11 @@ from tests.unit.fakes import fake_hosts, responses
 H1 = "@fake/kafka-1"
 MON = "@fake/monitor"
 JAR = "/opt/jmx-exporter/jmx_prometheus_javaagent-1.0.1.jar"
+STAGE = "/var/lib/kafkaform/candidates"
+PLACE_PROMETHEUS = (
+    "Monitoring host | Check the Prometheus configuration and rules with promtool, "
+    "then put it in place"
+)
 
 
 def with_monitor(distro: str, nodes: int = 3, monitor_distro: str | None = None, **data) -> list:
@@ -55,17 +62,18 @@ def test_debian_plan_agent_exporters_logs_and_monitoring_host():
     # Then node_exporter and log shipping on every host, the monitoring host last.
     assert "install --no-install-recommends prometheus-node-exporter" in sent
     assert "rsyslog rsyslog-relp logrotate" in sent
-    assert "Log shipping | rsyslog shipping to the log sink" in ops
+    assert "/var/lib/kafkaform/candidates/rsyslog/60-kafkaform-ship.conf" in sent
+    assert "50-kafkaform-sink.conf" not in sent
     assert not any(op.startswith("Monitoring host") for op in ops)
     mon = run.ops(MON)
-    assert "Monitoring host | Prometheus scrape configuration" in mon
-    assert "Monitoring host | Check the Prometheus configuration and rules" in mon
-    assert "Log shipping | rsyslog log sink" in mon
+    assert "Monitoring host | Candidate for /etc/prometheus/prometheus.yml" in mon
+    assert PLACE_PROMETHEUS in mon
+    assert "/var/lib/kafkaform/candidates/rsyslog/50-kafkaform-sink.conf" in run.executed(MON)
     # No JVM on a host that only monitors: no agent, no ZooKeeper, no broker.
     assert not any(op.startswith(("JMX exporter", "ZooKeeper", "Kafka broker")) for op in mon)
     assert "prometheus-alertmanager python3-confluent-kafka" in run.executed(MON)
-    assert "promtool check config /etc/prometheus/prometheus.yml" in run.executed(MON)
-    assert "amtool check-config /etc/prometheus/alertmanager.yml" in run.executed(MON)
+    assert f"promtool check config {STAGE}/prometheus/prometheus.yml" in run.executed(MON)
+    assert f"amtool check-config {STAGE}/alertmanager/alertmanager.yml" in run.executed(MON)
 
 
 def test_units_load_the_agent_with_their_rules(monkeypatch):
@@ -105,18 +113,90 @@ def test_agent_argument_and_rule_files_render():
     assert zk.count("name: zookeeper_server_serving") == 4  # leader, follower, observer, standalone
 
 
-def test_config_checks_run_only_when_their_files_change():
+def live_files(files: dict[str, str], mode: str = "-rw-r--r--", group: str = "root") -> dict:
+    """fake_responses: the host's ``files`` (path -> text) as the facts read them."""
+    answers: dict = {}
+    for path, text in files.items():
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        where = re.escape(path)
+        answers[re.compile(rf"sha256sum {where} 2>")] = [f"{sha}  {path}"]
+        answers[re.compile(rf"%N'? {where} 2>")] = [
+            f"user=root group={group} mode={mode} atime=0 mtime=0 ctime=0 size=1 '{path}'"
+        ]
+    return answers
+
+
+def monitor_with_live(files: dict[str, str], **kwargs) -> tuple[list, dict]:
+    hosts = with_monitor("debian12")
+    data = hosts[-1][1]
+    data["fake_responses"] = {**live_files(files, **kwargs), **data["fake_responses"]}
+    return hosts, data
+
+
+def prometheus_files(hosts: list) -> dict[str, str]:
+    cluster = Cluster.from_hosts(hosts)
+    node = cluster.node(MON)
+    files = {"/etc/prometheus/prometheus.yml": monitoring.prometheus_config(cluster, node)}
+    for name, text in monitoring.render_rules(node.settings).items():
+        files[f"{monitoring.RULES_DIR}/{name}"] = text
+    return files
+
+
+def test_configs_are_placed_only_after_their_checker_passed():
     run = run_deploy(with_monitor("debian12"))
-    # Config checks run only when something they check changed (here: all new).
-    state = run.state
-    checks = [
-        op_hash
-        for op_hash in state.ops[state.inventory.get_host(MON)]
-        if "Check the" in state.op_meta[op_hash].names.copy().pop()
-    ]
-    assert len(checks) == 3  # rsyslog, Prometheus, Alertmanager
-    for op_hash in checks:
-        assert state.ops[state.inventory.get_host(MON)][op_hash].global_arguments["_if"]
+    sent = run.executed(MON)
+    for checker, live in (
+        ("promtool check config", "/etc/prometheus/prometheus.yml"),
+        ("amtool check-config", "/etc/prometheus/alertmanager.yml"),
+        ("rsyslogd -N1", "/etc/rsyslog.d/50-kafkaform-sink.conf"),
+    ):
+        check_at = sent.index(checker)
+        # Installed beside the live file, then renamed over it: never written in place.
+        assert sent.index(f"mv -f {live}.kafkaform-new {live}") > check_at
+        assert sent.index(f"{live}.kafkaform-new") > check_at
+    assert "systemctl try-reload-or-restart prometheus.service" in sent
+    assert "systemctl try-restart rsyslog.service" in sent
+    # The Alertmanager candidate holds receivers' secrets: root's staging dir, mode 640.
+    assert "chmod 700 /var/lib/kafkaform/candidates/alertmanager" in sent
+    assert "install -D -m 640 -o root -g prometheus" in sent
+
+
+def test_a_host_whose_live_configs_match_gets_no_check_and_no_reload():
+    hosts, _ = monitor_with_live({})
+    hosts, _ = monitor_with_live(prometheus_files(hosts))
+    run = run_deploy(hosts)
+    assert PLACE_PROMETHEUS not in run.ops(MON)
+    assert "promtool" not in run.executed(MON)
+    assert "Monitoring host | Reload prometheus on a new configuration" not in run.ops(MON)
+
+
+def test_a_live_file_that_differs_is_checked_and_placed_even_if_no_candidate_changed():
+    # As after a run that staged the candidates and stopped before placing them.
+    hosts, _ = monitor_with_live({})
+    files = prometheus_files(hosts)
+    files[f"{monitoring.RULES_DIR}/kafka.rules.yml"] = "groups: []\n"
+    hosts, _ = monitor_with_live(files)
+    run = run_deploy(hosts)
+    assert PLACE_PROMETHEUS in run.ops(MON)
+    assert f"promtool check config {STAGE}/prometheus/prometheus.yml" in run.executed(MON)
+
+
+def test_a_live_file_with_the_wrong_mode_is_placed_again():
+    hosts, _ = monitor_with_live({})
+    s = Cluster.from_hosts(hosts).node(MON).settings
+    text = render(
+        "alertmanager/alertmanager.yml.j2",
+        route=s["alertmanager_route"],
+        receivers=s["alertmanager_receivers"],
+    )
+    place = (
+        "Monitoring host | Check the Alertmanager configuration with amtool, then put it in place"
+    )
+    live = {"/etc/prometheus/alertmanager.yml": text}
+    hosts, _ = monitor_with_live(live, mode="-rw-r-----", group="prometheus")
+    assert place not in run_deploy(hosts).ops(MON)
+    hosts, _ = monitor_with_live(live, mode="-rw-r--r--", group="prometheus")  # world-readable
+    assert place in run_deploy(hosts).ops(MON)
 
 
 def test_el_hosts_get_node_exporter_from_the_release_tarball():
