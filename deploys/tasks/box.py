@@ -57,12 +57,13 @@ def scrub_script(node: Node, family: str) -> str:
         f"{s['kafka_config_dir']}/server.properties",
         f"{s['zookeeper_config_dir']}/zoo.cfg",
         s["download_dir"],
-        *(f"{d}/*" for d in s["kafka_data_dirs"]),  # meta.properties holds broker.id
     ]
+    # meta.properties holds broker.id: empty the data dirs (the glob stays outside the quotes).
+    contents = [f"{q(d)}/*" for d in s["kafka_data_dirs"]]
     steps = [
         "set -e",
         CACHE_CLEAN[family],
-        "rm -rf " + " ".join(p if p.endswith("/*") else q(p) for p in per_host),
+        "rm -rf " + " ".join([*(q(p) for p in per_host), *contents]),
         "rm -f /etc/ssh/ssh_host_*",
         # Empty, not absent: systemd then makes a new id on the next boot.
         "truncate -s 0 /etc/machine-id",

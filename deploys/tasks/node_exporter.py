@@ -8,6 +8,7 @@ EL: the release tarball, sha256-checked, with our unit of the same name and a us
 from __future__ import annotations
 
 import functools
+import shlex
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -25,6 +26,7 @@ from kafkaform.templating import JINJA_OPTIONS, template_path
 
 TARBALL_USER = "node_exporter"
 INSTALL_ROOT = "/opt/node_exporter"
+q = shlex.quote
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -96,8 +98,8 @@ def _from_tarball(node: Node) -> None:
         server.shell(
             name=f"Unpack {name}",
             commands=[
-                f"tar -xzf {tarball} -C {INSTALL_ROOT} --no-same-owner {name}/node_exporter"
-                f" && rm -f {tarball}"
+                f"tar -xzf {q(tarball)} -C {q(INSTALL_ROOT)} --no-same-owner"
+                f" {q(f'{name}/node_exporter')} && rm -f {q(tarball)}"
             ],
         )
     unit = files.template(
@@ -106,8 +108,9 @@ def _from_tarball(node: Node) -> None:
         dest=f"/etc/systemd/system/{NODE_EXPORTER_UNIT}.service",
         mode="644",
         run_as=TARBALL_USER,
-        binary=binary,
-        flags=node_exporter_flags(node),
+        # systemd splits ExecStart like a shell and understands its quotes.
+        binary=q(binary),
+        flags=[q(flag) for flag in node_exporter_flags(node)],
         jinja_env_kwargs=JINJA_OPTIONS,
     )
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
