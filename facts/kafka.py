@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra.api import FactBase
 
 MARKER = ".kafkaform-sha512"  # written last by the install, so a half-extracted tree never counts
@@ -18,11 +20,12 @@ class KafkaInstallations(FactBase):
         return {"versions": {}, "current": None}
 
     def command(self, install_root: str) -> str:
+        root = shlex.quote(install_root)
         return (
-            f'for m in {install_root}/*/{MARKER}; do [ -f "$m" ] && '
+            f'for m in {root}/*/{MARKER}; do [ -f "$m" ] && '
             f'for j in $(dirname "$m")/libs/kafka_*.jar; do '
             f'echo "version $j $(cat "$m")"; done; done; '
-            f'echo "current $(readlink {install_root}/current || true)"'
+            f'echo "current $(readlink {root}/current || true)"'
         )
 
     def process(self, output: list[str]) -> dict:

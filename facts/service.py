@@ -8,6 +8,7 @@ failed or was interrupted mid-roll — even when this run changes nothing.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable
 
 from pyinfra.api import FactBase
@@ -17,8 +18,8 @@ STATE_DIR = "/run/kafkaform"
 
 def digest_command(files: Iterable[str]) -> str:
     """A shell pipeline printing one digest of the files' contents (missing files count as
-    empty). Paths are validated to a shell-safe character set before they get here."""
-    return f"cat {' '.join(files)} 2>/dev/null | sha256sum | cut -c1-64"
+    empty). Validation keeps paths to a shell-safe set; quoting is the second line."""
+    return f"cat {' '.join(shlex.quote(f) for f in files)} 2>/dev/null | sha256sum | cut -c1-64"
 
 
 def record_command(service: str, files: Iterable[str]) -> str:

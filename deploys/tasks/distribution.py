@@ -96,14 +96,14 @@ def unpack_script(tarball: str, root: str, name: str, sha512: str) -> str:
         [
             "set -e",
             f"if ! echo {q(sha512 + '  ' + tarball)} | sha512sum -c --status; then "
-            f"echo 'sha512 of {tarball} does not match {sha512}' >&2; "
+            f"echo {q(f'sha512 of {tarball} does not match {sha512}')} >&2; "
             f"rm -f {q(tarball)}; exit 1; fi",
             f"rm -rf {q(staging)} && mkdir -p {q(staging)}",
             f"tar -xzf {q(tarball)} -C {q(staging)} --no-same-owner",
             f"rm -rf {q(root + '/' + name)}",
             f"mv {q(staging + '/' + name)} {q(root + '/' + name)}",
             f"rmdir {q(staging)}",
-            f"echo {sha512} > {q(root + '/' + name + '/' + MARKER)}",
+            f"echo {q(sha512)} > {q(root + '/' + name + '/' + MARKER)}",
             f"rm -f {q(tarball)}",
         ]
     )

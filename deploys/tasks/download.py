@@ -30,7 +30,8 @@ def fetch_verified(
             "set -e",
             f"curl -sSLf --retry 3 -o {q(tmp)} {q(url)}",
             f"if ! echo {q(digest + '  ' + tmp)} | {algorithm}sum -c --status; then "
-            f"echo '{algorithm} of {url} does not match {digest}' >&2; rm -f {q(tmp)}; exit 1; fi",
+            f"echo {q(f'{algorithm} of {url} does not match {digest}')} >&2; "
+            f"rm -f {q(tmp)}; exit 1; fi",
             f"chmod {mode} {q(tmp)}",
             f"mv -f {q(tmp)} {q(dest)}",
         ]

@@ -1,5 +1,7 @@
 """A Kafka broker: server.properties from defaults + overrides, its own user and unit."""
 
+import shlex
+
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
@@ -76,7 +78,7 @@ def configure_kafka(
         partitions_awk=PARTITIONS_AWK,
         broker_id=node.kafkaid,
         # The advertised address: it answers whatever interfaces `listeners` binds.
-        address=node.address,
+        address=shlex.quote(node.address),
         port=s["kafka_port"],
         default_min_isr=properties["min.insync.replicas"],
         gate_seconds=GATE_SECONDS,

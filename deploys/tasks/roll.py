@@ -15,6 +15,7 @@ import atexit
 import getpass
 import json
 import os
+import shlex
 import socket
 import sys
 import time
@@ -232,7 +233,7 @@ def install_lock_library(cluster: Cluster, install: str) -> OperationMeta:
         dest=LOCK_LIBRARY,
         mode="644",
         lock_path=LOCK_PATH,
-        ensemble=cluster.zookeeper_connect(),
+        ensemble=shlex.quote(cluster.zookeeper_connect()),
         java_bin=JAVA_BIN,
         classpath=f"{install}/libs/*",
         tools_log4j=f"{install}/config/tools-log4j.properties",

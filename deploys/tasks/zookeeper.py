@@ -1,5 +1,7 @@
 """A ZooKeeper server: zoo.cfg over the whole ensemble, myid = zkid, its own user and unit."""
 
+import shlex
+
 from pyinfra import host
 from pyinfra.api import deploy
 
@@ -54,7 +56,7 @@ def configure_zookeeper(
         client_port=s["zookeeper_client_port"],
         ensemble_size=len(cluster.ensemble),
         peers=[
-            {"zkid": p.zkid, "address": p.address, "port": p.settings["zookeeper_client_port"]}
+            shlex.quote(f"{p.zkid} {p.address} {p.settings['zookeeper_client_port']}")
             for p in cluster.ensemble
             if p.name != node.name
         ],

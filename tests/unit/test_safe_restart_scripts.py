@@ -1,0 +1,75 @@
+"""The safe-restart scripts and the roll lock library as a deploy renders them: valid bash,
+inventory values quoted, the rules they enforce written into them."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.unit.deployrun import run_deploy
+from tests.unit.fakes import fake_hosts
+from tests.unit.test_deploy_plan import converged
+
+
+@pytest.fixture(scope="module")
+def scripts(tmp_path_factory) -> dict[str, str]:
+    """Every file the deploy uploaded to kafka-1, by destination path."""
+    from pyinfra.connectors.fake import FakeConnector
+
+    uploads: dict[str, str] = {}
+    real = FakeConnector.put_file
+
+    def capture(self, filename_or_io, remote_filename, *args, **kwargs):
+        if self.host.name == "@fake/kafka-1":
+            data = (
+                filename_or_io.read()
+                if hasattr(filename_or_io, "read")
+                else open(filename_or_io, "rb").read()
+            )
+            uploads[remote_filename] = data.decode() if isinstance(data, bytes) else data
+            if hasattr(filename_or_io, "seek"):
+                filename_or_io.seek(0)
+        return real(self, filename_or_io, remote_filename, *args, **kwargs)
+
+    FakeConnector.put_file = capture
+    try:
+        run_deploy(fake_hosts("debian12", 3, fake_responses=converged("follower")))
+    finally:
+        FakeConnector.put_file = real
+    return uploads
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/usr/local/sbin/kafka-safe-restart",
+        "/usr/local/sbin/zookeeper-safe-restart",
+        "/usr/local/lib/kafkaform/roll-lock.sh",
+    ],
+)
+def test_scripts_are_valid_bash(scripts, path):
+    subprocess.run(["bash", "-n"], input=scripts[path], text=True, check=True)
+
+
+def test_zookeeper_script_knows_the_other_servers_and_the_ensemble_size(scripts):
+    text = scripts["/usr/local/sbin/zookeeper-safe-restart"]
+    assert "ENSEMBLE_SIZE=3\n" in text
+    assert "    '2 10.0.0.12 2181'\n    '3 10.0.0.13 2181'\n)" in text
+    assert "'1 10.0.0.11" not in text  # not itself
+    assert 'take_roll_lock "$WHO" "$token"' in text
+
+
+def test_kafka_script_gates_on_min_isr_with_the_brokers_default(scripts):
+    text = scripts["/usr/local/sbin/kafka-safe-restart"]
+    assert "BROKER=1\nADDRESS=10.0.0.11\nPORT=9092\n" in text
+    assert "DEFAULT_MIN_ISR=2\n" in text
+    assert "-f /usr/local/lib/kafkaform/partitions.awk" in text
+    # the version's own tools, not whatever "current" points at
+    assert "-cp '/opt/kafka/kafka_2.13-3.9.2/libs/*' org.apache.kafka.tools.TopicCommand" in text
+
+
+def test_the_lock_lives_in_zookeepers_root_over_the_whole_ensemble(scripts):
+    text = scripts["/usr/local/lib/kafkaform/roll-lock.sh"]
+    assert "ROLL_LOCK_PATH=/kafkaform/roll-lock\n" in text
+    assert "ROLL_LOCK_ENSEMBLE=10.0.0.11:2181,10.0.0.12:2181,10.0.0.13:2181" in text
