@@ -181,3 +181,82 @@ class BackgroundProducer:
         self._stop.set()
         self._thread.join()
         self._producer.flush(120)
+
+
+class BackgroundConsumer:
+    """Reads a topic from the beginning in a group of its own, committing as it goes, until
+    stopped; what it read is ``seen`` (duplicates possible after a rebalance, never gaps)."""
+
+    def __init__(self, servers: str, topic: str) -> None:
+        import threading
+
+        self.seen: list[str] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": servers,
+                "group.id": f"kafkaform-verify-live-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+            }
+        )
+        self._consumer.subscribe([topic])
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            msg = self._consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                # Leader moves during a roll are retriable: note them, keep reading.
+                self.errors.append(str(msg.error()))
+                continue
+            self.seen.append(msg.value().decode())
+
+    def __enter__(self) -> BackgroundConsumer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._consumer.close()
+
+
+class LiveTraffic:
+    """A producer (acks=all, idempotent) and a consumer on ``topic`` while a change runs.
+
+    ``check()`` afterwards: no error surfaced to the producer, and every acknowledged message
+    was read back (by the live consumer, else by a fresh read of the whole topic).
+    """
+
+    def __init__(self, servers: str, topic: str, rate: float = 20.0) -> None:
+        self.servers, self.topic = servers, topic
+        self.producer = BackgroundProducer(servers, topic, rate)
+        self.consumer = BackgroundConsumer(servers, topic)
+
+    def __enter__(self) -> LiveTraffic:
+        self.consumer.__enter__()
+        self.producer.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.producer.__exit__(*exc)
+        deadline = time.monotonic() + 60
+        while not set(self.producer.acked) <= set(self.consumer.seen):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        self.consumer.__exit__(*exc)
+
+    def check(self) -> dict[str, int]:
+        """Raises AssertionError unless nothing was lost; returns the counts."""
+        acked = set(self.producer.acked)
+        assert self.producer.errors == [], f"producer errors: {self.producer.errors[:5]}"
+        assert len(acked) == len(self.producer.sent) > 0, "not every message was acknowledged"
+        missing = acked - set(self.consumer.seen)
+        if missing:  # the live consumer may lag behind: read the whole topic once more
+            missing -= set(consume_all(self.servers, self.topic, len(acked)))
+        assert not missing, f"{len(missing)} acknowledged message(s) never read back"
+        return {"sent": len(self.producer.sent), "acked": len(acked), "lost": 0}

@@ -163,24 +163,9 @@ class JavaService:
         systemd.daemon_reload(
             name="Reload systemd units", _if=lambda: unit_op.did_change() or live["reload"]
         )
-        if live["active"]:
-            systemd.service(
-                name=f"Enable {name} at boot",
-                service=f"{name}.service",
-                enabled=True,
-            )
-            script = f"{SCRIPT_DIR}/{name}-safe-restart"
-            restart = {
-                "commands": [f"{script} --lock-token {session.token}" if session.token else script],
-                "_serial": True,
-                "_if": lambda: live["drift"] or changed(),
-            }
-            # pyinfra orders operations by source line: the "last" call must stay below.
-            if not last:
-                server.shell(name=f"Restart {name} safely (one host at a time)", **restart)
-            else:
-                server.shell(name=f"Restart {name} safely ({last} last)", **restart)
-        else:
+        # Stopped services first (pyinfra orders the hosts' operations by source line): a
+        # broker or server that is down must be back before a running one may be spared.
+        if not live["active"]:
             systemd.service(
                 name=f"Start and enable {name}",
                 service=f"{name}.service",
@@ -191,3 +176,16 @@ class JavaService:
                 name=f"Wait until {name} is healthy",
                 commands=[f"{SCRIPT_DIR}/{name}-safe-restart --wait-only"],
             )
+            return
+        systemd.service(name=f"Enable {name} at boot", service=f"{name}.service", enabled=True)
+        script = f"{SCRIPT_DIR}/{name}-safe-restart"
+        restart = {
+            "commands": [f"{script} --lock-token {session.token}" if session.token else script],
+            "_serial": True,
+            "_if": lambda: live["drift"] or changed(),
+        }
+        # The "last" call must stay below the other one, for the same reason.
+        if not last:
+            server.shell(name=f"Restart {name} safely (one host at a time)", **restart)
+        else:
+            server.shell(name=f"Restart {name} safely ({last} last)", **restart)

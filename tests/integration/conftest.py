@@ -79,13 +79,19 @@ def failing_deploy(inventory: str) -> str:
     return proc.stdout + proc.stderr
 
 
-def lab_inventory_with(directory: Path, **overrides: object) -> str:
-    """An inventory file of the running lab with extra group data (e.g. kafka_properties)."""
+def lab_inventory_with(
+    directory: Path, hosts: dict[str, dict] | None = None, **overrides: object
+) -> str:
+    """An inventory file of the running lab with extra group data (e.g. kafka_properties)
+    and, per host name in ``hosts``, extra host data."""
     path = directory / "lab_with_overrides.py"
     path.write_text(
         "from kafkaform.lab import inventory_group_data, inventory_hosts, load_state\n\n"
         "_state = load_state()\n"
-        f"lab = (inventory_hosts(_state), {{**inventory_group_data(_state), **{overrides!r}}})\n"
+        f"_extra = {hosts or {}!r}\n"
+        "_hosts = [(name, {**data, **_extra.get(name, {})}) for name, data in "
+        "inventory_hosts(_state)]\n"
+        f"lab = (_hosts, {{**inventory_group_data(_state), **{overrides!r}}})\n"
     )
     return str(path)
 

@@ -109,3 +109,12 @@ def test_unreachable_hosts_stop_the_deploy_before_anything_changes():
 )
 def test_service_drift_fact(output, expected):
     assert ServiceDrift().process(output) == expected
+
+
+def test_stopped_services_are_started_before_running_ones_restart():
+    down = {"is-active --quiet kafka.service": [], **converged("follower")}
+    run = run_deploy(hosts_running(kafka2=down))
+    assert "Kafka broker | Start and enable kafka" in run.ops("@fake/kafka-2")
+    assert KAFKA_STEP not in run.ops("@fake/kafka-2")
+    order = [run.state.op_meta[h].names for h in run.state.get_op_order()]
+    assert order.index({"Kafka broker | Wait until kafka is healthy"}) < order.index({KAFKA_STEP})
