@@ -53,7 +53,7 @@ def place_script(
     file that differs (content, mode or owner), then ``activate`` (a reload) if any did."""
     names = ", ".join(c.name for c in candidates)
     refused = (
-        f"{host}: {checker} rejected the candidate {what} ({names} in {stage}); "
+        f"{host}: {checker} rejected {what} (candidate {names} in {stage}); "
         f"nothing was placed, the live files ({', '.join(c.dest for c in candidates)}) are "
         "unchanged:"
     )

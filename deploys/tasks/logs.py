@@ -57,7 +57,29 @@ def configure_log_shipping(cluster: Cluster, node: Node) -> None:
                     ],
                 )
     files.directory(name=f"Directory {QUEUE_DIR}", path=QUEUE_DIR, mode="700")
-    candidates = []
+    sinks = [
+        {"id": re.sub(r"[^A-Za-z0-9]", "_", sink.name), "address": sink.address}
+        for sink in cluster.monitoring
+    ]
+    # Every host stages the shipping config first: pyinfra identifies an operation by its
+    # place in the run, shared by all hosts, so the sink (monitoring hosts only) comes after.
+    candidates = [
+        Candidate(
+            SHIP_CONF,
+            f"{RSYSLOG_DIR}/{SHIP_CONF}",
+            render(
+                "rsyslog/ship.conf.j2",
+                sinks=sinks,
+                port=s["log_sink_port"],
+                queue_dir=QUEUE_DIR,
+                max_disk=s["log_queue_max_disk"],
+                files=log_files(node),
+                units=journal_units(node),
+                # EL's rsyslog.conf loads imjournal itself; Debian's reads the journal's socket.
+                load_imjournal=platform.family == "apt",
+            ),
+        )
+    ]
     if node.monitoring:
         files.directory(
             name=f"Directory {s['log_sink_dir']}", path=s["log_sink_dir"], group="adm", mode="750"
@@ -78,27 +100,6 @@ def configure_log_shipping(cluster: Cluster, node: Node) -> None:
             keep_days=s["log_sink_keep_days"],
             jinja_env_kwargs=JINJA_OPTIONS,
         )
-    sinks = [
-        {"id": re.sub(r"[^A-Za-z0-9]", "_", sink.name), "address": sink.address}
-        for sink in cluster.monitoring
-    ]
-    candidates.append(
-        Candidate(
-            SHIP_CONF,
-            f"{RSYSLOG_DIR}/{SHIP_CONF}",
-            render(
-                "rsyslog/ship.conf.j2",
-                sinks=sinks,
-                port=s["log_sink_port"],
-                queue_dir=QUEUE_DIR,
-                max_disk=s["log_queue_max_disk"],
-                files=log_files(node),
-                units=journal_units(node),
-                # EL's rsyslog.conf loads imjournal itself; Debian's reads the journal's socket.
-                load_imjournal=platform.family == "apt",
-            ),
-        )
-    )
     place_checked(
         "the rsyslog configuration",
         "rsyslog",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import time
 import urllib.parse
 import urllib.request
@@ -19,8 +20,16 @@ from confluent_kafka import Consumer, ElectionType, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafkaform import dashboards, monitoring, verify
+from kafkaform.candidates import Candidate, place_script, rsyslog_check, staging_dir
 from kafkaform.cluster import Cluster
-from tests.integration.conftest import changed_operations, deploy, fresh_lab, kafkaform, on_node
+from tests.integration.conftest import (
+    changed_operations,
+    deploy,
+    failing_deploy,
+    fresh_lab,
+    kafkaform,
+    on_node,
+)
 
 MONITOR = "monitor"
 SINK = "/var/log/kafkaform"
@@ -357,6 +366,73 @@ def test_consumer_lag_is_correct_within_a_minute_after_a_broker_host_crash(clust
 
     wait_for("the right lag after leadership moved back", correct_again, timeout=60, interval=1)
     emit(bench="lag_correct_after_leaders_back", seconds=round(time.monotonic() - moved, 1))
+
+
+def live_state(node: str, path: str, unit: str) -> tuple[str, str]:
+    """The live file's checksum and the daemon's main pid: neither may move on a refusal."""
+    out = on_node(node, f"sha256sum {path} && systemctl show -p MainPID --value {unit}").stdout
+    return out.split()[0], out.split()[-1]
+
+
+BAD_ROUTE_INVENTORY = """
+from kafkaform.lab import inventory_group_data, inventory_hosts, load_state
+
+_state = load_state()
+_data = inventory_group_data(_state)
+_data["alertmanager_route"] = {"receiver": "nobody-by-that-name"}  # no such receiver
+lab = (inventory_hosts(_state), _data)
+"""
+
+
+def test_a_bad_alertmanager_config_stops_the_run_and_never_replaces_the_live_one(cluster, tmp_path):
+    live = "/etc/prometheus/alertmanager.yml"
+    before = live_state(MONITOR, live, monitoring.ALERTMANAGER_UNIT)
+    inventory = tmp_path / "bad_route.py"
+    inventory.write_text(BAD_ROUTE_INVENTORY)
+    out = failing_deploy(str(inventory))
+    assert (
+        f"{MONITOR}: amtool rejected the Alertmanager configuration (candidate alertmanager.yml"
+        in out
+    )
+    assert "nobody-by-that-name" in out  # amtool's own words
+    assert live_state(MONITOR, live, monitoring.ALERTMANAGER_UNIT) == before
+    assert on_node(MONITOR, f"ls {live}.kafkaform-new", check=False).returncode != 0
+    # The plain run puts the good candidate back and finds the live file already right.
+    result = deploy()
+    assert result["results"]["totals"]["error"] == 0
+    assert changed_operations(result) == [f"Monitoring host | Candidate for {live} on {MONITOR}"]
+    assert live_state(MONITOR, live, monitoring.ALERTMANAGER_UNIT) == before
+
+
+def test_rsyslogd_refuses_a_bad_candidate_on_a_real_host(cluster):
+    live = "/etc/rsyslog.d/60-kafkaform-ship.conf"
+    stage = f"/tmp/kafkaform-test-{uuid.uuid4().hex[:8]}"
+    bad = Candidate(
+        "60-kafkaform-ship.conf", live, 'action(type="omrelp" target="10.0.0.1" port=)\n'
+    )
+    script = place_script(
+        MONITOR,
+        "the rsyslog configuration",
+        stage,
+        [bad],
+        rsyslog_check(stage, [bad.name]),
+        "rsyslogd -N1",
+        activate="systemctl try-restart rsyslog.service",
+    )
+    before = live_state(MONITOR, live, "rsyslog")
+    on_node(MONITOR, f"mkdir -p {stage} && printf %s {shlex.quote(bad.text)} > {stage}/{bad.name}")
+    try:
+        refused = on_node(MONITOR, f"sh -c {shlex.quote(script)}", check=False)
+    finally:
+        on_node(MONITOR, f"rm -rf {stage}")
+    assert refused.returncode != 0
+    assert f"{MONITOR}: rsyslogd -N1 rejected the rsyslog configuration" in refused.stderr
+    assert "error" in refused.stderr.split("unchanged:", 1)[1].lower()  # rsyslogd's own words
+    assert live_state(MONITOR, live, "rsyslog") == before
+    # The same check passes on the candidates the deploy staged.
+    staged = staging_dir("rsyslog")
+    names = ["60-kafkaform-ship.conf", "50-kafkaform-sink.conf"]
+    assert on_node(MONITOR, f"sh -c {shlex.quote(rsyslog_check(staged, names))}").returncode == 0
 
 
 def test_second_deploy_changes_nothing(cluster):

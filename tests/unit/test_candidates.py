@@ -118,7 +118,10 @@ def test_a_bad_rule_file_never_replaces_the_live_files(tmp_path):
     )
     result = site.run(bad, promtool_check(site), "promtool")
     assert result.returncode != 0
-    assert "mon-1: promtool rejected the candidate the test configuration" in result.stderr
+    assert (
+        "mon-1: promtool rejected the test configuration (candidate prometheus.yml, "
+        in result.stderr
+    )
     assert "rules/zz-extra.rules.yml" in result.stderr  # promtool's own words
     assert "parse error" in result.stderr
     assert {c.dest: Path(c.dest).read_text() for c in good} == live_before
@@ -172,7 +175,10 @@ def test_a_bad_alertmanager_config_is_refused_and_a_good_one_placed(tmp_path):
 
     refused = site.run([alertmanager_candidate(site, bad)], check, "amtool")
     assert refused.returncode != 0
-    assert "mon-1: amtool rejected the candidate" in refused.stderr
+    assert (
+        "mon-1: amtool rejected the test configuration (candidate alertmanager.yml"
+        in refused.stderr
+    )
     assert "FAILED" in refused.stderr  # amtool's own output
     assert (site.live / "alertmanager.yml").read_text() == "# live\n"
     assert not site.activated.exists()
