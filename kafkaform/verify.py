@@ -38,6 +38,34 @@ def ensemble_modes(cluster: Cluster) -> dict[str, str]:
     }
 
 
+def server_mode(address: str, port: int = 2181, timeout: float = 3.0) -> str | None:
+    """One server's mode from ``srvr`` (leader, follower, standalone), or None when it does
+    not answer or does not serve."""
+    import socket
+
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            sock.sendall(b"srvr")
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+    except OSError:
+        return None
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("Mode: "):
+            return line.split(": ", 1)[1].strip()
+    return None
+
+
+def ensemble_modes_reachable(cluster: Cluster) -> dict[str, str]:
+    """Mode per ZooKeeper host that serves; hosts that do not are left out."""
+    modes = {
+        n.name: server_mode(n.address, n.settings["zookeeper_client_port"])
+        for n in cluster.ensemble
+    }
+    return {name: mode for name, mode in modes.items() if mode}
+
+
 def registered_brokers(cluster: Cluster) -> list[int]:
     chroot = cluster.ensemble[0].settings["zookeeper_chroot"]
     client = zk_client(cluster.zookeeper_connect())

@@ -9,6 +9,7 @@ from deploys.tasks.jmx_exporter import JmxAgent
 from deploys.tasks.roll import LIB_DIR, RollSession
 from deploys.tasks.service import GATE_SECONDS, JavaService
 from kafkaform.cluster import Cluster, Node
+from kafkaform.settings import JAVA_BIN
 from kafkaform.templating import template_path
 
 MAIN_CLASS = "kafka.Kafka"
@@ -31,6 +32,16 @@ LOGGERS = {
 }
 
 
+def kafka_config_check(install: str) -> str:
+    """Shell check of a server.properties candidate (at ``{candidate}``): KafkaConfig parses
+    it (the storage tool's ``info`` builds one first), and no exception may come out."""
+    return (
+        f"! {JAVA_BIN} -Xmx128m -Dlog4j.configuration=file:{install}/config/tools-log4j.properties"
+        f" -cp '{install}/libs/*' kafka.tools.StorageTool info -c {{candidate}} 2>&1"
+        " | grep -m 5 Exception"
+    )
+
+
 @deploy("Kafka broker")
 def configure_kafka(
     cluster: Cluster, node: Node, install: str, session: RollSession, agent: JmxAgent | None = None
@@ -51,7 +62,15 @@ def configure_kafka(
     server_properties = f"{svc.config_dir}/server.properties"
     properties = cluster.broker_properties(node)
     changes = [
-        svc.config("kafka/server.properties.j2", server_properties, properties=properties),
+        # Kafka's own parser (KafkaConfig, through its storage tool) reads the candidate: a
+        # value Kafka would refuse at start never reaches the live file or a restart.
+        svc.checked_config(
+            "kafka/server.properties.j2",
+            server_properties,
+            kafka_config_check(install),
+            "Kafka's configuration parser",
+            properties=properties,
+        ),
         svc.log4j(LOG_FILES, LOGGERS, root="server"),
     ]
     javaagent = None

@@ -3,6 +3,7 @@ safe rolling restart."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 from pyinfra import host
@@ -11,13 +12,15 @@ from pyinfra.facts.hardware import Memory
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import directories, service_user
 from deploys.tasks.roll import LOCK_LIBRARY, RollSession
 from facts.kafka import MARKER
 from facts.service import ServiceDrift, record_command
+from kafkaform.candidates import Candidate, staging_dir
 from kafkaform.cluster import heap_for
 from kafkaform.settings import JAVA_BIN
-from kafkaform.templating import JINJA_OPTIONS, template_path
+from kafkaform.templating import JINJA_OPTIONS, render, template_path
 
 SCRIPT_DIR = "/usr/local/sbin"
 LOG_MAX_FILE_SIZE = "100MB"  # x LOG_MAX_BACKUPS per log file: bounded disk use
@@ -69,6 +72,20 @@ class JavaService:
             jinja_env_kwargs=JINJA_OPTIONS,
             **variables,
         )
+
+    def checked_config(
+        self, src: str, dest: str, check: str, checker: str, **variables
+    ) -> OperationMeta | None:
+        """Like ``config``, but the file is staged as a candidate and ``check`` (reading it at
+        ``{candidate}``) must accept it before it replaces the live one. None: nothing to do."""
+        self.read_at_start.append(dest)
+        name = dest.rsplit("/", 1)[-1]
+        candidate = Candidate(
+            name, dest, render(src, **variables), mode="640", user="root", group=self.user
+        )
+        path = f"{staging_dir(self.name)}/{name}"
+        check = check.replace("{candidate}", shlex.quote(path))
+        return place_checked(name, self.name, [candidate], check, checker)
 
     def log4j(self, appenders: dict[str, str], loggers: dict, root: str) -> OperationMeta:
         return self.config(
@@ -144,7 +161,7 @@ class JavaService:
     def run(
         self,
         unit_op: OperationMeta,
-        changes: list[OperationMeta],
+        changes: list[OperationMeta | None],
         session: RollSession,
         last: str | None = None,
     ) -> None:
@@ -159,7 +176,7 @@ class JavaService:
         """
         name = self.name
         live = host.get_fact(ServiceDrift, service=name, files=self.fingerprint)
-        changed = any_changed(unit_op, *changes)
+        changed = any_changed(unit_op, *(op for op in changes if op is not None))
         systemd.daemon_reload(
             name="Reload systemd units", _if=lambda: unit_op.did_change() or live["reload"]
         )

@@ -12,6 +12,14 @@ from facts.zookeeper import ZooKeeperMode
 from kafkaform.cluster import Cluster, Node
 
 MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+# zoo.cfg's candidate check: key=value lines (comments and blanks aside), no key twice.
+ZOO_CFG_CHECK = (
+    "awk '/^[[:space:]]*(#|$)/ { next } "
+    '!/^[A-Za-z0-9._-]+=/ { print "line " NR " is not key=value: " $0; bad = 1; next } '
+    '{ k = substr($0, 1, index($0, "=") - 1) } '
+    'k in seen { print "line " NR " sets " k " a second time"; bad = 1 } '
+    "{ seen[k] = 1 } END { exit bad }' {candidate}"
+)
 
 
 @deploy("ZooKeeper")
@@ -34,9 +42,13 @@ def configure_zookeeper(
     svc.prepare()
     zoo_cfg = f"{svc.config_dir}/zoo.cfg"
     changes = [
-        svc.config(
+        # ZooKeeper has no offline parser: the candidate must at least be key=value lines
+        # with no key twice (a later one would silently win).
+        svc.checked_config(
             "zookeeper/zoo.cfg.j2",
             zoo_cfg,
+            ZOO_CFG_CHECK,
+            "the zoo.cfg syntax check",
             zkid=node.zkid,
             properties=cluster.zookeeper_properties(node),
         ),

@@ -118,3 +118,23 @@ def test_stopped_services_are_started_before_running_ones_restart():
     assert KAFKA_STEP not in run.ops("@fake/kafka-2")
     order = [run.state.op_meta[h].names for h in run.state.get_op_order()]
     assert order.index({"Kafka broker | Wait until kafka is healthy"}) < order.index({KAFKA_STEP})
+
+
+def test_broker_and_zookeeper_configs_are_checked_as_candidates_before_placing():
+    run = run_deploy(fake_hosts("debian12", 1))
+    ops = run.ops("@fake/kafka-1")
+    for dest, checker in (
+        ("/etc/kafka/server.properties", "Kafka's configuration parser"),
+        ("/etc/zookeeper/zoo.cfg", "the zoo.cfg syntax check"),
+    ):
+        name = dest.rsplit("/", 1)[1]
+        candidate = next(op for op in ops if op.endswith(f"Candidate for {dest}"))
+        place = next(
+            op for op in ops if op.endswith(f"Check {name} with {checker}, then put it in place")
+        )
+        assert ops.index(candidate) < ops.index(place)
+    sent = run.executed("@fake/kafka-1")
+    assert (
+        "kafka.tools.StorageTool info -c /var/lib/kafkaform/candidates/kafka/server.properties"
+        in sent
+    )
