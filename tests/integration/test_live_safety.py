@@ -33,10 +33,12 @@ from tests.integration.conftest import (
     fresh_lab,
     lab_inventory_with,
     on_node,
+    run,
 )
 
 OLD = "3.9.1"  # deployed first, so that the last test can upgrade to settings.KAFKA_VERSION
 TOPIC = "safety"
+KAFKA = "deploys/kafka.py"
 BAD_JVM_OPTION = "-XX:+KafkaformNoSuchOption"  # the JVM refuses to start: a unit that fails
 
 
@@ -94,6 +96,22 @@ def zk_leader(cluster) -> str:
 def converged(inventory_file: str) -> None:
     """A plain run now changes nothing: every service runs the files on disk."""
     result = deploy(inventory_file)
+    assert result["results"]["totals"]["error"] == 0
+    assert changed_operations(result) == []
+
+
+def test_an_unreachable_host_stops_the_deploy_before_any_change(cluster, tmp_path):
+    unreachable = {"kafka-3": {"ssh_port": 2222}}  # nothing listens there
+    change = inventory(tmp_path / "c", unreachable, kafka_properties={"log.retention.hours": 98})
+    out = failing_deploy(change)
+    assert "cannot connect to kafka-3: nothing was changed on any host" in out, out[-2000:]
+    for name in ("kafka-1", "kafka-2"):
+        text = on_node(name, "cat /etc/kafka/server.properties").stdout
+        assert "log.retention.hours=98" not in text
+    # Leaving the host out explicitly is the operator's call, and it works.
+    limited = inventory(tmp_path / "l", unreachable)
+    proc = run(str(BIN / "pyinfra"), "-y", "--json", "--limit", "kafka-1,kafka-2", limited, KAFKA)
+    result = json.loads(proc.stdout)
     assert result["results"]["totals"]["error"] == 0
     assert changed_operations(result) == []
 
@@ -202,7 +220,7 @@ def test_a_run_killed_mid_roll_is_completed_by_the_next_plain_run(cluster, tmp_p
     with verify.LiveTraffic(verify.bootstrap(cluster), TOPIC) as traffic:
         with log.open("w") as out:
             run = subprocess.Popen(
-                [str(BIN / "pyinfra"), "-y", upgrade, "deploys/kafka.py"],
+                [str(BIN / "pyinfra"), "-y", upgrade, KAFKA],
                 cwd=REPO,
                 stdout=out,
                 stderr=subprocess.STDOUT,
