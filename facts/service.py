@@ -1,7 +1,9 @@
 """Whether a running service still runs what is on disk.
 
 Each kafkaform unit records, as it starts, a digest of the files that service reads (config,
-unit, the binaries' install marker): /run/kafkaform/<service>.started. Comparing it with the
+unit, the binaries' install marker) in its runtime directory, /run/kafkaform-<service>/started
+(systemd creates it for the service user at start and removes it at stop, on every systemd
+kafkaform supports, CentOS 7's 219 included). Comparing it with the
 digest of those files now tells a process that runs an older config — left behind by a run that
 failed or was interrupted mid-roll — even when this run changes nothing.
 """
@@ -13,7 +15,14 @@ from collections.abc import Iterable
 
 from pyinfra.api import FactBase
 
-STATE_DIR = "/run/kafkaform"
+
+def runtime_dir(service: str) -> str:
+    """The unit's RuntimeDirectory= (a name under /run)."""
+    return f"kafkaform-{service}"
+
+
+def started_file(service: str) -> str:
+    return f"/run/{runtime_dir(service)}/started"
 
 
 def digest_command(files: Iterable[str]) -> str:
@@ -23,8 +32,8 @@ def digest_command(files: Iterable[str]) -> str:
 
 
 def record_command(service: str, files: Iterable[str]) -> str:
-    """What the unit runs (as root) before the service starts."""
-    return f"mkdir -p {STATE_DIR} && {digest_command(files)} > {STATE_DIR}/{service}.started"
+    """What the unit runs, as the service user, before the service starts."""
+    return f"{digest_command(files)} > {started_file(service)}"
 
 
 class ServiceDrift(FactBase):
@@ -42,7 +51,7 @@ class ServiceDrift(FactBase):
         return (
             f"if systemctl is-active --quiet {service}.service; then echo active; "
             f'[ "$({digest_command(files)})" = '
-            f'"$(cat {STATE_DIR}/{service}.started 2>/dev/null)" ] || echo drift; '
+            f'"$(cat {started_file(service)} 2>/dev/null)" ] || echo drift; '
             f"systemctl show -p NeedDaemonReload {service}.service; fi"
         )
 

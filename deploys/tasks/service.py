@@ -16,7 +16,7 @@ from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import directories, service_user
 from deploys.tasks.roll import LOCK_LIBRARY, RollSession
 from facts.kafka import MARKER
-from facts.service import ServiceDrift, record_command
+from facts.service import ServiceDrift, record_command, runtime_dir
 from kafkaform.candidates import Candidate, staging_dir
 from kafkaform.cluster import heap_for
 from kafkaform.settings import JAVA_BIN
@@ -135,6 +135,7 @@ class JavaService:
             src=template_path("common/java-service.service.j2"),
             dest=self.unit_file,
             mode="644",
+            runtime_dir=runtime_dir(self.name),
             record_start=record_command(self.name, self.fingerprint),
             description=description,
             documentation=documentation,

@@ -104,6 +104,7 @@ def test_unit_runs_the_jvm_directly_as_the_service_user():
         config_file="/etc/kafka/server.properties",
         nofile_limit=100000,
         stop_timeout=300,
+        runtime_dir="kafkaform-kafka",
         record_start=record_command("kafka", ("/etc/kafka/server.properties",)),
     )
     assert "User=kafka\n" in text
@@ -115,10 +116,11 @@ def test_unit_runs_the_jvm_directly_as_the_service_user():
     assert (
         "-cp '/opt/kafka/kafka_2.13-3.9.2/libs/*' kafka.Kafka /etc/kafka/server.properties" in text
     )
-    # Before every start, as root: what this process reads, for the next deploy to compare.
+    # Before every start: what this process reads, for the next deploy to compare.
+    assert "RuntimeDirectory=kafkaform-kafka\n" in text
     assert (
-        'ExecStartPre=+/bin/sh -c "mkdir -p /run/kafkaform && cat /etc/kafka/server.properties '
-        '2>/dev/null | sha256sum | cut -c1-64 > /run/kafkaform/kafka.started"\n'
+        'ExecStartPre=/bin/sh -c "cat /etc/kafka/server.properties 2>/dev/null | sha256sum '
+        '| cut -c1-64 > /run/kafkaform-kafka/started"\n'
     ) in text
 
 
