@@ -17,7 +17,7 @@ from deploys.tasks.logs import configure_log_shipping
 from deploys.tasks.monitoring import configure_monitoring
 from deploys.tasks.node_exporter import install_node_exporter
 from deploys.tasks.preflight import refuse_destructive_changes
-from deploys.tasks.roll import guard_run, install_lock_library, roll_session
+from deploys.tasks.roll import guard_run, install_roll_library, roll_session
 from deploys.tasks.software import install_software
 from deploys.tasks.zookeeper import configure_zookeeper
 from kafkaform.deploy_support import checked_cluster
@@ -33,7 +33,7 @@ install = install_software(node)
 if node.zookeeper or node.kafkaid is not None:
     # The JMX exporter agent is part of the services' units: in place before they start.
     agent = install_jmx_agent(node)
-    install_lock_library(cluster, install)
+    install_roll_library(cluster, install)
     if node.zookeeper:
         configure_zookeeper(cluster, node, install, session, agent)
     if node.kafkaid is not None:

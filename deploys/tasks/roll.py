@@ -37,8 +37,8 @@ from kafkaform.settings import JAVA_BIN
 from kafkaform.templating import JINJA_OPTIONS, template_path
 
 LOCK_PATH = "/kafkaform/roll-lock"  # outside Kafka's chroot: it guards ZooKeeper's rolls too
-LIB_DIR = "/usr/local/lib/kafkaform"  # helpers the safe-restart scripts source or run
-LOCK_LIBRARY = f"{LIB_DIR}/roll-lock.sh"
+LIB_DIR = "/usr/local/lib/kafkaform"  # what the safe-restart scripts source or run
+ROLL_LIBRARY = f"{LIB_DIR}/roll.sh"
 # pyinfra flags that would run the steps of a roll on several hosts at once, or stop it from
 # ending at the first failure.
 PARALLEL_FLAGS = ("--no-wait", "--serial")
@@ -224,13 +224,13 @@ def roll_session(cluster: Cluster) -> RollSession:
     return session
 
 
-def install_lock_library(cluster: Cluster, install: str) -> OperationMeta:
-    """The roll lock's shell functions, sourced by both safe-restart scripts."""
+def install_roll_library(cluster: Cluster, install: str) -> OperationMeta:
+    """The shell functions both safe-restart scripts source: the roll lock, unit waits."""
     files.directory(name=f"Directory {LIB_DIR}", path=LIB_DIR)
     return files.template(
-        name="Roll lock functions",
-        src=template_path("roll/roll-lock.sh.j2"),
-        dest=LOCK_LIBRARY,
+        name="Roll functions for the safe-restart scripts",
+        src=template_path("roll/roll.sh.j2"),
+        dest=ROLL_LIBRARY,
         mode="644",
         lock_path=LOCK_PATH,
         ensemble=shlex.quote(cluster.zookeeper_connect()),

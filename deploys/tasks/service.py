@@ -14,7 +14,7 @@ from pyinfra.operations.util import any_changed
 
 from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import directories, service_user
-from deploys.tasks.roll import LOCK_LIBRARY, RollSession
+from deploys.tasks.roll import ROLL_LIBRARY, RollSession
 from facts.kafka import MARKER
 from facts.service import ServiceDrift, record_command, runtime_dir
 from kafkaform.candidates import Candidate, staging_dir
@@ -105,7 +105,7 @@ class JavaService:
             src=template_path(template),
             dest=f"{SCRIPT_DIR}/{self.name}-safe-restart",
             mode="755",
-            lock_library=LOCK_LIBRARY,
+            roll_library=ROLL_LIBRARY,
             java_bin=JAVA_BIN,
             classpath=f"{self.install}/libs/*",
             tools_log4j=f"{self.install}/config/tools-log4j.properties",

@@ -45,7 +45,7 @@ def scripts(tmp_path_factory) -> dict[str, str]:
     [
         "/usr/local/sbin/kafka-safe-restart",
         "/usr/local/sbin/zookeeper-safe-restart",
-        "/usr/local/lib/kafkaform/roll-lock.sh",
+        "/usr/local/lib/kafkaform/roll.sh",
     ],
 )
 def test_scripts_are_valid_bash(scripts, path):
@@ -70,6 +70,6 @@ def test_kafka_script_gates_on_min_isr_with_the_brokers_default(scripts):
 
 
 def test_the_lock_lives_in_zookeepers_root_over_the_whole_ensemble(scripts):
-    text = scripts["/usr/local/lib/kafkaform/roll-lock.sh"]
+    text = scripts["/usr/local/lib/kafkaform/roll.sh"]
     assert "ROLL_LOCK_PATH=/kafkaform/roll-lock\n" in text
     assert "ROLL_LOCK_ENSEMBLE=10.0.0.11:2181,10.0.0.12:2181,10.0.0.13:2181" in text
