@@ -435,6 +435,25 @@ def test_rsyslogd_refuses_a_bad_candidate_on_a_real_host(cluster):
     assert on_node(MONITOR, f"sh -c {shlex.quote(rsyslog_check(staged, names))}").returncode == 0
 
 
+def test_a_run_interrupted_after_staging_is_finished_by_the_next_plain_run(cluster):
+    # As if a run staged new candidates and stopped before placing them: the live files are
+    # stale, the candidates already right (nothing about them changes in the next run).
+    config, rule = "/etc/prometheus/prometheus.yml", "/etc/prometheus/rules/kafka.rules.yml"
+    wanted = on_node(MONITOR, f"sha256sum {config} {rule}").stdout
+    loaded_at = api(cluster, "status/runtimeinfo")["lastConfigTime"]
+    on_node(MONITOR, f"echo '# stale' >> {config} && echo 'groups: []' > {rule}")
+    result = deploy()
+    assert result["results"]["totals"]["error"] == 0
+    assert changed_operations(result) == [
+        "Monitoring host | Check the Prometheus configuration and rules with promtool, "
+        f"then put it in place on {MONITOR}"
+    ]
+    assert on_node(MONITOR, f"sha256sum {config} {rule}").stdout == wanted
+    # ... and Prometheus reloaded them.
+    runtime = api(cluster, "status/runtimeinfo")
+    assert runtime["reloadConfigSuccess"] and runtime["lastConfigTime"] > loaded_at
+
+
 def test_second_deploy_changes_nothing(cluster):
     started = time.monotonic()
     result = deploy()
