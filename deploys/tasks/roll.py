@@ -18,6 +18,7 @@ import os
 import shlex
 import socket
 import sys
+import threading
 import time
 import uuid
 import weakref
@@ -190,6 +191,7 @@ def cli_argv() -> list[str]:
     return sys.argv[1:] if program in ("pyinfra", "__main__.py") else []
 
 
+_opening = threading.Lock()  # gevent's under the pyinfra CLI (it monkey-patches threading)
 # Per pyinfra State (the deploy file runs once per host; these run once per run).
 _runs: weakref.WeakKeyDictionary[Any, RollSession | None] = weakref.WeakKeyDictionary()
 
@@ -210,17 +212,20 @@ def roll_session(cluster: Cluster) -> RollSession:
     """Once per run, before any operation: the run guard, then the roll lock if anything runs."""
     guard_run()
     state = ctx_state.get()
-    session = _runs.get(state)
-    if session is None:
-        hosts = state.inventory.get_active_hosts()
-        running = any(
-            h.get_fact(SystemdStatus).get(f"{unit}.service")
-            for h in hosts
-            for unit in ("zookeeper", "kafka")
-        )
-        wait = max(n.settings["roll_lock_wait_seconds"] for n in cluster.nodes)
-        session = open_session(cluster, running, wait)
-        _runs[state] = session
+    # pyinfra loads the deploy file for all hosts at once (greenlets): one opens the session,
+    # the others wait for it here instead of queueing for the lock their own run holds.
+    with _opening:
+        session = _runs.get(state)
+        if session is None:
+            hosts = state.inventory.get_active_hosts()
+            running = any(
+                h.get_fact(SystemdStatus).get(f"{unit}.service")
+                for h in hosts
+                for unit in ("zookeeper", "kafka")
+            )
+            wait = max(n.settings["roll_lock_wait_seconds"] for n in cluster.nodes)
+            session = open_session(cluster, running, wait)
+            _runs[state] = session
     return session
 
 
