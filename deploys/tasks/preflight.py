@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import gevent.lock
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ContextObject, ctx_inventory
 
@@ -18,7 +19,8 @@ from kafkaform.cluster import Cluster
 from kafkaform.live import State, bake_problems, live_problems, probe_paths
 from kafkaform.validate import Problem
 
-_done: list[tuple[Any, str]] = []  # (inventory, check) pairs already passed in this process
+_judging = gevent.lock.RLock()  # a gevent lock: greenlets wait on it, they never block the thread
+_verdicts: list[tuple[Any, str, str]] = []  # (inventory, check, refusal or "" for none)
 
 
 def refuse_destructive_changes(inventory: Any, cluster: Cluster) -> None:
@@ -56,12 +58,16 @@ def _once(
 ) -> None:
     # pyinfra hands deploy code a context proxy; the object behind it identifies this run.
     run = ctx_inventory.get() if isinstance(inventory, ContextObject) else inventory
-    if any(seen is run and kind == check for seen, kind in _done):
-        return
-    problems = problems_of(live_states(run, cluster))
-    if problems:
-        raise PyinfraError(_report(check, problems))
-    _done[:] = [(run, check)]  # one run per process: keep no older inventory alive
+    # The CLI loads the deploy file for all hosts at once, in greenlets: the first one reads
+    # and judges, the others wait here and get its verdict.
+    with _judging:
+        verdict = next((v for seen, kind, v in _verdicts if seen is run and kind == check), None)
+        if verdict is None:
+            problems = problems_of(live_states(run, cluster))
+            verdict = _report(check, problems) if problems else ""
+            _verdicts[:] = [(run, check, verdict)]  # one run per process: no older inventory
+    if verdict:
+        raise PyinfraError(verdict)
 
 
 def _report(check: str, problems: list[Problem]) -> str:

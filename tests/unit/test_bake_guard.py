@@ -3,10 +3,12 @@ the live-cluster checks read every host once, before any operation is queued."""
 
 from __future__ import annotations
 
+import gevent
 import pytest
 from pyinfra.api.exceptions import PyinfraError
 
-from facts.live import HEADER
+from facts.live import HEADER, build_state
+from kafkaform.cluster import Cluster
 from tests.unit.deployrun import run_deploy
 from tests.unit.fakes import fake_hosts, responses
 from tests.unit.livestates import deployed
@@ -88,3 +90,25 @@ def test_deploy_preflight_passes_a_rerun_and_reads_each_host_once():
     run = run_deploy(hosts, deploy=PREFLIGHT)
     for i in (1, 2, 3):
         assert sum(HEADER in c for c in run.commands[f"@fake/kafka-{i}"]) == 1
+
+
+def test_hosts_loaded_at_once_share_one_reading_and_one_verdict(monkeypatch):
+    # The CLI runs the deploy file for every host in its own greenlet at the same time.
+    from deploys.tasks import preflight
+
+    reads = []
+
+    def slow_read(inventory, cluster):
+        reads.append(inventory)
+        gevent.sleep(0.01)  # the other greenlets run meanwhile
+        return {"kafka-1": build_state(deployed(1))}
+
+    monkeypatch.setattr(preflight, "live_states", slow_read)
+    cluster = Cluster.from_hosts([("kafka-1", {"base_box": True})])
+    run = object()  # stands for this run's inventory
+    greenlets = [gevent.spawn(preflight.refuse_unsafe_bake, run, cluster) for _ in range(3)]
+    gevent.joinall(greenlets)
+    assert len(reads) == 1
+    for greenlet in greenlets:
+        assert isinstance(greenlet.exception, PyinfraError)
+        assert "kafka-1: zookeeper data: myid 1" in str(greenlet.exception)
