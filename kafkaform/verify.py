@@ -232,8 +232,10 @@ class BackgroundConsumer:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            msg = self._consumer.poll(0.5)
+        # wait() rather than a bare loop: under gevent's monkey-patching (pyinfra's CLI module
+        # patches threads on import) this thread is a greenlet and must yield.
+        while not self._stop.wait(0.01):
+            msg = self._consumer.poll(0.2)
             if msg is None:
                 continue
             if msg.error():

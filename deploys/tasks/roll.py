@@ -108,8 +108,23 @@ def lock_holder_text(token: str) -> str:
     )
 
 
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)  # stdout may be --json
+
+
+class ReleaseAtDisconnect(BaseStateCallback):
+    """The run is over when pyinfra disconnects (after success or failure): let go of the
+    lock at once rather than when the process's session expires."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def host_disconnect(self, state, host):
+        _close(self.client)
+
+
 def open_session(
-    cluster: Cluster, running: bool, wait_seconds: float, progress=print
+    cluster: Cluster, running: bool, wait_seconds: float, progress=_progress
 ) -> RollSession:
     """Take the roll lock (waiting up to ``wait_seconds`` for a holder to finish).
 
@@ -134,6 +149,7 @@ def open_session(
             "reaches the client port."
         ) from None
     atexit.register(_close, client)
+    ctx_state.get().add_callback_handler(ReleaseAtDisconnect(client))
     token = uuid.uuid4().hex
     deadline = time.monotonic() + wait_seconds
     shown = False
@@ -178,8 +194,10 @@ def _controller(client: Any, cluster: Cluster) -> int | None:
 
 
 def _close(client: Any) -> None:
+    if not client.connected:
+        return
     try:
-        client.stop()
+        client.stop()  # closes the session: ZooKeeper deletes the lock znode now
         client.close()
     except Exception:  # exiting anyway; the session expires on its own
         pass
