@@ -137,10 +137,14 @@ def open_session(
     from kazoo.exceptions import NodeExistsError, NoNodeError
 
     hosts = cluster.zookeeper_connect()
-    client = KazooClient(hosts=hosts, timeout=SESSION_TIMEOUT, connection_retry={"max_tries": 3})
+    # Reconnect for as long as it takes, every 2 s at most: while ZooKeeper's own servers roll
+    # (a leader election), the session must find a server again before it expires.
+    retry = {"max_tries": -1, "delay": 0.2, "max_delay": 2}
+    client = KazooClient(hosts=hosts, timeout=SESSION_TIMEOUT, connection_retry=retry)
     try:
         client.start(timeout=15)
     except Exception as error:  # kazoo raises its own timeout type
+        client.stop()
         client.close()
         raise PyinfraError(
             f"cannot reach ZooKeeper ({hosts}) from this machine to take the roll lock "
