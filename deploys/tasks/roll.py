@@ -88,7 +88,7 @@ def refuse_unreachable(failed_hosts: Any) -> None:
         raise PyinfraError(
             f"cannot connect to {names}: nothing was changed on any host. A deploy changes the "
             "cluster as a whole; bring the host back, or leave it out explicitly with "
-            "--limit (e.g. --limit kafka-1,kafka-2)."
+            "--limit (e.g. --limit kafka-1 --limit kafka-2)."
         )
 
 
