@@ -100,7 +100,7 @@ def converged(inventory_file: str) -> None:
     assert changed_operations(result) == []
 
 
-def test_an_unreachable_host_stops_the_deploy_before_any_change(cluster, tmp_path):
+def test_unreachable_hosts_and_parallel_modes_stop_the_deploy_before_any_change(cluster, tmp_path):
     unreachable = {"kafka-3": {"ssh_port": 2222}}  # nothing listens there
     change = inventory(tmp_path / "c", unreachable, kafka_properties={"log.retention.hours": 98})
     out = failing_deploy(change)
@@ -108,6 +108,10 @@ def test_an_unreachable_host_stops_the_deploy_before_any_change(cluster, tmp_pat
     for name in ("kafka-1", "kafka-2"):
         text = on_node(name, "cat /etc/kafka/server.properties").stdout
         assert "log.retention.hours=98" not in text
+    # No pyinfra mode may run the roll's steps on several hosts at once.
+    for flag in ("--no-wait", "--serial"):
+        proc = run(str(BIN / "pyinfra"), "-y", flag, inventory(tmp_path / "p"), KAFKA, check=False)
+        assert proc.returncode != 0 and f"{flag}: kafkaform restarts" in proc.stderr, proc.stderr
     # Leaving the host out explicitly is the operator's call, and it works.
     limited = inventory(tmp_path / "l", unreachable)
     limit = ["--limit", "kafka-1", "--limit", "kafka-2"]
