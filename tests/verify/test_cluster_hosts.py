@@ -55,3 +55,24 @@ def test_kernel_settings_and_limits_in_place(any_node, host_of):
     sysctl = host.file("/etc/sysctl.d/60-kafkaform.conf").content_string
     assert "vm.swappiness = 1" in sysctl
     assert host.file("/etc/security/limits.d/60-kafkaform.conf").exists
+
+
+def runs_what_is_on_disk(host, service: str) -> None:
+    """The service's process was started with the files on disk now: the digest its unit
+    recorded at start (ExecStartPre) equals the same digest taken now. A difference means a
+    change that no restart has applied yet; the next deploy run restarts it safely."""
+    unit = host.file(f"/etc/systemd/system/{service}.service").content_string
+    record = next(line for line in unit.splitlines() if line.startswith("ExecStartPre="))
+    pipeline, _, started = record.split('-c "', 1)[1].rstrip('"').rpartition(" > ")
+    now = host.check_output(pipeline)
+    assert now == host.file(started).content_string.strip(), (
+        f"{service} runs other files than those on disk: run the deploy again to restart it"
+    )
+
+
+def test_zookeeper_runs_the_files_on_disk(zookeeper_node, host_of):
+    runs_what_is_on_disk(host_of(zookeeper_node), "zookeeper")
+
+
+def test_kafka_runs_the_files_on_disk(broker_node, host_of):
+    runs_what_is_on_disk(host_of(broker_node), "kafka")
