@@ -23,7 +23,8 @@ MEMBERSHIP = (
     "they run now; to change the ensemble, do it by hand one server at a time, so that a "
     "majority of the running servers serves at every step."
 )
-BAKE = (
+# Said once above a bake's problems: each problem then only names the host and the evidence.
+BAKE_REASON = (
     "deploys/base_box.py is for fresh machines: it deletes data, logs, host keys and "
     "root's authorized_keys"
 )
@@ -345,7 +346,8 @@ def membership_problems(cluster: Cluster, states: Mapping[str, State]) -> list[P
 
 
 def bake_problems(node: Node, state: State) -> list[Problem]:
-    """Why this host must not be baked: a role in the inventory, or a cluster on it."""
+    """Why this host must not be baked: a role in the inventory, or a cluster on it
+    (reported under BAKE_REASON)."""
     problems = []
     roles = [ROLE_FIELDS[role] for role in node.roles]
     if roles and node.data.get("base_box") is not True:
@@ -353,8 +355,8 @@ def bake_problems(node: Node, state: State) -> list[Problem]:
             Problem(
                 node.name,
                 ", ".join(roles),
-                f"the inventory gives this host a role: {BAKE}. Bake a machine the inventory "
-                "marks base_box: True (KAFKA_BAKE=1 vagrant up); for a fresh lab host: "
+                "the inventory gives this host a role. Bake a machine the inventory marks "
+                "base_box: True (KAFKA_BAKE=1 vagrant up); for a fresh lab host: "
                 "pyinfra --data base_box=true inventories/lab.py deploys/base_box.py.",
             )
         )
@@ -365,7 +367,7 @@ def bake_problems(node: Node, state: State) -> list[Problem]:
                 Problem(
                     node.name,
                     f"{name} service",
-                    f"{name} is here ({', '.join(evidence)}): {BAKE}.",
+                    f"{name} is here ({', '.join(evidence)})",
                 )
             )
     zk_evidence = []
@@ -375,7 +377,7 @@ def bake_problems(node: Node, state: State) -> list[Problem]:
         if entry.get("files", 0) > 0:
             zk_evidence.append(f"{entry['files']} snapshot/log files in {path}/version-2")
     if zk_evidence:
-        problems.append(Problem(node.name, "zookeeper data", f"{'; '.join(zk_evidence)}: {BAKE}."))
+        problems.append(Problem(node.name, "zookeeper data", "; ".join(zk_evidence)))
     kafka_evidence = []
     for path, entry in state["dirs"]["kafka"].items():
         meta = entry.get("meta")
@@ -386,5 +388,5 @@ def bake_problems(node: Node, state: State) -> list[Problem]:
         if entry.get("partitions", 0) > 0:
             kafka_evidence.append(f"{entry['partitions']} partition dirs in {path}")
     if kafka_evidence:
-        problems.append(Problem(node.name, "kafka data", f"{'; '.join(kafka_evidence)}: {BAKE}."))
+        problems.append(Problem(node.name, "kafka data", "; ".join(kafka_evidence)))
     return problems

@@ -16,7 +16,7 @@ from pyinfra.context import ContextObject, ctx_inventory
 
 from facts.live import LiveState
 from kafkaform.cluster import Cluster
-from kafkaform.live import State, bake_problems, live_problems, probe_paths
+from kafkaform.live import BAKE_REASON, State, bake_problems, live_problems, probe_paths
 from kafkaform.validate import Problem
 
 _judging = gevent.lock.RLock()  # a gevent lock: greenlets wait on it, they never block the thread
@@ -71,6 +71,6 @@ def _once(
 
 
 def _report(check: str, problems: list[Problem]) -> str:
-    what = "the bake" if check == "bake" else "this deploy"
+    what = f"the bake ({BAKE_REASON})" if check == "bake" else "this deploy"
     lines = "\n".join(f"  - {p}" for p in problems)
     return f"refusing {what}, nothing was changed; {len(problems)} problem(s):\n{lines}"

@@ -52,7 +52,8 @@ def test_bake_refuses_a_deployed_host_before_any_operation():
     with pytest.raises(PyinfraError) as refused:
         run_deploy(bake_hosts(3, live={2: deployed(2)}), deploy=BOX)
     message = str(refused.value)
-    assert message.startswith("refusing the bake, nothing was changed")
+    assert message.startswith("refusing the bake (deploys/base_box.py is for fresh machines")
+    assert "nothing was changed; 4 problem(s)" in message
     assert "@fake/kafka-2: zookeeper data: myid 2 in /var/lib/zookeeper/data" in message
     assert "@fake/kafka-2: kafka data: meta.properties of broker 2" in message
     assert "@fake/kafka-2: kafka service: kafka is here (service active" in message

@@ -252,7 +252,7 @@ def test_bake_of_a_fresh_marked_host_is_allowed_even_with_lab_roles():
 def test_bake_refuses_a_host_with_a_role():
     problems = bake_problems(bake_node(kafkaid=1, zookeeper=True, zkid=1), build_state(output()))
     assert fields(problems) == [("kafka-base", "kafkaid, zookeeper")]
-    assert "fresh machines" in problems[0].message
+    assert "base_box: True" in problems[0].message
     assert "--data base_box=true" in problems[0].message
 
 
