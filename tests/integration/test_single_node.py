@@ -53,7 +53,10 @@ def test_tarball_uploaded_from_the_control_machine(single, tmp_path):
     # New binaries: both services restarted onto them, and the data is still there.
     assert any("Restart kafka safely" in op for op in changed), changed
     units = on_node("kafka-1", "systemctl cat kafka zookeeper").stdout
-    assert units.count("/opt/kafka-uploaded/current/libs/*") == 2
+    # The units name the version's own directory; "current" follows once both run it.
+    assert units.count(f"/opt/kafka-uploaded/kafka_2.13-{KAFKA_VERSION}/libs/*") == 2
+    link = on_node("kafka-1", "readlink /opt/kafka-uploaded/current").stdout.strip()
+    assert link == f"/opt/kafka-uploaded/kafka_2.13-{KAFKA_VERSION}"
     servers = verify.bootstrap(cluster)
     assert "message from kafka-1" in verify.consume(servers, "dev-single", "message from kafka-1")
 
