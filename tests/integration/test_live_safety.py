@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from kazoo.exceptions import NoNodeError
 
 from deploys.tasks.roll import LOCK_PATH
 from kafkaform import artifacts, settings, verify
@@ -85,6 +86,19 @@ def controller(cluster) -> str:
         client.stop()
         client.close()
     return next(n.name for n in cluster.brokers if n.kafkaid == broker)
+
+
+def deploy_holds_the_lock(cluster) -> bool:
+    client = verify.zk_client(cluster.zookeeper_connect())
+    try:
+        return client.exists(LOCK_PATH) is not None and client.get(LOCK_PATH)[0].startswith(
+            b"deploy "
+        )
+    except NoNodeError:
+        return False
+    finally:
+        client.stop()
+        client.close()
 
 
 def zk_leader(cluster) -> str:
@@ -237,16 +251,24 @@ def test_a_run_killed_mid_roll_is_completed_by_the_next_plain_run(cluster, tmp_p
             )
         try:
             deadline = time.monotonic() + 600
-            while pids(cluster, "zookeeper") == servers:  # the roll's first restart
+            while not deploy_holds_the_lock(cluster):
                 assert run.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline, "the roll never started"
-                time.sleep(1)
+                assert time.monotonic() < deadline, "the deploy never took the roll lock"
+                time.sleep(0.5)
             # The deploy holds the roll lock: a hand-run restart is refused meanwhile.
             hand = on_node("kafka-3", "/usr/local/sbin/kafka-safe-restart", check=False)
             assert hand.returncode == 1 and "held by: deploy" in hand.stderr, hand.stderr
+            while pids(cluster, "zookeeper") == servers:  # the roll's first restart
+                assert run.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, "the roll never started"
         finally:
             os.killpg(run.pid, signal.SIGKILL)
             run.wait()
+        # A restart the run had just issued may still be under way: let every server serve.
+        deadline = time.monotonic() + 120
+        while len(verify.ensemble_modes_reachable(cluster)) < 3:
+            assert time.monotonic() < deadline, verify.ensemble_modes_reachable(cluster)
+            time.sleep(1)
         restarted = [n for n, pid in pids(cluster, "zookeeper").items() if pid != servers[n]]
         assert 1 <= len(restarted) < 3, restarted
         for node in cluster.nodes:
