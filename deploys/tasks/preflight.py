@@ -10,17 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import gevent.lock
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ContextObject, ctx_inventory
 
 from facts.live import LiveState
 from kafkaform.cluster import Cluster
+from kafkaform.deploy_support import once_per_run
 from kafkaform.live import BAKE_REASON, State, bake_problems, live_problems, probe_paths
 from kafkaform.validate import Problem
-
-_judging = gevent.lock.RLock()  # a gevent lock: greenlets wait on it, they never block the thread
-_verdicts: list[tuple[Any, str, str]] = []  # (inventory, check, refusal or "" for none)
 
 
 def refuse_destructive_changes(inventory: Any, cluster: Cluster) -> None:
@@ -56,18 +53,14 @@ def _once(
     problems_of: Callable[[dict[str, State]], list[Problem]],
     cluster: Cluster,
 ) -> None:
-    # pyinfra hands deploy code a context proxy; the object behind it identifies this run.
-    run = ctx_inventory.get() if isinstance(inventory, ContextObject) else inventory
-    # The CLI loads the deploy file for all hosts at once, in greenlets: the first one reads
-    # and judges, the others wait here and get its verdict.
-    with _judging:
-        verdict = next((v for seen, kind, v in _verdicts if seen is run and kind == check), None)
-        if verdict is None:
-            problems = problems_of(live_states(run, cluster))
-            verdict = _report(check, problems) if problems else ""
-            _verdicts[:] = [(run, check, verdict)]  # one run per process: no older inventory
-    if verdict:
-        raise PyinfraError(verdict)
+    def judge() -> None:
+        # pyinfra hands deploy code a context proxy; the object behind it is this run's.
+        run = ctx_inventory.get() if isinstance(inventory, ContextObject) else inventory
+        problems = problems_of(live_states(run, cluster))
+        if problems:
+            raise PyinfraError(_report(check, problems))
+
+    once_per_run(f"preflight-{check}", judge)
 
 
 def _report(check: str, problems: list[Problem]) -> str:

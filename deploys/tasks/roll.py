@@ -18,10 +18,8 @@ import os
 import shlex
 import socket
 import sys
-import threading
 import time
 import uuid
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -34,6 +32,7 @@ from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import files
 
 from kafkaform.cluster import Cluster
+from kafkaform.deploy_support import once_per_run
 from kafkaform.settings import JAVA_BIN
 from kafkaform.templating import JINJA_OPTIONS, template_path
 
@@ -213,42 +212,35 @@ def cli_argv() -> list[str]:
     return sys.argv[1:] if program in ("pyinfra", "__main__.py") else []
 
 
-_opening = threading.Lock()  # gevent's under the pyinfra CLI (it monkey-patches threading)
-# Per pyinfra State (the deploy file runs once per host; these run once per run).
-_runs: weakref.WeakKeyDictionary[Any, RollSession | None] = weakref.WeakKeyDictionary()
-
-
 def guard_run() -> None:
     """Once per run: refuse parallel modes and missing hosts; stop at the first failure."""
-    state = ctx_state.get()
-    if state in _runs:
-        return
-    _runs[state] = None
-    refuse_parallel_flags(cli_argv())
-    refuse_unreachable(state.failed_hosts)
-    if not any(isinstance(h, StopAtFirstFailure) for h in state.callback_handlers):
+
+    def guard() -> None:
+        state = ctx_state.get()
+        refuse_parallel_flags(cli_argv())
+        refuse_unreachable(state.failed_hosts)
         state.add_callback_handler(StopAtFirstFailure())
+
+    once_per_run("guard", guard)
 
 
 def roll_session(cluster: Cluster) -> RollSession:
-    """Once per run, before any operation: the run guard, then the roll lock if anything runs."""
+    """Once per run, before any operation: the run guard, then the roll lock if anything runs.
+    (Every host's deploy file asks; only the first opens a session, so a run never queues
+    for the lock it holds itself.)"""
     guard_run()
-    state = ctx_state.get()
-    # pyinfra loads the deploy file for all hosts at once (greenlets): one opens the session,
-    # the others wait for it here instead of queueing for the lock their own run holds.
-    with _opening:
-        session = _runs.get(state)
-        if session is None:
-            hosts = state.inventory.get_active_hosts()
-            running = any(
-                h.get_fact(SystemdStatus).get(f"{unit}.service")
-                for h in hosts
-                for unit in ("zookeeper", "kafka")
-            )
-            wait = max(n.settings["roll_lock_wait_seconds"] for n in cluster.nodes)
-            session = open_session(cluster, running, wait)
-            _runs[state] = session
-    return session
+
+    def open_for_run() -> RollSession:
+        hosts = ctx_state.get().inventory.get_active_hosts()
+        running = any(
+            h.get_fact(SystemdStatus).get(f"{unit}.service")
+            for h in hosts
+            for unit in ("zookeeper", "kafka")
+        )
+        wait = max(n.settings["roll_lock_wait_seconds"] for n in cluster.nodes)
+        return open_session(cluster, running, wait)
+
+    return once_per_run("roll-session", open_for_run)
 
 
 def install_roll_library(cluster: Cluster, install: str) -> OperationMeta:
