@@ -11,6 +11,7 @@ from pyinfra.operations import files, systemd
 
 from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import host_platform, install_packages, serve_daemon, service_user
+from kafkaform import lag_exporter as lag_exporter_program
 from kafkaform import monitoring
 from kafkaform.candidates import Candidate, staging_dir
 from kafkaform.cluster import Cluster, Node
@@ -124,7 +125,8 @@ def lag_exporter(cluster: Cluster, node: Node) -> None:
     changes = [
         files.put(
             name="Lag exporter program",
-            src=template_path("lag_exporter/kafka-lag-exporter.py"),
+            # A program, kept and tested as kafkaform/lag_exporter.py, shipped as one file.
+            src=lag_exporter_program.__file__,
             dest=LAG_SCRIPT,
             mode="755",
         ),

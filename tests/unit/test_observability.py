@@ -4,10 +4,8 @@ observability steps on @fake hosts (Debian and EL)."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import pytest
 from pyinfra.api.exceptions import PyinfraError
@@ -379,33 +377,3 @@ def test_metric_names_in_promql():
 def test_every_dashboard_has_cluster_brokers_zookeeper_hosts():
     titles = {dashboards.build(k)["title"] for k in dashboards.DASHBOARDS}
     assert titles == {"Kafka cluster", "Kafka brokers", "ZooKeeper", "Kafka hosts"}
-
-
-# --- the lag exporter's arithmetic -----------------------------------------------------------
-
-
-def load_lag_exporter():
-    path = TEMPLATES / "lag_exporter" / "kafka-lag-exporter.py"
-    spec = importlib.util.spec_from_file_location("kafka_lag_exporter", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_lag_rows():
-    lag = load_lag_exporter()
-    end = {("orders", 0): 100, ("orders", 1): 50, ("audit", 0): 7}
-    committed = {
-        "billing": {("orders", 0): 40, ("orders", 1): -1001, ("audit", 0): 9},
-        "gone": {("deleted", 0): 3},
-    }
-    assert lag.lag_rows(end, committed) == [
-        ("billing", "audit", 0, 9, 0),  # committed past a stale end offset: 0, never negative
-        ("billing", "orders", 0, 40, 60),
-    ]
-
-
-def test_lag_exporter_is_a_script_with_help():
-    text = Path(TEMPLATES / "lag_exporter" / "kafka-lag-exporter.py").read_text()
-    assert text.startswith("#!/usr/bin/python3\n")
-    assert "kafka_consumergroup_lag" in text

@@ -8,7 +8,10 @@ kafka_lag_exporter_up says whether there is one. A failed reading withdraws the 
 and the next attempt, seconds later, uses new Kafka clients (fresh metadata): after a broker
 restart or a failover the exporter reads correct offsets again as soon as the cluster answers.
 
-Needs python3-confluent-kafka and python3-prometheus-client (distribution packages).
+Needs python3-confluent-kafka and python3-prometheus-client (distribution packages). It is
+shipped to the monitoring host as this one file and run there by the distribution's python3,
+so it imports nothing from the rest of kafkaform, and the Kafka and Prometheus libraries only
+where they are used (the offline tests give it fake clients instead).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import argparse
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 log = logging.getLogger("kafka-lag-exporter")
@@ -110,7 +113,7 @@ class Collector:
         with self.lock:
             return families(self.reading)
 
-    def collect(self):
+    def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
         for name, text, labels, samples in self.families():
@@ -132,39 +135,34 @@ class Reader:
 
     Its clients keep the cluster's metadata (who leads what, who coordinates a group): after
     a failover that metadata can name a broker that no longer leads, so the poller throws a
-    Reader away at its first error and reads with a new one.
+    Reader away at its first error and reads with a new one (``connect``).
     """
 
-    def __init__(self, servers: str, timeout: float) -> None:
-        from confluent_kafka import Consumer
-        from confluent_kafka.admin import AdminClient
+    def __init__(
+        self,
+        admin: Any,
+        consumer: Callable[[str], Any],
+        timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.admin, self.consumer, self.timeout, self.clock = admin, consumer, timeout, clock
+        self.watermarks = consumer("kafkaform-lag-exporter")
+        self.groups: dict[str, Any] = {}  # group id -> Consumer used for its OffsetFetch only
 
-        self.timeout = timeout
-        self.config = {
-            "bootstrap.servers": servers,
-            "enable.auto.commit": False,
-            "client.id": "kafkaform-lag-exporter",
-        }
-        self.admin = AdminClient({"bootstrap.servers": servers})
-        self.watermarks = Consumer({**self.config, "group.id": "kafkaform-lag-exporter"})
-        self.groups: dict = {}  # group id -> Consumer used for its OffsetFetch only
-
-    def _group(self, group: str):
-        from confluent_kafka import Consumer
-
+    def _group(self, group: str) -> Any:
         # Never subscribed: reading a group's commits does not join (or rebalance) it.
         if group not in self.groups:
-            self.groups[group] = Consumer({**self.config, "group.id": group})
+            self.groups[group] = self.consumer(group)
         return self.groups[group]
 
     def read(self) -> Reading:
         from confluent_kafka import KafkaException, TopicPartition
 
         # One bound for the whole reading: a slow cluster fails it rather than stalling it.
-        deadline = time.monotonic() + 3 * self.timeout
+        deadline = self.clock() + 3 * self.timeout
 
         def budget() -> float:
-            left = deadline - time.monotonic()
+            left = deadline - self.clock()
             if left <= 0:
                 raise TimeoutError(f"no complete reading within {3 * self.timeout:.0f}s")
             return min(self.timeout, left)
@@ -202,6 +200,23 @@ class Reader:
         for consumer in [self.watermarks, *self.groups.values()]:
             consumer.close()
         self.groups.clear()
+
+
+def connect(servers: str, timeout: float) -> Reader:
+    """A Reader with new Kafka clients, so with fresh metadata."""
+    from confluent_kafka import Consumer
+    from confluent_kafka.admin import AdminClient
+
+    config = {
+        "bootstrap.servers": servers,
+        "enable.auto.commit": False,
+        "client.id": "kafkaform-lag-exporter",
+    }
+    return Reader(
+        AdminClient({"bootstrap.servers": servers}),
+        lambda group: Consumer({**config, "group.id": group}),
+        timeout,
+    )
 
 
 class Poller:
@@ -257,13 +272,17 @@ class Poller:
             log.debug("closing the old clients: %s", exc)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--bootstrap-servers", required=True, help="host:port,host:port")
     parser.add_argument("--port", type=int, default=9308, help="port of /metrics")
     parser.add_argument("--interval", type=float, default=30, help="seconds between readings")
     parser.add_argument("--timeout", type=float, default=10, help="seconds per Kafka request")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 
     from prometheus_client import start_http_server
@@ -273,7 +292,7 @@ def main() -> None:
     REGISTRY.register(collector)
     start_http_server(args.port)
     log.info("serving /metrics on port %d, reading %s", args.port, args.bootstrap_servers)
-    poller = Poller(lambda: Reader(args.bootstrap_servers, args.timeout), collector, args.interval)
+    poller = Poller(lambda: connect(args.bootstrap_servers, args.timeout), collector, args.interval)
     while True:
         time.sleep(poller.step())
 
