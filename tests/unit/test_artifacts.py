@@ -1,4 +1,5 @@
-"""Offline tests for kafkaform.artifacts: checksums, mirror layout, the reproducible tarball.
+"""Offline tests for kafkaform.artifacts: checksums, mirror layout, the reproducible tarball,
+the JMX agent fetch and the CLI.
 
 mvn is never run here: the assembly test swaps in a fake resolver that drops a few jars.
 """
@@ -19,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from kafkaform import artifacts
+from kafkaform import artifacts, settings
+from kafkaform.artifacts import distribution, maven
 
 # sha512(b"kafkaform") and what `gpg --print-md SHA512` (GnuPG 2.2.40) prints for it.
 DIGEST = (
@@ -240,7 +242,7 @@ def test_build_writes_mirror_layout_and_reuses_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[Path] = []
-    monkeypatch.setattr(artifacts, "_run_mvn", _fake_mvn(calls))
+    monkeypatch.setattr(distribution, "resolve_jars", _fake_mvn(calls))
     messages: list[str] = []
 
     tgz = artifacts.build_distribution("3.9.2", "2.13", tmp_path, progress=messages.append)
@@ -271,14 +273,14 @@ def test_build_writes_mirror_layout_and_reuses_cache(
 def test_build_fails_clearly_when_core_jar_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(artifacts, "_run_mvn", lambda work, libs: None)
+    monkeypatch.setattr(distribution, "resolve_jars", lambda work, libs: None)
     with pytest.raises(artifacts.ArtifactError, match="kafka_2.13-3.9.2.jar"):
         artifacts.build_distribution("3.9.2", "2.13", tmp_path, progress=lambda m: None)
     assert not (tmp_path / "mirror").exists()
 
 
 def test_missing_mvn_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(artifacts.shutil, "which", lambda name: None)
+    monkeypatch.setattr(maven.shutil, "which", lambda name: None)
     with pytest.raises(artifacts.ArtifactError, match="mvn not found"):
         artifacts.build_distribution("3.9.2", "2.13", tmp_path, progress=lambda m: None)
 
@@ -359,7 +361,89 @@ def test_mvn_errors_keep_the_cause_not_the_boilerplate() -> None:
         "[ERROR] \n"
         "[ERROR] To see the full stack trace of the errors, re-run Maven with the -e switch.\n"
     )
-    assert artifacts._mvn_errors(output) == (
+    assert maven.mvn_errors(output) == (
         "[ERROR] Failed to execute goal: Could not find artifact "
         "org.apache.kafka:kafka_2.13:jar:3.9.9 in central"
     )
+
+
+# --- published checksums of the other artifacts -----------------------------------------------
+
+
+def test_fetch_maven_sha1_and_a_release_sha256(tmp_path: Path, mirror_server: str) -> None:
+    sha1, sha256 = "a" * 40, "b" * 64
+    (tmp_path / "agent.jar.sha1").write_text(f"{sha1.upper()}  agent.jar\n")
+    (tmp_path / "sha256sums.txt").write_text(f"{'c' * 64}  other.tar.gz\n{sha256} *ne.tar.gz\n")
+    assert artifacts.fetch_maven_sha1(f"{mirror_server}/agent.jar", timeout=5) == sha1
+    assert artifacts.fetch_sha256_from_sums(f"{mirror_server}/ne.tar.gz", timeout=5) == sha256
+    with pytest.raises(artifacts.ArtifactError, match="lists no sha256 for missing.tar.gz"):
+        artifacts.fetch_sha256_from_sums(f"{mirror_server}/missing.tar.gz", timeout=5)
+    (tmp_path / "bad.jar.sha1").write_text("<html>")
+    with pytest.raises(artifacts.ArtifactError, match="is not a SHA-1 checksum"):
+        artifacts.fetch_maven_sha1(f"{mirror_server}/bad.jar", timeout=5)
+    with pytest.raises(artifacts.ArtifactError, match=r"nothing\.jar\.sha1: HTTP 404"):
+        artifacts.fetch_maven_sha1(f"{mirror_server}/nothing.jar", timeout=5)
+
+
+# --- the JMX agent, with a stand-in for mvn on PATH --------------------------------------------
+
+FAKE_MVN = """\
+#!/bin/sh
+# Records its arguments, then copies the artifact as maven-dependency-plugin:copy would.
+echo "$*" >> "$(dirname "$0")/calls"
+[ -n "$FAIL" ] && { echo "[ERROR] Could not find artifact $FAIL"; echo "[ERROR]"; exit 1; }
+for arg; do
+  case "$arg" in -DoutputDirectory=*) out="${arg#*=}";; -Dartifact=*) a="${arg#*=}";; esac
+done
+version="${a##*:}"
+printf 'agent %s' "$version" > "$out/jmx_prometheus_javaagent-$version.jar"
+"""
+
+
+@pytest.fixture
+def fake_mvn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "mvn").write_text(FAKE_MVN)
+    (bin_dir / "mvn").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return bin_dir / "calls"
+
+
+def test_fetch_jmx_agent_stores_maven_layout_and_reuses_it(tmp_path: Path, fake_mvn: Path) -> None:
+    messages: list[str] = []
+    jar = artifacts.fetch_jmx_agent("9.9.9", tmp_path / "cache", progress=messages.append)
+    layout = "io/prometheus/jmx/jmx_prometheus_javaagent/9.9.9/jmx_prometheus_javaagent-9.9.9.jar"
+    assert jar == tmp_path / "cache" / "mirror" / "maven2" / layout
+    assert jar.read_bytes() == b"agent 9.9.9"
+    sha256 = hashlib.sha256(b"agent 9.9.9").hexdigest()
+    assert jar.with_name(jar.name + ".sha256").read_text() == f"{sha256}  {jar.name}\n"
+    assert jar.with_name(jar.name + ".sha1").read_text().strip() == (
+        hashlib.sha1(b"agent 9.9.9").hexdigest()
+    )
+    calls = fake_mvn.read_text().splitlines()
+    assert len(calls) == 1 and " -C " in f" {calls[0]} ", "strict checksums against Central"
+    assert "-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:9.9.9" in calls[0]
+
+    assert artifacts.fetch_jmx_agent("9.9.9", tmp_path / "cache", progress=messages.append) == jar
+    assert messages[-1] == f"Using cached {jar}"
+    assert len(fake_mvn.read_text().splitlines()) == 1
+
+
+def test_fetch_jmx_agent_holds_a_known_version_to_its_sha256(
+    tmp_path: Path, fake_mvn: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(settings.JMX_EXPORTER_SHA256, "9.9.9", "0" * 64)
+    with pytest.raises(artifacts.ArtifactError, match="expected 0000"):
+        artifacts.fetch_jmx_agent("9.9.9", tmp_path, progress=lambda m: None)
+    assert not list((tmp_path / "mirror").rglob("*.jar")), "nothing unchecked is served"
+
+
+def test_fetch_jmx_agent_reports_mavens_cause(
+    tmp_path: Path, fake_mvn: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAIL", "io.prometheus.jmx:jmx_prometheus_javaagent:jar:9.9.9")
+    with pytest.raises(artifacts.ArtifactError, match=r"(?s)exit 1\).*Could not find artifact"):
+        artifacts.fetch_jmx_agent("9.9.9", tmp_path, progress=lambda m: None)
+    with pytest.raises(ValueError, match="must look like 1.0.1"):
+        artifacts.fetch_jmx_agent("1.0", tmp_path, progress=lambda m: None)
