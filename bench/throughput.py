@@ -138,6 +138,7 @@ def perf_command(
 ) -> str:
     """ProducerPerformance from the deployed jars; producer settings at their defaults but acks."""
     log4j = f"file:{install_of(classpath)}/config/tools-log4j.properties"
+    # -Xmx512m as bin/kafka-producer-perf-test.sh gives it.
     argv = [java, "-Xmx512m", f"-Dlog4j.configuration={log4j}", "-cp", classpath, PERF_TOOL]
     argv += ["--topic", topic, "--num-records", str(records), "--record-size", str(size)]
     argv += ["--throughput", "-1", "--producer-props", f"bootstrap.servers={servers}", "acks=all"]
@@ -230,7 +231,7 @@ class Bench:
 
     def phase(self, config: str, number: int) -> None:
         topic = f"bench-throughput-{config}-{number}"
-        self.verify.create_topic(self.servers, topic, self.args.partitions, 3, 2)
+        wait_for(f"topic {topic}", lambda: self.create_topic(topic), timeout=60)
         try:
             self.produce(topic, self.args.warmup)
             for run in range(1, self.args.runs + 1):
@@ -250,6 +251,17 @@ class Bench:
                 print(json.dumps(line), flush=True)
         finally:
             self.delete_topic(topic)
+
+    def create_topic(self, topic: str) -> bool:
+        # Brokers that just registered may not all be in the controller's view yet.
+        try:
+            self.verify.create_topic(self.servers, topic, self.args.partitions, 3, 2, timeout=10)
+        except Exception as error:
+            if "TOPIC_ALREADY_EXISTS" in str(error):  # an earlier attempt's, answered late
+                return True
+            print(f"creating {topic}: {error}; retrying", file=sys.stderr, flush=True)
+            return False
+        return True
 
     def produce(self, topic: str, records: int) -> str:
         command = perf_command(
