@@ -3,6 +3,7 @@ and command, the comparison line. The benchmark itself runs on demand on the lab
 
 from __future__ import annotations
 
+import fnmatch
 import shlex
 import subprocess
 
@@ -83,6 +84,10 @@ def test_the_stock_start_script_is_valid_shell_with_kafkas_own_jvm_flags(cluster
     start = script.splitlines()[-1]
     argv = shlex.split(start)
     assert argv[:3] == ["systemd-run", "--unit", throughput.STOCK_UNIT]
+    # Unloaded when it stops, and stopped by a pattern that matches it: a second run can start.
+    assert "--collect" in argv[: argv.index("/usr/bin/java")]
+    assert fnmatch.fnmatch(throughput.STOCK_UNIT, throughput.STOCK_UNITS)
+    assert f"systemctl stop '{throughput.STOCK_UNITS}'" in script
     java = argv[argv.index("/usr/bin/java") :]
     assert java[1:3] == ["-Xmx512m", "-Xms512m"]
     assert tuple(java[3 : 3 + len(throughput.STOCK_JVM_FLAGS)]) == throughput.STOCK_JVM_FLAGS
