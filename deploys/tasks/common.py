@@ -1,6 +1,8 @@
-"""OS preparation every host gets: base packages, kernel settings, open-file limits."""
+"""What every host gets: its platform, one package transaction, kernel settings, open-file
+limits, service users; and the shape of a daemon kept running."""
 
 import shlex
+from collections.abc import Iterable
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -10,9 +12,10 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, dnf, files, server, systemd, yum
 from pyinfra.operations.util import any_changed
 
-from facts.host import ContainerVirtualization
+from facts.host import Account, ContainerVirtualization
 from kafkaform.cluster import Node
-from kafkaform.platforms import BASE_PACKAGES, Platform, UnsupportedPlatform, platform_for
+from kafkaform.deploy_support import prepared_fact
+from kafkaform.platforms import Platform, UnsupportedPlatform, platform_for
 from kafkaform.settings import CENTOS7_VAULT
 from kafkaform.templating import JINJA_OPTIONS, template_path
 
@@ -21,43 +24,47 @@ SYSCTL_FILE = "/etc/sysctl.d/60-kafkaform.conf"
 
 def host_platform() -> Platform:
     try:
-        return platform_for(host.get_fact(LinuxDistribution))
+        return platform_for(prepared_fact(LinuxDistribution))
     except UnsupportedPlatform as error:
         raise PyinfraError(f"{host.name}: {error}") from None
 
 
-def install_packages(platform: Platform, packages: list[str], name: str) -> None:
-    """Install only what is missing, so a converged host runs no package manager at all."""
+def missing_packages(platform: Platform, packages: Iterable[str]) -> list[str]:
+    """Those of ``packages`` the host does not have (as it was before this run)."""
     if platform.family == "apt":
-        from pyinfra.facts.deb import DebPackages
-
-        missing = [p for p in packages if p not in host.get_fact(DebPackages)]
-        if missing:
-            apt.packages(
-                name=name, packages=missing, update=True, cache_time=3600, no_recommends=True
-            )
+        from pyinfra.facts.deb import DebPackages as Installed
     else:
-        from pyinfra.facts.rpm import RpmPackages
+        from pyinfra.facts.rpm import RpmPackages as Installed
+    installed = prepared_fact(Installed)
+    return [p for p in dict.fromkeys(packages) if p not in installed]
 
-        missing = [p for p in packages if p not in host.get_fact(RpmPackages)]
-        if missing:
-            op = yum.packages if platform.family == "yum" else dnf.packages
-            op(name=name, packages=missing)
+
+def install_packages(platform: Platform, missing: list[str], name: str) -> None:
+    """One package manager transaction for ``missing`` (see ``missing_packages``), none at
+    all when it is empty, so a converged host runs no package manager."""
+    if not missing:
+        return
+    if platform.family == "apt":
+        apt.packages(name=name, packages=missing, update=True, cache_time=3600, no_recommends=True)
+    else:
+        op = yum.packages if platform.family == "yum" else dnf.packages
+        op(name=name, packages=missing)
+
+
+@deploy("Prepare the OS")
+def point_yum_at_the_vault() -> None:
+    """CentOS 7's mirrors are gone: its repositories must name the vault before any install."""
+    files.template(
+        name="Point CentOS 7 repositories at the vault",
+        src=template_path("common/centos7-vault.repo.j2"),
+        dest="/etc/yum.repos.d/CentOS-Base.repo",
+        vault=CENTOS7_VAULT,
+        jinja_env_kwargs=JINJA_OPTIONS,
+    )
 
 
 @deploy("Prepare the OS")
 def prepare_os(node: Node) -> None:
-    platform = host_platform()
-    if platform.centos7_vault:
-        files.template(
-            name="Point CentOS 7 repositories at the vault",
-            src=template_path("common/centos7-vault.repo.j2"),
-            dest="/etc/yum.repos.d/CentOS-Base.repo",
-            vault=CENTOS7_VAULT,
-            jinja_env_kwargs=JINJA_OPTIONS,
-        )
-    install_packages(platform, BASE_PACKAGES, "Install base packages")
-
     sysctl = files.template(
         name="Kernel settings for Kafka and ZooKeeper",
         src=template_path("common/sysctl.conf.j2"),
@@ -66,7 +73,7 @@ def prepare_os(node: Node) -> None:
         sysctl=node.settings["sysctl"],
         jinja_env_kwargs=JINJA_OPTIONS,
     )
-    if host.get_fact(ContainerVirtualization) is None:
+    if prepared_fact(ContainerVirtualization) is None:
         server.shell(
             name="Apply kernel settings",
             commands=[f"sysctl -p {shlex.quote(SYSCTL_FILE)}"],
@@ -95,15 +102,22 @@ def prepare_os(node: Node) -> None:
     )
 
 
+NOLOGIN = "/usr/sbin/nologin"
+
+
 @deploy("Create a service user")
 def service_user(name: str, home: str) -> None:
+    """A system user and its own group, no login. An account already as wanted gets no
+    operation (pyinfra's user operation reads every account of the host first)."""
+    if prepared_fact(Account, user=name) == {"group": name, "home": home, "shell": NOLOGIN}:
+        return
     server.group(name=f"Group {name}", group=name, system=True)
     server.user(
         name=f"User {name} (no login)",
         user=name,
         group=name,
         home=home,
-        shell="/usr/sbin/nologin",
+        shell=NOLOGIN,
         system=True,
         create_home=False,
         ensure_home=False,

@@ -11,18 +11,19 @@ from __future__ import annotations
 import re
 import shlex
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files, server
 
 from deploys.tasks.checked_config import place_checked
-from deploys.tasks.common import host_platform, install_packages, serve_daemon
+from deploys.tasks.common import host_platform, serve_daemon
 from kafkaform.candidates import Candidate, rsyslog_check, staging_dir
 from kafkaform.cluster import Cluster, Node
+from kafkaform.deploy_support import prepared_fact
 from kafkaform.monitoring import journal_units, log_files
 from kafkaform.templating import JINJA_OPTIONS, render, template_path
 
+# Installed (deploys/tasks/install.py) only where logs are shipped: the inventory has a sink.
 PACKAGES = ["rsyslog", "rsyslog-relp", "logrotate"]
 QUEUE_DIR = "/var/spool/rsyslog-kafkaform"
 RSYSLOG_DIR = "/etc/rsyslog.d"
@@ -32,17 +33,16 @@ q = shlex.quote
 
 
 def _ubuntu() -> bool:
-    meta = host.get_fact(LinuxDistribution).get("release_meta") or {}
+    meta = prepared_fact(LinuxDistribution).get("release_meta") or {}
     return str(meta.get("ID", "")).lower() == "ubuntu"
 
 
 @deploy("Log shipping")
 def configure_log_shipping(cluster: Cluster, node: Node) -> None:
-    s = node.settings
-    platform = host_platform()
-    install_packages(platform, PACKAGES, "Install rsyslog, its RELP module and logrotate")
     if not cluster.monitoring:
         return  # no sink in this inventory: the services' own rotation keeps disks bounded
+    s = node.settings
+    platform = host_platform()
     if _ubuntu():
         # Ubuntu's rsyslog drops root for `syslog`, which must read the service logs.
         for user in (

@@ -17,11 +17,12 @@ from pyinfra.facts.files import File
 from pyinfra.facts.server import Arch
 from pyinfra.operations import files, server, systemd
 
-from deploys.tasks.common import host_platform, install_packages, serve_daemon, service_user
+from deploys.tasks.common import host_platform, serve_daemon, service_user
 from deploys.tasks.download import fetch_verified
 from kafkaform import artifacts
 from kafkaform.cluster import Node
 from kafkaform.monitoring import NODE_EXPORTER_UNIT
+from kafkaform.platforms import Platform
 from kafkaform.templating import JINJA_OPTIONS, template_path
 
 TARBALL_USER = "node_exporter"
@@ -56,17 +57,21 @@ def expected_sha256(url: str, pinned: str | None) -> str:
         raise PyinfraError(f"{error}; or pin node_exporter_sha256") from None
 
 
+def packages(platform: Platform) -> list[str]:
+    """Debian/Ubuntu: the distribution's package (in the host's one package transaction)."""
+    return [NODE_EXPORTER_UNIT] if platform.family == "apt" else []
+
+
 @deploy("node_exporter")
 def install_node_exporter(node: Node) -> None:
-    platform = host_platform()
-    if platform.family == "apt":
-        _from_package(node, platform)
+    """Runs after the package transaction: on EL, the release tarball; then its flags and unit."""
+    if host_platform().family == "apt":
+        _configure_package(node)
     else:
         _from_tarball(node)
 
 
-def _from_package(node: Node, platform) -> None:
-    install_packages(platform, [NODE_EXPORTER_UNIT], f"Install {NODE_EXPORTER_UNIT}")
+def _configure_package(node: Node) -> None:
     flags = files.template(
         name=f"{NODE_EXPORTER_UNIT} flags",
         src=template_path("node_exporter/default.j2"),
