@@ -8,21 +8,13 @@ from pyinfra.operations import files
 from deploys.tasks.jmx_exporter import JmxAgent
 from deploys.tasks.roll import LIB_DIR, RollSession
 from deploys.tasks.service import GATE_SECONDS, JavaService
+from kafkaform import programs
 from kafkaform.cluster import Cluster, Node
 from kafkaform.settings import JAVA_BIN
 from kafkaform.templating import template_path
 
-MAIN_CLASS = "kafka.Kafka"
 PARTITIONS_AWK = f"{LIB_DIR}/partitions.awk"  # the safe restart's reading of partition health
-# Kafka's own log layout, so operators find the files where they expect them.
-LOG_FILES = {
-    "server": "server.log",
-    "controller": "controller.log",
-    "state_change": "state-change.log",
-    "cleaner": "log-cleaner.log",
-    "authorizer": "kafka-authorizer.log",
-    "request": "kafka-request.log",
-}
+# Kafka's loggers, each to its own file (the appenders of kafkaform.programs.BROKER).
 LOGGERS = {
     "kafka.controller": {"level": "INFO", "appender": "controller"},
     "state.change.logger": {"level": "INFO", "appender": "state_change"},
@@ -36,8 +28,9 @@ def kafka_config_check(install: str) -> str:
     """Shell check of a server.properties candidate (at ``{candidate}``): KafkaConfig parses
     it (the storage tool's ``info`` builds one first), and no exception may come out."""
     return (
-        f"! {JAVA_BIN} -Xmx128m -Dlog4j.configuration=file:{install}/config/tools-log4j.properties"
-        f" -cp '{install}/libs/*' kafka.tools.StorageTool info -c {{candidate}} 2>&1"
+        f"! {JAVA_BIN} -Xmx128m {programs.TOOL_JVM_OPTIONS}"
+        f" -Dlog4j.configuration=file:{install}/config/tools-log4j.properties"
+        f" -cp '{install}/libs/*' {programs.STORAGE_TOOL} info -c {{candidate}} 2>&1"
         " | grep -m 5 Exception"
     )
 
@@ -71,7 +64,7 @@ def configure_kafka(
             "Kafka's configuration parser",
             properties=properties,
         ),
-        svc.log4j(LOG_FILES, LOGGERS, root="server"),
+        svc.log4j(programs.BROKER, LOGGERS),
     ]
     javaagent = None
     if agent:
@@ -100,19 +93,19 @@ def configure_kafka(
         address=shlex.quote(node.address),
         port=s["kafka_port"],
         default_min_isr=properties["min.insync.replicas"],
+        topic_command=programs.TOPIC_COMMAND,
         gate_seconds=GATE_SECONDS,
         wait_seconds=s["kafka_restart_wait_seconds"],
     )
     unit = svc.unit(
         description=f"Kafka broker {node.kafkaid} (kafkaform)",
         documentation="https://kafka.apache.org/39/documentation.html",
-        main_class=MAIN_CLASS,
+        program=programs.BROKER,
         config_file=server_properties,
         heap=s["kafka_heap"],
         jvm_opts=s["kafka_jvm_opts"],
         stop_timeout=s["kafka_stop_timeout_seconds"],
         after=["zookeeper.service"] if node.zookeeper else [],
-        gc_log="kafkaServer-gc.log",
         extra_properties=(f"-Dkafka.logs.dir={svc.log_dir}",),
         javaagent=javaagent,
     )

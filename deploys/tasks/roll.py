@@ -31,6 +31,7 @@ from pyinfra.context import ctx_state
 from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import files
 
+from kafkaform import programs
 from kafkaform.cluster import Cluster
 from kafkaform.deploy_support import once_per_run
 from kafkaform.settings import JAVA_BIN
@@ -254,6 +255,8 @@ def install_roll_library(cluster: Cluster, install: str) -> OperationMeta:
         lock_path=LOCK_PATH,
         ensemble=shlex.quote(cluster.zookeeper_connect()),
         java_bin=JAVA_BIN,
+        tool_jvm_options=programs.TOOL_JVM_OPTIONS,
+        zookeeper_shell=programs.ZOOKEEPER_SHELL,
         classpath=f"{install}/libs/*",
         tools_log4j=f"{install}/config/tools-log4j.properties",
         jinja_env_kwargs=JINJA_OPTIONS,

@@ -17,6 +17,7 @@ from deploys.tasks.common import directories, service_user
 from deploys.tasks.roll import ROLL_LIBRARY, RollSession
 from facts.kafka import MARKER
 from facts.service import ServiceDrift, record_command, runtime_dir
+from kafkaform import programs
 from kafkaform.candidates import Candidate, staging_dir
 from kafkaform.cluster import heap_for
 from kafkaform.settings import JAVA_BIN
@@ -87,15 +88,16 @@ class JavaService:
         check = check.replace("{candidate}", shlex.quote(path))
         return place_checked(name, self.name, [candidate], check, checker)
 
-    def log4j(self, appenders: dict[str, str], loggers: dict, root: str) -> OperationMeta:
+    def log4j(self, program: programs.Service, loggers: dict) -> OperationMeta:
+        """log4j.properties: ``program``'s log files, rotated; ``loggers`` routed to them."""
         return self.config(
             "common/log4j.properties.j2",
             f"{self.config_dir}/log4j.properties",
             log_dir=self.log_dir,
-            root_appender=root,
+            root_appender=program.root_appender,
             max_file_size=LOG_MAX_FILE_SIZE,
             max_backups=LOG_MAX_BACKUPS,
-            appenders=appenders,
+            appenders=program.log_files,
             loggers=loggers,
         )
 
@@ -107,6 +109,7 @@ class JavaService:
             mode="755",
             roll_library=ROLL_LIBRARY,
             java_bin=JAVA_BIN,
+            tool_jvm_options=programs.TOOL_JVM_OPTIONS,
             classpath=f"{self.install}/libs/*",
             tools_log4j=f"{self.install}/config/tools-log4j.properties",
             jinja_env_kwargs=JINJA_OPTIONS,
@@ -118,13 +121,12 @@ class JavaService:
         *,
         description: str,
         documentation: str,
-        main_class: str,
+        program: programs.Service,
         config_file: str,
         heap: str | None,
         jvm_opts: list[str],
         stop_timeout: int,
         after: list[str],
-        gc_log: str,
         extra_properties: tuple[str, ...] = (),
         javaagent: str | None = None,
     ) -> OperationMeta:
@@ -147,12 +149,12 @@ class JavaService:
             jvm_opts=jvm_opts,
             system_properties=[
                 f"-Dlog4j.configuration=file:{self.config_dir}/log4j.properties",
-                f"-Xlog:gc*:file={self.log_dir}/{gc_log}:time,tags:filecount=10,filesize=20M",
+                f"-Xlog:gc*:file={self.log_dir}/{program.gc_log}:time,tags:filecount=10,filesize=20M",
                 *extra_properties,
                 *([f"-javaagent:{javaagent}"] if javaagent else []),
             ],
             classpath=f"{self.install}/libs/*",
-            main_class=main_class,
+            main_class=program.main_class,
             config_file=config_file,
             nofile_limit=self.nofile_limit,
             stop_timeout=stop_timeout,
