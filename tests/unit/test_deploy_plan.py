@@ -85,7 +85,7 @@ def converged(zookeeper_mode: str, drift: bool = False) -> dict:
             "dpkg -l": [f"ii  {p}  1.0-1 amd64 x" for p in CONVERGED_PACKAGES],
             f"sha256sum {JAR}": [f"{JMX_EXPORTER_SHA256['1.0.1']}  {JAR}"],
             ".kafkaform-sha512": [
-                "version /opt/kafka/kafka_2.13-3.9.2/libs/kafka_2.13-3.9.2.jar abc",
+                "installed kafka_2.13-3.9.2 abc",
                 "current /opt/kafka/kafka_2.13-3.9.2",
             ],
             "systemctl show": [
@@ -155,3 +155,37 @@ def test_local_tarball_that_contradicts_its_sha512_file_is_refused(tmp_path):
     hosts = fake_hosts("debian12", 1, kafka_sha512=None, kafka_local_file=str(tarball))
     with pytest.raises(PyinfraError, match="does not match its checksum file"):
         run_deploy(hosts)
+
+
+def installed_distributions(*names: str, current: str | None = None) -> dict:
+    """A host's answer to facts.kafka.KafkaInstallations."""
+    lines = [f"installed {name} {'a' * 128}" for name in names]
+    return responses(
+        "debian12",
+        **{".kafkaform-sha512": [*lines, f"current /opt/kafka/{current or ''}".rstrip("/")]},
+    )
+
+
+def test_another_scala_build_of_the_installed_version_is_downloaded_and_unpacked():
+    # Kafka 3.9.2 for Scala 2.12 is there; the inventory asks for the 2.13 build of 3.9.2.
+    answers = installed_distributions("kafka_2.12-3.9.2", current="kafka_2.12-3.9.2")
+    run = run_deploy(fake_hosts("debian12", 1, fake_responses=answers))
+    ops, sent = run.ops(H1), run.executed(H1)
+    assert "Install the Kafka distribution | Verify sha512 and unpack kafka_2.13-3.9.2" in ops
+    assert "tar -xzf /var/cache/kafkaform/kafka_2.13-3.9.2.tgz" in sent
+    # ... so the unit and "current" name a directory that exists.
+    assert (
+        "mv /opt/kafka/.staging-kafka_2.13-3.9.2/kafka_2.13-3.9.2 /opt/kafka/kafka_2.13-3.9.2"
+        in (sent)
+    )
+    assert "ln -s /opt/kafka/kafka_2.13-3.9.2 /opt/kafka/current" in sent
+
+
+def test_the_installed_scala_build_is_not_downloaded_again():
+    answers = installed_distributions("kafka_2.12-3.9.2", "kafka_2.13-3.9.2")
+    ops = run_deploy(fake_hosts("debian12", 1, scala_version="2.12", fake_responses=answers)).ops(
+        H1
+    )
+    assert not any(op.startswith("Install the Kafka distribution | Download") for op in ops)
+    assert not any("unpack" in op for op in ops)
+    assert "Point current at the configured Kafka version | Make kafka_2.12-3.9.2 current" in ops
