@@ -9,15 +9,14 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import apt, dnf, files, server, systemd, yum
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import apt, dnf, server, systemd, yum
 
+from deploys.tasks.host_files import changed, ensure_directories, put_template
 from facts.host import Account, ContainerVirtualization
 from kafkaform.cluster import Node
 from kafkaform.deploy_support import prepared_fact
 from kafkaform.platforms import Platform, UnsupportedPlatform, platform_for
 from kafkaform.settings import CENTOS7_VAULT
-from kafkaform.templating import JINJA_OPTIONS, template_path
 
 SYSCTL_FILE = "/etc/sysctl.d/60-kafkaform.conf"
 
@@ -54,26 +53,23 @@ def install_packages(platform: Platform, missing: list[str], name: str) -> None:
 @deploy("Prepare the OS")
 def point_yum_at_the_vault() -> None:
     """CentOS 7's mirrors are gone: its repositories must name the vault before any install."""
-    files.template(
-        name="Point CentOS 7 repositories at the vault",
-        src=template_path("common/centos7-vault.repo.j2"),
-        dest="/etc/yum.repos.d/CentOS-Base.repo",
+    put_template(
+        "Point CentOS 7 repositories at the vault",
+        "common/centos7-vault.repo.j2",
+        "/etc/yum.repos.d/CentOS-Base.repo",
         vault=CENTOS7_VAULT,
-        jinja_env_kwargs=JINJA_OPTIONS,
     )
 
 
 @deploy("Prepare the OS")
 def prepare_os(node: Node) -> None:
-    sysctl = files.template(
-        name="Kernel settings for Kafka and ZooKeeper",
-        src=template_path("common/sysctl.conf.j2"),
-        dest=SYSCTL_FILE,
-        mode="644",
+    sysctl = put_template(
+        "Kernel settings for Kafka and ZooKeeper",
+        "common/sysctl.conf.j2",
+        SYSCTL_FILE,
         sysctl=node.settings["sysctl"],
-        jinja_env_kwargs=JINJA_OPTIONS,
     )
-    if prepared_fact(ContainerVirtualization) is None:
+    if sysctl and prepared_fact(ContainerVirtualization) is None:
         server.shell(
             name="Apply kernel settings",
             commands=[f"sysctl -p {shlex.quote(SYSCTL_FILE)}"],
@@ -91,14 +87,12 @@ def prepare_os(node: Node) -> None:
         )
         if role
     ]
-    files.template(
-        name="Open-file limits for the service users",
-        src=template_path("common/limits.conf.j2"),
-        dest="/etc/security/limits.d/60-kafkaform.conf",
-        mode="644",
+    put_template(
+        "Open-file limits for the service users",
+        "common/limits.conf.j2",
+        "/etc/security/limits.d/60-kafkaform.conf",
         users=users,
         nofile_limit=node.settings["nofile_limit"],
-        jinja_env_kwargs=JINJA_OPTIONS,
     )
 
 
@@ -125,20 +119,20 @@ def service_user(name: str, home: str) -> None:
 
 
 def directories(owner: str, paths: list[str], mode: str = "750") -> None:
-    for path in paths:
-        files.directory(name=f"Directory {path}", path=path, user=owner, group=owner, mode=mode)
+    ensure_directories(paths, mode=mode, user=owner, group=owner)
 
 
-def serve_daemon(unit: str, restart: list[OperationMeta]) -> None:
-    """Keep a daemon enabled and running; restart it when ``restart`` ops changed.
-    (Checked configs reload their daemon themselves: deploys/tasks/checked_config.py.)"""
+def serve_daemon(unit: str, restart: list[OperationMeta | None]) -> None:
+    """Keep a daemon enabled and running; restart it when ``restart`` ops changed (None: a
+    file already right). Checked configs reload their daemon themselves
+    (deploys/tasks/checked_config.py)."""
     systemd.service(
         name=f"Start and enable {unit}", service=f"{unit}.service", running=True, enabled=True
     )
-    if restart:
+    if any(op is not None for op in restart):
         systemd.service(
             name=f"Restart {unit} on a change",
             service=f"{unit}.service",
             restarted=True,
-            _if=any_changed(*restart),
+            _if=changed(*restart),
         )

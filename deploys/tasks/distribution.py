@@ -17,6 +17,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server
 
+from deploys.tasks.host_files import ensure_directories
 from facts.kafka import MARKER, KafkaInstallations
 from kafkaform import artifacts
 from kafkaform.cluster import Node
@@ -58,7 +59,7 @@ def install_distribution(node: Node) -> str:
     root = s["kafka_install_root"]
     installed = prepared_fact(KafkaInstallations, install_root=root)
 
-    files.directory(name=f"Directory {root}", path=root, user="root", group="root", mode="755")
+    ensure_directories([root], mode="755", user="root", group="root")
     # By the full name: another Scala build of the same Kafka version is another directory.
     if name not in installed["distributions"]:
         local = s["kafka_local_file"]

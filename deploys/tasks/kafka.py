@@ -1,10 +1,11 @@
 """A Kafka broker: server.properties from defaults + overrides, its own user and unit."""
 
 import shlex
+from pathlib import Path
 
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
+from deploys.tasks.host_files import put_text
 from deploys.tasks.jmx_exporter import JmxAgent
 from deploys.tasks.roll import LIB_DIR, RollSession
 from deploys.tasks.service import GATE_SECONDS, JavaService
@@ -79,10 +80,10 @@ def configure_kafka(
         )
         changes += [agent.installed] if agent.installed else []
         javaagent = agent.argument(s["kafka_jmx_exporter_port"], rules)
-    files.put(
-        name="Partition health checks for safe restarts",
-        src=template_path("kafka/partitions.awk"),
-        dest=PARTITIONS_AWK,
+    put_text(
+        "Partition health checks for safe restarts",
+        PARTITIONS_AWK,
+        Path(template_path("kafka/partitions.awk")).read_text(),
         mode="644",
     )
     svc.safe_restart_script(

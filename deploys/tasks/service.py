@@ -9,19 +9,20 @@ from dataclasses import dataclass, field
 from pyinfra import host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.hardware import Memory
-from pyinfra.operations import files, server, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import server, systemd
 
 from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import directories, service_user
+from deploys.tasks.host_files import changed, ensure_directories, put_template
 from deploys.tasks.roll import ROLL_LIBRARY, RollSession
 from facts.kafka import MARKER
 from facts.service import ServiceDrift, record_command, runtime_dir
 from kafkaform import programs
 from kafkaform.candidates import Candidate, staging_dir
 from kafkaform.cluster import heap_for
+from kafkaform.deploy_support import prepared_fact
 from kafkaform.settings import JAVA_BIN
-from kafkaform.templating import JINJA_OPTIONS, render, template_path
+from kafkaform.templating import render
 
 SCRIPT_DIR = "/usr/local/sbin"
 LOG_MAX_FILE_SIZE = "100MB"  # x LOG_MAX_BACKUPS per log file: bounded disk use
@@ -58,20 +59,13 @@ class JavaService:
     def prepare(self) -> None:
         service_user(self.user, home=self.workdir)
         directories(self.user, [*self.owned_dirs, self.log_dir])
-        files.directory(name=f"Directory {self.config_dir}", path=self.config_dir, mode="755")
+        ensure_directories([self.config_dir], mode="755")
 
-    def config(self, src: str, dest: str, **variables) -> OperationMeta:
+    def config(self, src: str, dest: str, **variables) -> OperationMeta | None:
         self.read_at_start.append(dest)
         # Readable by the service's group only: passwords may live in these files.
-        return files.template(
-            name=f"{self.label} {dest}",
-            src=template_path(src),
-            dest=dest,
-            user="root",
-            group=self.user,
-            mode="640",
-            jinja_env_kwargs=JINJA_OPTIONS,
-            **variables,
+        return put_template(
+            f"{self.label} {dest}", src, dest, mode="640", user="root", group=self.user, **variables
         )
 
     def checked_config(
@@ -88,7 +82,7 @@ class JavaService:
         check = check.replace("{candidate}", shlex.quote(path))
         return place_checked(name, self.name, [candidate], check, checker)
 
-    def log4j(self, program: programs.Service, loggers: dict) -> OperationMeta:
+    def log4j(self, program: programs.Service, loggers: dict) -> OperationMeta | None:
         """log4j.properties: ``program``'s log files, rotated; ``loggers`` routed to them."""
         return self.config(
             "common/log4j.properties.j2",
@@ -101,18 +95,17 @@ class JavaService:
             loggers=loggers,
         )
 
-    def safe_restart_script(self, template: str, **variables) -> OperationMeta:
-        return files.template(
-            name=f"Safe restart script {self.name}-safe-restart",
-            src=template_path(template),
-            dest=f"{SCRIPT_DIR}/{self.name}-safe-restart",
+    def safe_restart_script(self, template: str, **variables) -> OperationMeta | None:
+        return put_template(
+            f"Safe restart script {self.name}-safe-restart",
+            template,
+            f"{SCRIPT_DIR}/{self.name}-safe-restart",
             mode="755",
             roll_library=ROLL_LIBRARY,
             java_bin=JAVA_BIN,
             tool_jvm_options=programs.TOOL_JVM_OPTIONS,
             classpath=f"{self.install}/libs/*",
             tools_log4j=f"{self.install}/config/tools-log4j.properties",
-            jinja_env_kwargs=JINJA_OPTIONS,
             **variables,
         )
 
@@ -129,13 +122,13 @@ class JavaService:
         after: list[str],
         extra_properties: tuple[str, ...] = (),
         javaagent: str | None = None,
-    ) -> OperationMeta:
+    ) -> OperationMeta | None:
         """The systemd unit; ``javaagent`` is a ``-javaagent:`` argument (jar=options)."""
-        size = heap_for(self.name, host.get_fact(Memory), heap)
-        return files.template(
-            name=f"systemd unit {self.name}.service",
-            src=template_path("common/java-service.service.j2"),
-            dest=self.unit_file,
+        size = heap_for(self.name, prepared_fact(Memory), heap)
+        return put_template(
+            f"systemd unit {self.name}.service",
+            "common/java-service.service.j2",
+            self.unit_file,
             mode="644",
             runtime_dir=runtime_dir(self.name),
             record_start=record_command(self.name, self.fingerprint),
@@ -158,12 +151,11 @@ class JavaService:
             config_file=config_file,
             nofile_limit=self.nofile_limit,
             stop_timeout=stop_timeout,
-            jinja_env_kwargs=JINJA_OPTIONS,
         )
 
     def run(
         self,
-        unit_op: OperationMeta,
+        unit_op: OperationMeta | None,
         changes: list[OperationMeta | None],
         session: RollSession,
         last: str | None = None,
@@ -179,9 +171,10 @@ class JavaService:
         """
         name = self.name
         live = host.get_fact(ServiceDrift, service=name, files=self.fingerprint)
-        changed = any_changed(unit_op, *(op for op in changes if op is not None))
+        unit_changed = changed(unit_op)
+        any_change = changed(unit_op, *changes)
         systemd.daemon_reload(
-            name="Reload systemd units", _if=lambda: unit_op.did_change() or live["reload"]
+            name="Reload systemd units", _if=lambda: unit_changed() or live["reload"]
         )
         # Stopped services first (pyinfra orders the hosts' operations by source line): a
         # broker or server that is down must be back before a running one may be spared.
@@ -202,7 +195,7 @@ class JavaService:
         restart = {
             "commands": [f"{script} --lock-token {session.token}" if session.token else script],
             "_serial": True,
-            "_if": lambda: live["drift"] or changed(),
+            "_if": lambda: live["drift"] or any_change(),
         }
         # The "last" call must stay below the other one, for the same reason.
         if not last:

@@ -6,6 +6,9 @@ given distribution would say; every other command "succeeds" with no output.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 from typing import Any
 
 OS_RELEASE = {
@@ -54,3 +57,43 @@ def fake_hosts(distro: str, nodes: int = 3, ensemble: int | None = None, **data:
             host.update(zookeeper=True, zkid=i)
         hosts.append((f"@fake/kafka-{i}", host))
     return hosts
+
+
+def host_files(
+    files: dict[str, str], mode: str = "644", user: str = "root", group: str = "root"
+) -> dict:
+    """fake_responses: the host has ``files`` (path -> text), as facts.files.FilesIn reads
+    them, one answer per directory."""
+    return files_on_host({path: (text, mode, user, group) for path, text in files.items()})
+
+
+def files_on_host(files: dict[str, tuple[str, str, str, str]]) -> dict:
+    """``host_files`` with each file's own (text, mode, user, group)."""
+    by_directory: dict[str, list[str]] = {}
+    for path, (text, mode, user, group) in files.items():
+        lines = by_directory.setdefault(os.path.dirname(path), [])
+        lines += [
+            f"stat {mode} {user} {group} {path}",
+            f"{hashlib.sha256(text.encode()).hexdigest()}  {path}",
+        ]
+    return {
+        re.compile(rf"find {re.escape(directory)} -maxdepth 1 -type f -printf"): lines
+        for directory, lines in by_directory.items()
+    }
+
+
+def directories_on_host(directories: dict[str, tuple[str, str, str]]) -> dict:
+    """fake_responses: the host has ``directories`` (path -> (mode, user, group)), as
+    facts.files.Directories reads them (one answer for any list of paths: it lists them all,
+    and the deploy looks up only those it asked for)."""
+    lines = [f"{mode} {user} {group} {path}" for path, (mode, user, group) in directories.items()]
+    return {"-maxdepth 0 -type d -printf": lines}
+
+
+def accounts_on_host(accounts: dict[str, tuple[str, str]]) -> dict:
+    """fake_responses: the host has these service users (name -> (home, shell)), each with
+    its own group, as facts.host.Account reads them."""
+    return {
+        f"getent passwd {name} |": [f"passwd {name}:x:990:990::{home}:{shell}", f"group {name}"]
+        for name, (home, shell) in accounts.items()
+    }

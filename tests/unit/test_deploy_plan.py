@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from pyinfra.api.exceptions import PyinfraError
 
-from kafkaform.settings import JMX_EXPORTER_SHA256
+from tests.unit.converged import converged, converged_hosts
 from tests.unit.deployrun import run_deploy
 from tests.unit.fakes import fake_hosts, responses
 
@@ -59,63 +59,58 @@ def test_broker_only_hosts_get_no_zookeeper():
     assert any("Kafka broker" in op for op in run.ops(H3))
 
 
-JAR = "/opt/jmx-exporter/jmx_prometheus_javaagent-1.0.1.jar"
-CONVERGED_PACKAGES = (
-    "curl",
-    "tar",
-    "gzip",
-    "ca-certificates",
-    "openjdk-17-jre-headless",
-    "prometheus-node-exporter",
-    "rsyslog",
-    "rsyslog-relp",
-    "logrotate",
-)
-
-
-def converged(zookeeper_mode: str, drift: bool = False) -> dict:
-    """What a host that an earlier deploy set up answers (``drift``: its services run
-    other files than those on disk, as after an interrupted run)."""
-    return responses(
-        "debian12",
-        **{
-            # facts.service.ServiceDrift (first: its command also names the files below)
-            "is-active --quiet": ["active", *(["drift"] if drift else []), "NeedDaemonReload=no"],
-            "printf srvr": ["Zookeeper version: 3.8.4", f"Mode: {zookeeper_mode}"],
-            "dpkg -l": [f"ii  {p}  1.0-1 amd64 x" for p in CONVERGED_PACKAGES],
-            f"sha256sum {JAR}": [f"{JMX_EXPORTER_SHA256['1.0.1']}  {JAR}"],
-            ".kafkaform-sha512": [
-                "installed kafka_2.13-3.9.2 abc",
-                "current /opt/kafka/kafka_2.13-3.9.2",
-            ],
-            "systemctl show": [
-                "Id=zookeeper.service",
-                "SubState=running",
-                "",
-                "Id=kafka.service",
-                "SubState=running",
-            ],
-        },
-    )
+def restarts(run, host: str) -> list[str]:
+    """The restarts (and systemd reloads) a host was actually sent."""
+    return [c for c in run.commands[host] if "-safe-restart" in c or "daemon-reload" in c]
 
 
 def test_converged_host_installs_nothing_and_restarts_only_on_change():
-    run = run_deploy(fake_hosts("debian12", 3, fake_responses=converged("follower")))
+    run = run_deploy(converged_hosts())
     ops = run.ops(H1)
     assert not any("Install" in op and "packages" in op for op in ops)
     assert not any("Download" in op or "unpack" in op for op in ops)
     assert "apt-get" not in run.executed(H1)
+    # Nothing to change and every service runs the files on disk: nothing is written, no
+    # config is checked or placed, and no service is reloaded or restarted on any host.
+    for host in run.commands:
+        assert restarts(run, host) == [], host
+        assert not [op for op in run.ops(host) if "Candidate" in op or "put it in place" in op]
+        assert not [op for op in run.ops(host) if "| systemd unit " in op or " /etc/" in op]
+    # The restart steps stay planned, serial, each waiting for a reason to run.
     state = run.state
-    restarts = [
-        (h, op_hash)
+    planned = [
+        op_hash
         for h in run.state.inventory
         for op_hash in state.ops[h]
         if "safely" in state.op_meta[op_hash].names.copy().pop()
     ]
-    assert len(restarts) == 6  # zookeeper and kafka on each of the three hosts
-    for h, op_hash in restarts:
+    assert len(planned) == 6  # zookeeper and kafka on each of the three hosts
+    for op_hash in planned:
         assert state.op_meta[op_hash].global_arguments["_serial"] is True
-        assert state.ops[h][op_hash].global_arguments["_if"]
+
+
+def test_services_running_older_files_are_restarted_one_host_at_a_time_under_the_lock():
+    run = run_deploy(converged_hosts(drift=True))
+    for host in run.commands:
+        assert restarts(run, host) == [
+            "/usr/local/sbin/zookeeper-safe-restart --lock-token test-token",
+            "/usr/local/sbin/kafka-safe-restart --lock-token test-token",
+        ], host
+        assert not [op for op in run.ops(host) if "Candidate" in op or "| systemd unit " in op]
+
+
+def test_a_changed_broker_setting_is_placed_and_restarts_the_brokers_only():
+    hosts = converged_hosts()
+    for _, data in hosts:
+        data["kafka_properties"] = {"log.retention.hours": 72}
+    run = run_deploy(hosts)
+    live = "/etc/kafka/server.properties"
+    for host in run.commands:
+        assert restarts(run, host) == [
+            "/usr/local/sbin/kafka-safe-restart --lock-token test-token"
+        ], host
+        assert f"mv -f {live}.kafkaform-new {live}" in run.executed(host)
+        assert "/etc/zookeeper/zoo.cfg.kafkaform-new" not in run.executed(host)
 
 
 def test_container_hosts_write_but_do_not_apply_sysctl():

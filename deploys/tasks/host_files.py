@@ -1,0 +1,89 @@
+"""Files and directories the deploy writes: an operation only for those the host does not
+already have as wanted (content, mode, owner).
+
+pyinfra's file operations check each path over SSH when they run (stat, its directory, a
+checksum: three commands per file and host), which made up most of a no-op deploy. Here each
+directory is read once, in one command, before any operation runs; the host then gets the
+same pyinfra operation as before for every path that differs, and none for the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from io import StringIO
+from typing import Any
+
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import files
+
+from facts.files import Directories, FilesIn
+from kafkaform.deploy_support import prepared_fact
+from kafkaform.templating import render
+
+
+def matches(have: dict | None, mode: str | None, user: str | None, group: str | None) -> bool:
+    """``have`` (a FilesIn or Directories entry) as wanted; None: not checked, as in pyinfra."""
+    return (
+        have is not None
+        and (mode is None or have["mode"] == int(mode, 8))
+        and (user is None or have["user"] == user)
+        and (group is None or have["group"] == group)
+    )
+
+
+def has_file(
+    dest: str, text: str, mode: str | None, user: str | None = None, group: str | None = None
+) -> bool:
+    """The host had ``dest`` with this content, mode and owner before the run began."""
+    have = prepared_fact(FilesIn, directory=os.path.dirname(dest)).get(dest)
+    return (
+        matches(have, mode, user, group)
+        and have is not None
+        and have["sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    )
+
+
+def put_text(
+    name: str,
+    dest: str,
+    text: str,
+    mode: str,
+    user: str | None = None,
+    group: str | None = None,
+) -> OperationMeta | None:
+    """files.put of ``text``; None (no operation) if ``dest`` already is exactly that."""
+    if has_file(dest, text, mode, user, group):
+        return None
+    return files.put(name=name, src=StringIO(text), dest=dest, mode=mode, user=user, group=group)
+
+
+def put_template(
+    name: str,
+    template: str,
+    dest: str,
+    mode: str = "644",
+    user: str | None = None,
+    group: str | None = None,
+    **variables: Any,
+) -> OperationMeta | None:
+    """``template`` (under templates/) rendered with ``variables``, as ``put_text``."""
+    return put_text(name, dest, render(template, **variables), mode, user, group)
+
+
+def ensure_directories(
+    paths: Iterable[str], mode: str | None = None, user: str | None = None, group: str | None = None
+) -> None:
+    """files.directory for each of ``paths`` that is missing or has another mode or owner."""
+    paths = list(paths)
+    have = prepared_fact(Directories, paths=tuple(paths))
+    for path in paths:
+        if not matches(have.get(path), mode, user, group):
+            files.directory(name=f"Directory {path}", path=path, user=user, group=group, mode=mode)
+
+
+def changed(*ops: OperationMeta | None) -> Callable[[], bool]:
+    """Whether any of ``ops`` changed the host (a None, no operation, changed nothing)."""
+    queued = [op for op in ops if op is not None]
+    return lambda: any(op.did_change() for op in queued)
