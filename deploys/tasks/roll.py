@@ -33,7 +33,7 @@ from pyinfra.facts.systemd import SystemdStatus
 from deploys.tasks.host_files import ensure_directories, put_template
 from kafkaform import programs
 from kafkaform.cluster import Cluster
-from kafkaform.deploy_support import once_per_run
+from kafkaform.deploy_support import once_per_run, prepared_facts
 from kafkaform.settings import JAVA_BIN
 
 LOCK_PATH = "/kafkaform/roll-lock"  # outside Kafka's chroot: it guards ZooKeeper's rolls too
@@ -233,8 +233,8 @@ def roll_session(cluster: Cluster) -> RollSession:
     def open_for_run() -> RollSession:
         hosts = ctx_state.get().inventory.get_active_hosts()
         running = any(
-            h.get_fact(SystemdStatus).get(f"{unit}.service")
-            for h in hosts
+            units.get(f"{unit}.service")
+            for units in prepared_facts(hosts, SystemdStatus).values()
             for unit in ("zookeeper", "kafka")
         )
         wait = max(n.settings["roll_lock_wait_seconds"] for n in cluster.nodes)

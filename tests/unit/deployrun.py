@@ -27,6 +27,7 @@ class Run:
     state: State
     names: dict[str, list[str]] = field(default_factory=dict)  # host -> op names in order
     commands: dict[str, list[str]] = field(default_factory=dict)  # host -> executed commands
+    prepared: dict[str, list[str]] = field(default_factory=dict)  # host -> those before any op
 
     def ops(self, host: str) -> list[str]:
         return self.names[host]
@@ -79,6 +80,8 @@ def run_deploy(
                     for op_hash in state.get_op_order()
                     if op_hash in state.ops[host]
                 ]
+            for host in inventory:
+                run.prepared[host.name] = list(host.connector.executed_commands)
             state.set_stage(StateStage.Execute)
             run_ops(state)
             for host in inventory:
