@@ -1,64 +1,55 @@
-"""The files and directories a deploy writes, read in one command per directory (or list)."""
+"""The directories a deploy writes into and the files directly in them, read in one command."""
 
 from __future__ import annotations
 
+import os
 import shlex
 
 from pyinfra.api import FactBase
 
 
-class FilesIn(FactBase):
+class Listing(FactBase):
     """
-    Returns ``{path: {"mode": 0o640, "user": "root", "group": "kafka", "sha256": "..."}}`` for
-    the regular files directly in ``directory`` (empty if there is none).
+    Returns ``{directory: {"mode": 0o750, "user": ..., "group": ..., "files": {path: {"mode":
+    0o640, "user": ..., "group": ..., "sha256": ...}}}}`` for those of ``directories`` that
+    exist (their regular files only: no links, no subdirectories).
     """
 
     @staticmethod
     def default() -> dict:
         return {}
 
-    def command(self, directory: str) -> str:
-        d = shlex.quote(directory)
-        return (
-            f"if [ -d {d} ]; then "
-            f"find {d} -maxdepth 1 -type f -printf 'stat %m %u %g %p\\n'; "
-            f"find {d} -maxdepth 1 -type f -exec sha256sum {{}} +; fi"
-        )
+    def command(self, directories: tuple[str, ...]) -> str:
+        parts = []
+        for directory in directories:
+            d = shlex.quote(directory)
+            files = f"find {d} -mindepth 1 -maxdepth 1 -type f"
+            parts.append(
+                f"if [ -d {d} ]; then find {d} -maxdepth 0 -printf 'dir %m %u %g %p\\n'; "
+                f"{files} -printf 'file %m %u %g %p\\n'; {files} -exec sha256sum {{}} +; fi"
+            )
+        return "; ".join(parts)
 
     def process(self, output: list[str]) -> dict:
         found: dict[str, dict] = {}
         digests: dict[str, str] = {}
         for line in output:
-            if line.startswith("stat "):
-                mode, user, group, path = line[5:].split(" ", 3)
-                found[path] = {"mode": int(mode, 8), "user": user, "group": group}
+            kind, _, rest = line.partition(" ")
+            if kind in ("dir", "file"):
+                mode, user, group, path = rest.split(" ", 3)
+                attributes = {"mode": int(mode, 8), "user": user, "group": group}
+                if kind == "dir":
+                    found.setdefault(path, {"files": {}}).update(attributes)
+                else:
+                    directory = found.setdefault(os.path.dirname(path), {"files": {}})
+                    directory["files"][path] = attributes
             else:
                 digest, _, path = line.partition("  ")
                 digests[path] = digest
-        return {
-            path: {**attributes, "sha256": digests[path]}
-            for path, attributes in found.items()
-            if path in digests
-        }
-
-
-class Directories(FactBase):
-    """
-    Returns ``{path: {"mode": 0o750, "user": "kafka", "group": "kafka"}}`` for those of
-    ``paths`` that are directories.
-    """
-
-    @staticmethod
-    def default() -> dict:
-        return {}
-
-    def command(self, paths: tuple[str, ...]) -> str:
-        listed = " ".join(shlex.quote(p) for p in paths)
-        return f"find {listed} -maxdepth 0 -type d -printf '%m %u %g %p\\n' 2>/dev/null || true"
-
-    def process(self, output: list[str]) -> dict:
-        found = {}
-        for line in output:
-            mode, user, group, path = line.split(" ", 3)
-            found[path] = {"mode": int(mode, 8), "user": user, "group": group}
+        for directory in found.values():
+            directory["files"] = {
+                path: {**attributes, "sha256": digests[path]}
+                for path, attributes in directory["files"].items()
+                if path in digests
+            }
         return found

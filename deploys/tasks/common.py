@@ -1,6 +1,7 @@
 """What every host gets: its platform, one package transaction, kernel settings, open-file
 limits, service users; and the shape of a daemon kept running."""
 
+import os
 import shlex
 from collections.abc import Iterable
 
@@ -11,7 +12,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, dnf, server, systemd, yum
 
-from deploys.tasks.host_files import changed, ensure_directories, put_template
+from deploys.tasks.host_files import changed, ensure_directories, listed, put_template
 from facts.host import Account, ContainerVirtualization
 from kafkaform.cluster import Node
 from kafkaform.deploy_support import prepared_fact
@@ -19,6 +20,7 @@ from kafkaform.platforms import Platform, UnsupportedPlatform, platform_for
 from kafkaform.settings import CENTOS7_VAULT
 
 SYSCTL_FILE = "/etc/sysctl.d/60-kafkaform.conf"
+LIMITS_FILE = "/etc/security/limits.d/60-kafkaform.conf"
 
 
 def host_platform() -> Platform:
@@ -63,6 +65,7 @@ def point_yum_at_the_vault() -> None:
 
 @deploy("Prepare the OS")
 def prepare_os(node: Node) -> None:
+    listed([os.path.dirname(SYSCTL_FILE), os.path.dirname(LIMITS_FILE)])  # in one command
     sysctl = put_template(
         "Kernel settings for Kafka and ZooKeeper",
         "common/sysctl.conf.j2",
@@ -90,7 +93,7 @@ def prepare_os(node: Node) -> None:
     put_template(
         "Open-file limits for the service users",
         "common/limits.conf.j2",
-        "/etc/security/limits.d/60-kafkaform.conf",
+        LIMITS_FILE,
         users=users,
         nofile_limit=node.settings["nofile_limit"],
     )

@@ -3,8 +3,8 @@ already have as wanted (content, mode, owner).
 
 pyinfra's file operations check each path over SSH when they run (stat, its directory, a
 checksum: three commands per file and host), which made up most of a no-op deploy. Here each
-directory is read once, in one command, before any operation runs; the host then gets the
-same pyinfra operation as before for every path that differs, and none for the others.
+directory is read once (several in one command) before any operation runs; the host then gets
+the same pyinfra operation as before for every path that differs, and none for the others.
 """
 
 from __future__ import annotations
@@ -15,29 +15,48 @@ from collections.abc import Callable, Iterable
 from io import StringIO
 from typing import Any
 
+from pyinfra import host
 from pyinfra.api.operation import OperationMeta
+from pyinfra.api.state import StateStage
+from pyinfra.context import ctx_state
 from pyinfra.operations import files
 
-from facts.files import Directories, FilesIn
-from kafkaform.deploy_support import prepared_fact
+from facts.files import Listing
+from kafkaform.deploy_support import once_per_run
 from kafkaform.templating import render
 
 
 def matches(have: dict | None, mode: str | None, user: str | None, group: str | None) -> bool:
-    """``have`` (a FilesIn or Directories entry) as wanted; None: not checked, as in pyinfra."""
+    """``have`` (from facts.files.Listing) as wanted; None: not checked, as in pyinfra."""
     return (
         have is not None
-        and (mode is None or have["mode"] == int(mode, 8))
-        and (user is None or have["user"] == user)
-        and (group is None or have["group"] == group)
+        and (mode is None or have.get("mode") == int(mode, 8))
+        and (user is None or have.get("user") == user)
+        and (group is None or have.get("group") == group)
     )
+
+
+def listed(directories: Iterable[str]) -> dict[str, dict | None]:
+    """Each directory's state (None: there is none), read once per host and run, several
+    directories in one command."""
+    directories = list(dict.fromkeys(directories))
+    if ctx_state.get().current_stage != StateStage.Prepare:  # operations may have run
+        found = host.get_fact(Listing, directories=tuple(directories))
+        return {d: found.get(d) for d in directories}
+    known = once_per_run(("listed", host.name), dict)  # this host's greenlet alone uses it
+    unknown = [d for d in directories if d not in known]
+    if unknown:
+        found = host.get_fact(Listing, directories=tuple(unknown))
+        known.update({d: found.get(d) for d in unknown})
+    return {d: known[d] for d in directories}
 
 
 def has_file(
     dest: str, text: str, mode: str | None, user: str | None = None, group: str | None = None
 ) -> bool:
     """The host had ``dest`` with this content, mode and owner before the run began."""
-    have = prepared_fact(FilesIn, directory=os.path.dirname(dest)).get(dest)
+    directory = listed([os.path.dirname(dest)])[os.path.dirname(dest)]
+    have = (directory or {"files": {}})["files"].get(dest)
     return (
         matches(have, mode, user, group)
         and have is not None
@@ -77,9 +96,9 @@ def ensure_directories(
 ) -> None:
     """files.directory for each of ``paths`` that is missing or has another mode or owner."""
     paths = list(paths)
-    have = prepared_fact(Directories, paths=tuple(paths))
+    have = listed(paths)
     for path in paths:
-        if not matches(have.get(path), mode, user, group):
+        if not matches(have[path], mode, user, group):
             files.directory(name=f"Directory {path}", path=path, user=user, group=group, mode=mode)
 
 

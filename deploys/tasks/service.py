@@ -3,6 +3,7 @@ safe rolling restart."""
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass, field
 
@@ -13,7 +14,7 @@ from pyinfra.operations import server, systemd
 
 from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import directories, service_user
-from deploys.tasks.host_files import changed, ensure_directories, put_template
+from deploys.tasks.host_files import changed, ensure_directories, listed, put_template
 from deploys.tasks.roll import ROLL_LIBRARY, RollSession
 from facts.kafka import MARKER
 from facts.service import ServiceDrift, record_command, runtime_dir
@@ -57,6 +58,17 @@ class JavaService:
         return (*self.read_at_start, self.unit_file, f"{self.install}/{MARKER}")
 
     def prepare(self) -> None:
+        # Every directory this service's files go to, read in one command.
+        listed(
+            [
+                *self.owned_dirs,
+                self.log_dir,
+                self.config_dir,
+                staging_dir(self.name),
+                SCRIPT_DIR,
+                os.path.dirname(self.unit_file),
+            ]
+        )
         service_user(self.user, home=self.workdir)
         directories(self.user, [*self.owned_dirs, self.log_dir])
         ensure_directories([self.config_dir], mode="755")
@@ -124,7 +136,7 @@ class JavaService:
         javaagent: str | None = None,
     ) -> OperationMeta | None:
         """The systemd unit; ``javaagent`` is a ``-javaagent:`` argument (jar=options)."""
-        size = heap_for(self.name, prepared_fact(Memory), heap)
+        size = heap_for(self.name, None if heap else prepared_fact(Memory), heap)
         return put_template(
             f"systemd unit {self.name}.service",
             "common/java-service.service.j2",

@@ -12,13 +12,7 @@ from pyinfra.operations import files, server
 
 from kafkaform.settings import JMX_EXPORTER_SHA256
 from tests.unit.deployrun import run_deploy
-from tests.unit.fakes import (
-    accounts_on_host,
-    directories_on_host,
-    fake_hosts,
-    files_on_host,
-    responses,
-)
+from tests.unit.fakes import accounts_on_host, fake_hosts, host_paths, responses
 
 JAR = "/opt/jmx-exporter/jmx_prometheus_javaagent-1.0.1.jar"
 CANDIDATE = "Candidate for "  # deploys/tasks/checked_config.py's staging step
@@ -117,8 +111,7 @@ def converged_hosts(
             zookeeper_mode,
             drift,
             files={
-                **files_on_host(state["files"]),
-                **directories_on_host(state["directories"]),
+                **host_paths(state["files"], state["directories"]),
                 **accounts_on_host(state["accounts"]),
             },
         )

@@ -7,8 +7,6 @@ given distribution would say; every other command "succeeds" with no output.
 from __future__ import annotations
 
 import hashlib
-import os
-import re
 from typing import Any
 
 OS_RELEASE = {
@@ -59,35 +57,30 @@ def fake_hosts(distro: str, nodes: int = 3, ensemble: int | None = None, **data:
     return hosts
 
 
+# What facts.files.Listing's command (and no other) contains.
+LISTING = "-printf 'dir "
+
+
 def host_files(
     files: dict[str, str], mode: str = "644", user: str = "root", group: str = "root"
 ) -> dict:
-    """fake_responses: the host has ``files`` (path -> text), as facts.files.FilesIn reads
-    them, one answer per directory."""
-    return files_on_host({path: (text, mode, user, group) for path, text in files.items()})
+    """fake_responses: the host has ``files`` (path -> text), as facts.files.Listing reads
+    them."""
+    return host_paths(files={path: (text, mode, user, group) for path, text in files.items()})
 
 
-def files_on_host(files: dict[str, tuple[str, str, str, str]]) -> dict:
-    """``host_files`` with each file's own (text, mode, user, group)."""
-    by_directory: dict[str, list[str]] = {}
-    for path, (text, mode, user, group) in files.items():
-        lines = by_directory.setdefault(os.path.dirname(path), [])
-        lines += [
-            f"stat {mode} {user} {group} {path}",
-            f"{hashlib.sha256(text.encode()).hexdigest()}  {path}",
-        ]
-    return {
-        re.compile(rf"find {re.escape(directory)} -maxdepth 1 -type f -printf"): lines
-        for directory, lines in by_directory.items()
-    }
-
-
-def directories_on_host(directories: dict[str, tuple[str, str, str]]) -> dict:
-    """fake_responses: the host has ``directories`` (path -> (mode, user, group)), as
-    facts.files.Directories reads them (one answer for any list of paths: it lists them all,
-    and the deploy looks up only those it asked for)."""
-    lines = [f"{mode} {user} {group} {path}" for path, (mode, user, group) in directories.items()]
-    return {"-maxdepth 0 -type d -printf": lines}
+def host_paths(
+    files: dict[str, tuple[str, str, str, str]] | None = None,
+    directories: dict[str, tuple[str, str, str]] | None = None,
+) -> dict:
+    """fake_responses: the host has ``files`` (path -> (text, mode, user, group)) and
+    ``directories`` (path -> (mode, user, group)). One answer for any listing: it names them
+    all, and the deploy looks up only the directories it asked about."""
+    lines = [f"dir {m} {u} {g} {path}" for path, (m, u, g) in (directories or {}).items()]
+    for path, (text, m, u, g) in (files or {}).items():
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        lines += [f"file {m} {u} {g} {path}", f"{digest}  {path}"]
+    return {LISTING: lines}
 
 
 def accounts_on_host(accounts: dict[str, tuple[str, str]]) -> dict:

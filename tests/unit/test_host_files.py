@@ -9,10 +9,10 @@ import pytest
 from pyinfra.api.util import get_template
 
 from deploys.tasks import host_files
-from facts.files import Directories, FilesIn
+from facts.files import Listing
 from kafkaform.templating import JINJA_OPTIONS, render, template_path
 from tests.unit.deployrun import run_deploy
-from tests.unit.fakes import directories_on_host, fake_hosts, responses
+from tests.unit.fakes import fake_hosts, host_paths, responses
 from tests.unit.fakes import host_files as files_answer
 from tests.unit.test_observability import with_monitor
 
@@ -60,9 +60,9 @@ def test_owner_counts_only_where_the_deploy_sets_it():
 
 
 def test_directories_already_right_get_no_operation():
-    right = directories_on_host({"/opt/kafka": ("755", "root", "root")})
+    right = host_paths(directories={"/opt/kafka": ("755", "root", "root")})
     assert "Install the Kafka distribution | Directory /opt/kafka" not in run_with(right).ops(H1)
-    wrong = directories_on_host({"/opt/kafka": ("700", "root", "root")})
+    wrong = host_paths(directories={"/opt/kafka": ("700", "root", "root")})
     assert "Install the Kafka distribution | Directory /opt/kafka" in run_with(wrong).ops(H1)
 
 
@@ -91,23 +91,36 @@ def test_rendering_matches_pyinfras_template_operation(monkeypatch):
         assert pyinfra_text == text, template
 
 
-def test_files_in_and_directories_read_a_real_tree(tmp_path):
-    (tmp_path / "conf").mkdir(mode=0o750)
-    (tmp_path / "conf" / "a.cfg").write_text("x=1\n")
-    (tmp_path / "conf" / "a.cfg").chmod(0o640)
-    (tmp_path / "conf" / "link").symlink_to(tmp_path / "conf" / "a.cfg")
-    (tmp_path / "conf" / "sub").mkdir()
+def test_listing_reads_a_real_tree(tmp_path):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    conf.chmod(0o750)
+    (conf / "a.cfg").write_text("x=1\n")
+    (conf / "a.cfg").chmod(0o640)
+    (conf / "link").symlink_to(conf / "a.cfg")
+    (conf / "sub").mkdir()
+    (conf / "sub" / "deeper.cfg").write_text("no\n")
+    fact = Listing()
+    command = fact.command(directories=(str(conf), str(tmp_path / "none")))
+    out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    found = fact.process(out.stdout.splitlines())
+    assert list(found) == [str(conf)]  # no entry for a directory that does not exist
+    assert found[str(conf)]["mode"] == 0o750
+    # Its regular files only: no link, nothing from a subdirectory.
+    assert found[str(conf)]["files"] == {
+        str(conf / "a.cfg"): {
+            "mode": 0o640,
+            "user": found[str(conf)]["user"],
+            "group": found[str(conf)]["group"],
+            "sha256": hashlib.sha256(b"x=1\n").hexdigest(),
+        }
+    }
 
-    def read(fact, **arguments):
-        command = fact.command(**arguments)
-        out = subprocess.run(["sh", "-c", command], capture_output=True, text=True).stdout
-        return fact.process(out.splitlines())
 
-    found = read(FilesIn(), directory=str(tmp_path / "conf"))
-    (entry,) = found.values()
-    assert list(found) == [str(tmp_path / "conf" / "a.cfg")]  # no link, no subdirectory
-    assert entry["mode"] == 0o640
-    assert entry["sha256"] == hashlib.sha256(b"x=1\n").hexdigest()
-    assert read(FilesIn(), directory=str(tmp_path / "none")) == {}
-    dirs = read(Directories(), paths=(str(tmp_path / "conf"), str(tmp_path / "none")))
-    assert list(dirs) == [str(tmp_path / "conf")] and dirs[str(tmp_path / "conf")]["mode"] == 0o750
+def test_directories_are_read_once_per_host_several_in_one_command():
+    run = run_deploy(fake_hosts("debian12", 1))
+    listings = [c for c in run.prepared[H1] if "-printf 'dir " in c]
+    asked = [d for c in listings for d in c.split("if [ -d ")[1:]]
+    directories = [a.split(" ]", 1)[0] for a in asked]
+    assert len(directories) == len(set(directories))  # none read twice
+    assert len(listings) < len(directories) / 2  # mostly several per command
