@@ -124,3 +124,21 @@ def test_directories_are_read_once_per_host_several_in_one_command():
     directories = [a.split(" ]", 1)[0] for a in asked]
     assert len(directories) == len(set(directories))  # none read twice
     assert len(listings) < len(directories) / 2  # mostly several per command
+
+
+def test_several_missing_directories_are_made_in_one_operation():
+    run = run_deploy(fake_hosts("debian12", 1))
+    dirs = "/var/lib/zookeeper/data /var/lib/zookeeper/datalog /var/log/zookeeper"
+    assert f"ZooKeeper | Directories {dirs.replace(' ', ', ')}" in run.ops(H1)
+    assert (
+        f"mkdir -p {dirs} && chmod 750 {dirs} && chown zookeeper:zookeeper {dirs}"
+        in run.executed(H1)
+    )
+    # One directory alone keeps pyinfra's own operation.
+    assert "ZooKeeper | Directory /etc/zookeeper" in run.ops(H1)
+
+
+def test_only_the_directories_that_differ_are_made():
+    have = host_paths(directories={"/var/lib/zookeeper/data": ("750", "zookeeper", "zookeeper")})
+    ops = run_with(have).ops(H1)
+    assert "ZooKeeper | Directories /var/lib/zookeeper/datalog, /var/log/zookeeper" in ops
