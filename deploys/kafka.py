@@ -32,10 +32,22 @@ installed = install(node, wanted_by(cluster, node))
 if installed.distribution:
     # The JMX agent is part of the services' units: it was installed before they start.
     install_roll_library(cluster, installed.distribution)
+    # A ZooKeeper server started beside a broker is waited for just before the broker starts:
+    # its start overlaps with writing and checking the broker's files.
+    zookeeper_up = None
     if node.zookeeper:
-        configure_zookeeper(cluster, node, installed.distribution, session, installed.agent)
+        zookeeper_up = configure_zookeeper(
+            cluster,
+            node,
+            installed.distribution,
+            session,
+            installed.agent,
+            wait=node.kafkaid is None,
+        )
     if node.kafkaid is not None:
-        configure_kafka(cluster, node, installed.distribution, session, installed.agent)
+        configure_kafka(
+            cluster, node, installed.distribution, session, installed.agent, zookeeper_up
+        )
     mark_current(node)
 configure_log_shipping(cluster, node)
 if node.monitoring:

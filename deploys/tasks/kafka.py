@@ -1,6 +1,7 @@
 """A Kafka broker: server.properties from defaults + overrides, its own user and unit."""
 
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 from pyinfra.api import deploy
@@ -38,8 +39,15 @@ def kafka_config_check(install: str) -> str:
 
 @deploy("Kafka broker")
 def configure_kafka(
-    cluster: Cluster, node: Node, install: str, session: RollSession, agent: JmxAgent | None = None
+    cluster: Cluster,
+    node: Node,
+    install: str,
+    session: RollSession,
+    agent: JmxAgent | None = None,
+    before_start: Callable[[], None] | None = None,
 ) -> None:
+    """``before_start``: queues what must be done before the broker starts or restarts (the
+    wait for this host's ZooKeeper server, started while the broker's files were written)."""
     s = node.settings
     svc = JavaService(
         name="kafka",
@@ -111,4 +119,6 @@ def configure_kafka(
         javaagent=javaagent,
     )
     controller = session.controller == node.kafkaid
+    if before_start:
+        before_start()
     svc.run(unit, changes, session, last="the controller" if controller else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyinfra import host
@@ -31,6 +32,10 @@ LOG_MAX_BACKUPS = 10
 # How long a safe restart waits for the cluster to be able to spare this host (a previous
 # host's replicas catching up) before it refuses.
 GATE_SECONDS = 120
+
+
+def nothing() -> None:
+    """A wait for a service that was not started: nothing to wait for."""
 
 
 @dataclass
@@ -171,10 +176,15 @@ class JavaService:
         changes: list[OperationMeta | None],
         session: RollSession,
         last: str | None = None,
-    ) -> None:
+        wait: bool = True,
+    ) -> Callable[[], None]:
         """Start a stopped service and wait for it; restart a running one when it runs
         anything else than what is on disk now (changed in this run or left by an earlier
         one that failed or was interrupted).
+
+        ``wait=False``: a service started now is not waited for here; the function returned
+        queues that wait, to be called before anything needs the service (it overlaps the
+        start with the operations queued in between). It does nothing if nothing started.
 
         Restarts are serial (one host at a time), gated on the cluster's health by the
         safe-restart script and checked against this run's roll lock; the run stops at the
@@ -197,11 +207,17 @@ class JavaService:
                 running=True,
                 enabled=True,
             )
-            server.shell(
-                name=f"Wait until {name} is healthy",
-                commands=[f"{SCRIPT_DIR}/{name}-safe-restart --wait-only"],
-            )
-            return
+
+            def wait_until_healthy() -> None:
+                server.shell(
+                    name=f"Wait until {name} is healthy",
+                    commands=[f"{SCRIPT_DIR}/{name}-safe-restart --wait-only"],
+                )
+
+            if not wait:
+                return wait_until_healthy
+            wait_until_healthy()
+            return nothing
         systemd.service(name=f"Enable {name} at boot", service=f"{name}.service", enabled=True)
         script = f"{SCRIPT_DIR}/{name}-safe-restart"
         restart = {
@@ -214,3 +230,4 @@ class JavaService:
             server.shell(name=f"Restart {name} safely (one host at a time)", **restart)
         else:
             server.shell(name=f"Restart {name} safely ({last} last)", **restart)
+        return nothing

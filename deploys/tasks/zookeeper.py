@@ -1,6 +1,7 @@
 """A ZooKeeper server: zoo.cfg over the whole ensemble, myid = zkid, its own user and unit."""
 
 import shlex
+from collections.abc import Callable
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -24,8 +25,14 @@ ZOO_CFG_CHECK = (
 
 @deploy("ZooKeeper")
 def configure_zookeeper(
-    cluster: Cluster, node: Node, install: str, session: RollSession, agent: JmxAgent | None = None
-) -> None:
+    cluster: Cluster,
+    node: Node,
+    install: str,
+    session: RollSession,
+    agent: JmxAgent | None = None,
+    wait: bool = True,
+) -> Callable[[], None]:
+    """``wait=False``: returns the wait for a server started now (JavaService.run)."""
     s = node.settings
     data_dir = s["zookeeper_data_dir"]
     svc = JavaService(
@@ -87,4 +94,6 @@ def configure_zookeeper(
         javaagent=javaagent,
     )
     mode = host.get_fact(ZooKeeperMode, port=s["zookeeper_client_port"])
-    svc.run(unit, changes, session, last="the leader" if mode == "leader" else None)
+    return svc.run(
+        unit, changes, session, last="the leader" if mode == "leader" else None, wait=wait
+    )

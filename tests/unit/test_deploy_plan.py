@@ -184,3 +184,43 @@ def test_the_installed_scala_build_is_not_downloaded_again():
     assert not any(op.startswith("Install the Kafka distribution | Download") for op in ops)
     assert not any("unpack" in op for op in ops)
     assert "Point current at the configured Kafka version | Make kafka_2.12-3.9.2 current" in ops
+
+
+def op_order(run) -> list[str]:
+    """Every host's operation names, in the order the run executes them."""
+    return [run.state.op_meta[h].names.copy().pop() for h in run.state.get_op_order()]
+
+
+def test_a_started_zookeeper_is_waited_for_after_the_broker_files_and_before_the_broker():
+    order = op_order(run_deploy(fake_hosts("debian12", 3)))
+    started = order.index("ZooKeeper | Start and enable zookeeper")
+    waited = order.index("Kafka broker | Wait until zookeeper is healthy")
+    assert started < order.index("Kafka broker | Candidate for /etc/kafka/server.properties")
+    assert order.index("Kafka broker | systemd unit kafka.service") < waited
+    assert waited < order.index("Kafka broker | Start and enable kafka")
+
+
+def test_a_zookeeper_only_host_is_waited_for_before_any_broker_step():
+    hosts = fake_hosts("debian12", 3)
+    hosts.append(("@fake/zk-4", {**hosts[0][1], "ssh_hostname": "10.0.0.14", "zkid": 4}))
+    hosts[-1][1].pop("kafkaid")
+    hosts.append(("@fake/zk-5", {**hosts[-1][1], "ssh_hostname": "10.0.0.15", "zkid": 5}))
+    run = run_deploy(hosts)
+    order = op_order(run)
+    assert "ZooKeeper | Wait until zookeeper is healthy" in run.ops("@fake/zk-4")
+    first_broker_step = min(i for i, op in enumerate(order) if op.startswith("Kafka broker |"))
+    assert order.index("ZooKeeper | Wait until zookeeper is healthy") < first_broker_step
+
+
+def test_a_stopped_zookeeper_is_back_before_any_broker_restarts():
+    zookeeper_down = {
+        "is-active --quiet zookeeper.service": [],
+        **converged("follower", drift=True),
+    }
+    hosts = fake_hosts("debian12", 3, fake_responses=converged("follower", drift=True))
+    hosts[1][1]["fake_responses"] = zookeeper_down
+    run = run_deploy(hosts)
+    order = op_order(run)
+    waited = order.index("Kafka broker | Wait until zookeeper is healthy")
+    assert waited < order.index("Kafka broker | Restart kafka safely (one host at a time)")
+    assert "Kafka broker | Wait until zookeeper is healthy" in run.ops("@fake/kafka-2")
