@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from kafkaform import programs
 
 
@@ -63,12 +61,11 @@ def test_kafka_files_belong_to_its_user(broker_node, host_of):
     assert host.file(f"{s['kafka_log_dir']}/{log}").exists
 
 
-def test_a_host_without_zookeeper_or_kafka_has_no_jvm_and_no_kafka(any_node, host_of):
-    if any_node.zookeeper or any_node.kafkaid is not None:
-        pytest.skip("runs a JVM: the service tests check it")
+def test_a_jvm_and_kafka_only_where_zookeeper_or_kafka_runs(any_node, host_of):
     host = host_of(any_node)
-    assert not java_users(host)
-    assert not host.file(any_node.settings["kafka_install_root"]).exists
+    runs_java = any_node.zookeeper or any_node.kafkaid is not None
+    assert bool(java_users(host)) is runs_java
+    assert host.file(any_node.settings["kafka_install_root"]).exists is runs_java
 
 
 def test_kernel_settings_and_limits_in_place(any_node, host_of):
