@@ -6,7 +6,9 @@ cold: `pyinfra inventories/lab.py deploys/kafka.py` onto freshly booted bare hos
 noop: the same command again right after (it must change nothing); then (unless --no-box) the
 cold deploy again onto hosts started from a lab box baked with deploys/base_box.py: the
 box_over_bare ratio is what baking saves. The machines are shared
-and noisy: compare the ratio measured in one run rather than seconds across runs.
+and noisy: compare the ratio measured in one run rather than seconds across runs. Each deploy
+line also has "phases": seconds in startup and connecting, preparing (deploy files and their
+facts), the package transaction, each task, and each service's health wait.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -35,8 +38,60 @@ def timed(*argv: str) -> tuple[float, str]:
 
 
 def deploy(entry: str = "deploys/kafka.py", *options: str) -> tuple[float, dict]:
-    took, out = timed(str(BIN / "pyinfra"), "-y", "--json", *options, "inventories/lab.py", entry)
-    return took, json.loads(out)["results"]["totals"]
+    """Run pyinfra; the totals and, under "phases", the seconds spent in each part of the run
+    (read from its progress lines as they come: see ``phases``)."""
+    argv = [str(BIN / "pyinfra"), "-y", "--json", *options, "inventories/lab.py", entry]
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    out: list[str] = []  # read beside stderr: a large JSON result must not block pyinfra
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read()))
+    reader.start()
+    marks: list[tuple[float, str]] = []
+    err: list[str] = []
+    for line in proc.stderr:
+        marks.append((time.monotonic() - started, line))
+        err.append(line)
+    proc.wait()
+    reader.join()
+    took = time.monotonic() - started
+    if proc.returncode:
+        sys.exit(f"{' '.join(argv)} failed ({proc.returncode}):\n{''.join(err)[-4000:]}")
+    totals = json.loads(out[0])["results"]["totals"]
+    return took, {**totals, "phases": phases(marks, took)}
+
+
+def phase_of(operation: str) -> str:
+    """The part of a run an operation belongs to: its task (the text before the first " | "),
+    the package transaction, or a task's health wait / safe restart."""
+    task, _, step = operation.partition(" | ")
+    if not step and task.startswith("Install "):
+        return "packages"
+    if step.startswith("Wait until") or (step.startswith("Restart") and "safely" in step):
+        return f"{task}: wait"
+    return task
+
+
+def phases(marks: list[tuple[float, str]], end: float) -> dict[str, float]:
+    """Seconds per phase from pyinfra's timed progress lines: startup and connecting, then
+    preparing (deploy files and prepare-time facts), then each operation's phase."""
+    current, since = "start+connect", 0.0
+    spent: dict[str, float] = {}
+    for at, line in marks:
+        text = line.strip()
+        if text.startswith("--> Preparing operation files"):
+            upcoming = "prepare"
+        elif text.startswith("--> Starting ") and "operation: " in text:
+            upcoming = phase_of(text.split("operation: ", 1)[1].strip())
+        elif text.startswith(("--> Results", "--> Disconnecting")):
+            upcoming = "end"
+        else:
+            continue
+        spent[current] = spent.get(current, 0.0) + at - since
+        current, since = upcoming, at
+    spent[current] = spent.get(current, 0.0) + end - since
+    return {name: round(seconds, 2) for name, seconds in spent.items()}
 
 
 def box_deploy(kafkaform: str, nodes: int, extra: list[str], bare: float) -> None:
@@ -44,9 +99,9 @@ def box_deploy(kafkaform: str, nodes: int, extra: list[str], bare: float) -> Non
     with tempfile.TemporaryDirectory(prefix="kafkaform-bench-box-") as out:
         timed(kafkaform, "lab", "down")
         timed(kafkaform, "lab", "up", "--nodes", "1")
-        bake, _ = deploy("deploys/base_box.py", "--data", "base_box=true")
+        bake, baked = deploy("deploys/base_box.py", "--data", "base_box=true")
         package, _ = timed(kafkaform, "box", "package", "--provider", "lab", "--output-dir", out)
-        emit(bench="box_bake", provider="lab", seconds=round(bake, 2))
+        emit(bench="box_bake", provider="lab", seconds=round(bake, 2), phases=baked["phases"])
         emit(bench="box_package", provider="lab", seconds=round(package, 2))
         timed(kafkaform, "lab", "down")
         catalog = f"{out}/metadata.json"
@@ -60,6 +115,7 @@ def box_deploy(kafkaform: str, nodes: int, extra: list[str], bare: float) -> Non
             seconds=round(cold, 2),
             changed=totals["success"],
             box_over_bare=round(cold / bare, 3),
+            phases=totals["phases"],
         )
 
 
@@ -91,6 +147,7 @@ def main() -> None:
         nodes=args.nodes,
         seconds=round(cold, 2),
         changed=cold_totals["success"],
+        phases=cold_totals["phases"],
     )
     noop, noop_totals = deploy()
     emit(
@@ -99,6 +156,7 @@ def main() -> None:
         seconds=round(noop, 2),
         changed=noop_totals["success"],
         noop_over_cold=round(noop / cold, 3),
+        phases=noop_totals["phases"],
     )
     if not args.no_box:
         box_deploy(kafkaform, args.nodes, extra, cold)

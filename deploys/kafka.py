@@ -11,14 +11,12 @@ with every problem listed. A failed step stops the whole run; the next plain run
 from pyinfra import host, inventory
 
 from deploys.tasks.distribution import mark_current
-from deploys.tasks.jmx_exporter import install_jmx_agent
+from deploys.tasks.install import install, wanted_by
 from deploys.tasks.kafka import configure_kafka
 from deploys.tasks.logs import configure_log_shipping
 from deploys.tasks.monitoring import configure_monitoring
-from deploys.tasks.node_exporter import install_node_exporter
 from deploys.tasks.preflight import refuse_destructive_changes
 from deploys.tasks.roll import guard_run, install_roll_library, roll_session
-from deploys.tasks.software import install_software
 from deploys.tasks.zookeeper import configure_zookeeper
 from kafkaform.deploy_support import checked_cluster
 
@@ -28,18 +26,29 @@ refuse_destructive_changes(inventory, cluster)  # data dirs, ensemble, roles of 
 session = roll_session(cluster)  # the cluster's roll lock, the active controller
 node = cluster.node(host.name)
 
-# The same installation a box bake runs (deploys/base_box.py): on a baked host it is all done.
-install = install_software(node)
-if node.zookeeper or node.kafkaid is not None:
-    # The JMX exporter agent is part of the services' units: in place before they start.
-    agent = install_jmx_agent(node)
-    install_roll_library(cluster, install)
+# What this host's roles use, installed as a box bake does (deploys/tasks/install.py): on a
+# host from a box it is all done already.
+installed = install(node, wanted_by(cluster, node))
+if installed.distribution:
+    # The JMX agent is part of the services' units: it was installed before they start.
+    install_roll_library(cluster, installed.distribution)
+    # A ZooKeeper server started beside a broker is waited for just before the broker starts:
+    # its start overlaps with writing and checking the broker's files.
+    zookeeper_up = None
     if node.zookeeper:
-        configure_zookeeper(cluster, node, install, session, agent)
+        zookeeper_up = configure_zookeeper(
+            cluster,
+            node,
+            installed.distribution,
+            session,
+            installed.agent,
+            wait=node.kafkaid is None,
+        )
     if node.kafkaid is not None:
-        configure_kafka(cluster, node, install, session, agent)
+        configure_kafka(
+            cluster, node, installed.distribution, session, installed.agent, zookeeper_up
+        )
     mark_current(node)
-install_node_exporter(node)
 configure_log_shipping(cluster, node)
 if node.monitoring:
     configure_monitoring(cluster, node)

@@ -11,39 +11,36 @@ MARKER = ".kafkaform-sha512"  # written last by the install, so a half-extracted
 
 class KafkaInstallations(FactBase):
     """
-    Returns ``{"versions": {"3.9.2": "<sha512>"}, "current": "3.9.2" or None}`` for the
-    distributions fully installed under ``install_root``.
+    Returns ``{"distributions": {"kafka_2.13-3.9.2": "<sha512>"}, "current": "kafka_2.13-3.9.2"
+    or None}``: the distributions fully installed under ``install_root``, by their full name
+    (``kafka_<scala>-<version>``, the tarball's top directory and the name the install gives
+    its directory), so the same Kafka version built for another Scala is another distribution.
     """
 
     @staticmethod
     def default() -> dict:
-        return {"versions": {}, "current": None}
+        return {"distributions": {}, "current": None}
 
     def command(self, install_root: str) -> str:
         root = shlex.quote(install_root)
         return (
-            f'for m in {root}/*/{MARKER}; do [ -f "$m" ] && '
-            f'for j in $(dirname "$m")/libs/kafka_*.jar; do '
-            f'echo "version $j $(cat "$m")"; done; done; '
+            # "current" is a link to one of them, not another distribution.
+            f'for m in {root}/*/{MARKER}; do d=$(dirname "$m"); [ -f "$m" ] && [ ! -L "$d" ] && '
+            f'echo "installed $(basename "$d") $(cat "$m")"; done; '
             f'echo "current $(readlink {root}/current || true)"'
         )
 
     def process(self, output: list[str]) -> dict:
-        versions: dict[str, str] = {}
-        current_dir = None
-        by_dir: dict[str, str] = {}
+        distributions: dict[str, str] = {}
+        current = None
         for line in output:
-            kind, _, rest = line.partition(" ")
-            if kind == "version":
-                jar, _, sha = rest.partition(" ")
-                name = jar.rsplit("/", 1)[-1]
-                # kafka_<scala>-<version>.jar is the broker jar; skip -sources/-test jars
-                stem = name[: -len(".jar")]
-                if stem.count("-") != 1:
-                    continue
-                version = stem.split("-", 1)[1]
-                versions[version] = sha
-                by_dir[jar.split("/libs/")[0].rstrip("/").rsplit("/", 1)[-1]] = version
+            kind, _, rest = line.strip().partition(" ")
+            if kind == "installed":
+                name, _, sha512 = rest.partition(" ")
+                distributions[name] = sha512
             elif kind == "current" and rest.strip():
-                current_dir = rest.strip().rstrip("/").rsplit("/", 1)[-1]
-        return {"versions": versions, "current": by_dir.get(current_dir or "")}
+                current = rest.strip().rstrip("/").rsplit("/", 1)[-1]
+        return {
+            "distributions": distributions,
+            "current": current if current in distributions else None,
+        }

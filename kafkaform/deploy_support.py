@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
+import gevent
 import gevent.lock
+from pyinfra.api import FactBase, Host
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.context import ContextObject, ctx_inventory, ctx_state
+from pyinfra.api.state import StateStage
+from pyinfra.context import ContextObject, ctx_host, ctx_inventory, ctx_state
 
 from kafkaform.cluster import Cluster
 from kafkaform.validate import InventoryError, check_inventory
@@ -34,26 +37,65 @@ def checked_cluster(inventory: Any, roles: bool = True) -> Cluster:
 
 
 T = TypeVar("T")
-# The CLI loads a deploy file for all hosts at once, in greenlets: one computes, the others
-# wait on this (gevent) lock and get its result, or its error, rather than doing it again.
+
+
+class _Once:
+    """One key's result; its own lock, so that keys computed at the same time by different
+    hosts' greenlets (their facts, say) do not wait for each other."""
+
+    def __init__(self) -> None:
+        self.lock = gevent.lock.RLock()
+        self.result: tuple[bool, Any] | None = None
+
+
+# The CLI loads a deploy file for all hosts at once, in greenlets: one computes a key, the
+# others wait on its lock and get its result, or its error, rather than doing it again.
 _once_lock = gevent.lock.RLock()
-_once_results: weakref.WeakKeyDictionary[Any, dict[str, tuple[bool, Any]]] = (
-    weakref.WeakKeyDictionary()
-)
+_once_results: weakref.WeakKeyDictionary[Any, dict[Hashable, _Once]] = weakref.WeakKeyDictionary()
 
 
-def once_per_run(key: str, compute: Callable[[], T]) -> T:
+def once_per_run(key: Hashable, compute: Callable[[], T]) -> T:
     """``compute()`` once per pyinfra run (its State); every later call gets the same result
     or raises the same error."""
     state = ctx_state.get()
     with _once_lock:
-        results = _once_results.setdefault(state, {})
-        if key not in results:
+        once = _once_results.setdefault(state, {}).setdefault(key, _Once())
+    with once.lock:
+        if once.result is None:
             try:
-                results[key] = (True, compute())
+                once.result = (True, compute())
             except Exception as error:
-                results[key] = (False, error)
-    ok, value = results[key]
+                once.result = (False, error)
+    ok, value = once.result
     if not ok:
         raise value
     return value
+
+
+def prepared_fact(fact: type[FactBase[T]], target: Host | None = None, **arguments: Any) -> T:
+    """``target.get_fact(fact, **arguments)`` (default: this host), run once per host and run
+    while the deploy files are prepared. pyinfra 3 runs a fact's command again at every call,
+    and several tasks ask the same one (the platform, the installed packages, the memory);
+    before the first operation runs nothing has changed, so every call would read the same."""
+    target = target if target is not None else ctx_host.get()
+    if ctx_state.get().current_stage != StateStage.Prepare:
+        return target.get_fact(fact, **arguments)  # operations may have changed the answer
+    key = ("fact", target.name, fact, repr(sorted(arguments.items())))
+    return once_per_run(key, lambda: target.get_fact(fact, **arguments))
+
+
+def prepared_facts(
+    hosts: Iterable[Host],
+    fact: type[FactBase[T]],
+    arguments: Callable[[Host], dict[str, Any]] = lambda _: {},
+) -> dict[str, T]:
+    """``prepared_fact`` of each of ``hosts`` (by name), asked of all of them at once: one
+    host's answer is not waited for before the next is asked."""
+
+    def ask(target: Host) -> T:
+        with ctx_host.use(target):
+            return prepared_fact(fact, target, **arguments(target))
+
+    asked = {target.name: gevent.spawn(ask, target) for target in hosts}
+    gevent.joinall(list(asked.values()), raise_error=True)
+    return {name: greenlet.value for name, greenlet in asked.items()}

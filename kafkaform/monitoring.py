@@ -12,6 +12,7 @@ from typing import Any
 
 import jinja2
 
+from kafkaform import programs
 from kafkaform.cluster import Cluster, Node
 from kafkaform.templating import JINJA_OPTIONS, TEMPLATES, render
 
@@ -131,15 +132,15 @@ class LogFile:
 def log_files(node: Node) -> list[LogFile]:
     """The service logs a host ships: broker (server, controller, state-change), ZooKeeper."""
     files = []
-    if node.kafkaid is not None:
-        log_dir = node.settings["kafka_log_dir"]
-        files += [
-            LogFile(f"{log_dir}/server.log", "kafka-server"),
-            LogFile(f"{log_dir}/controller.log", "kafka-controller"),
-            LogFile(f"{log_dir}/state-change.log", "kafka-state-change"),
-        ]
-    if node.zookeeper:
-        files.append(LogFile(f"{node.settings['zookeeper_log_dir']}/zookeeper.log", "zookeeper"))
+    for service, runs, log_dir in (
+        (programs.BROKER, node.kafkaid is not None, "kafka_log_dir"),
+        (programs.ZOOKEEPER, node.zookeeper, "zookeeper_log_dir"),
+    ):
+        if runs:
+            files += [
+                LogFile(f"{node.settings[log_dir]}/{service.log_file(appender)}", source)
+                for appender, source in service.shipped.items()
+            ]
     return files
 
 

@@ -12,7 +12,7 @@ import shlex
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
-from deploys.tasks.common import host_platform, install_packages, service_user
+from deploys.tasks.common import host_platform
 from kafkaform.cluster import Node
 from kafkaform.dockerd import VAGRANT_INSECURE_KEY
 
@@ -27,24 +27,6 @@ CACHE_CLEAN = {
     "yum": "yum clean all -q && rm -rf /var/cache/yum",
     "dnf": "dnf clean all -q && rm -rf /var/cache/dnf",
 }
-
-
-@deploy("Log shipping")
-def install_log_shipping(node: Node) -> None:
-    # Only the packages: where logs go depends on the inventory's monitoring hosts.
-    from deploys.tasks import logs
-
-    install_packages(
-        host_platform(), logs.PACKAGES, "Install rsyslog, its RELP module and logrotate"
-    )
-
-
-@deploy("Service users")
-def create_service_users(node: Node) -> None:
-    # In the image, so every machine from it has the same uids owning the same files.
-    s = node.settings
-    service_user(s["kafka_user"], home=s["kafka_data_dirs"][0])
-    service_user(s["zookeeper_user"], home=s["zookeeper_data_dir"])
 
 
 def scrub_script(node: Node, family: str) -> str:

@@ -10,25 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from io import StringIO
 
 from pyinfra import host
 from pyinfra.api.operation import OperationMeta
-from pyinfra.facts.files import File, Sha256File
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
+from deploys.tasks.host_files import ensure_directories, has_file, put_text
 from kafkaform.candidates import Candidate, place_script, staging_dir
-
-
-def _live_matches(candidate: Candidate) -> bool:
-    if host.get_fact(Sha256File, path=candidate.dest) != candidate.sha256:
-        return False
-    live = host.get_fact(File, path=candidate.dest) or {}
-    return (live.get("mode"), live.get("user"), live.get("group")) == (
-        int(f"{int(candidate.mode, 8):o}"),
-        candidate.user,
-        candidate.group,
-    )
 
 
 def place_checked(
@@ -44,18 +32,11 @@ def place_checked(
     passes, then ``activate``. Returns the placing operation, or None if nothing differs."""
     stage = staging_dir(component)
     # Root's only: candidates may hold secrets (Alertmanager receivers).
-    for path in sorted({stage, *(os.path.dirname(f"{stage}/{c.name}") for c in candidates)}):
-        files.directory(name=f"Directory {path}", path=path, user="root", group="root", mode="700")
+    paths = sorted({stage, *(os.path.dirname(f"{stage}/{c.name}") for c in candidates)})
+    ensure_directories(paths, mode="700", user="root", group="root")
     for c in candidates:
-        files.put(
-            name=f"Candidate for {c.dest}",
-            src=StringIO(c.text),
-            dest=f"{stage}/{c.name}",
-            mode=c.mode,
-            user=c.user,
-            group=c.group,
-        )
-    if all(_live_matches(c) for c in candidates):
+        put_text(f"Candidate for {c.dest}", f"{stage}/{c.name}", c.text, c.mode, c.user, c.group)
+    if all(has_file(c.dest, c.text, c.mode, c.user, c.group) for c in candidates):
         return None
     return server.shell(
         name=f"Check {what} with {checker}, then put it in place",

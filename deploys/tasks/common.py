@@ -1,72 +1,78 @@
-"""OS preparation every host gets: base packages, kernel settings, open-file limits."""
+"""What every host gets: its platform, one package transaction, kernel settings, open-file
+limits, service users; and the shape of a daemon kept running."""
 
+import os
 import shlex
+from collections.abc import Iterable
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import apt, dnf, files, server, systemd, yum
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import apt, dnf, server, systemd, yum
 
-from facts.host import ContainerVirtualization
+from deploys.tasks.host_files import changed, ensure_directories, listed, put_template
+from facts.host import Account, ContainerVirtualization
 from kafkaform.cluster import Node
-from kafkaform.platforms import BASE_PACKAGES, Platform, UnsupportedPlatform, platform_for
+from kafkaform.deploy_support import prepared_fact
+from kafkaform.platforms import Platform, UnsupportedPlatform, platform_for
 from kafkaform.settings import CENTOS7_VAULT
-from kafkaform.templating import JINJA_OPTIONS, template_path
 
 SYSCTL_FILE = "/etc/sysctl.d/60-kafkaform.conf"
+LIMITS_FILE = "/etc/security/limits.d/60-kafkaform.conf"
 
 
 def host_platform() -> Platform:
     try:
-        return platform_for(host.get_fact(LinuxDistribution))
+        return platform_for(prepared_fact(LinuxDistribution))
     except UnsupportedPlatform as error:
         raise PyinfraError(f"{host.name}: {error}") from None
 
 
-def install_packages(platform: Platform, packages: list[str], name: str) -> None:
-    """Install only what is missing, so a converged host runs no package manager at all."""
+def missing_packages(platform: Platform, packages: Iterable[str]) -> list[str]:
+    """Those of ``packages`` the host does not have (as it was before this run)."""
     if platform.family == "apt":
-        from pyinfra.facts.deb import DebPackages
-
-        missing = [p for p in packages if p not in host.get_fact(DebPackages)]
-        if missing:
-            apt.packages(
-                name=name, packages=missing, update=True, cache_time=3600, no_recommends=True
-            )
+        from pyinfra.facts.deb import DebPackages as Installed
     else:
-        from pyinfra.facts.rpm import RpmPackages
+        from pyinfra.facts.rpm import RpmPackages as Installed
+    installed = prepared_fact(Installed)
+    return [p for p in dict.fromkeys(packages) if p not in installed]
 
-        missing = [p for p in packages if p not in host.get_fact(RpmPackages)]
-        if missing:
-            op = yum.packages if platform.family == "yum" else dnf.packages
-            op(name=name, packages=missing)
+
+def install_packages(platform: Platform, missing: list[str], name: str) -> None:
+    """One package manager transaction for ``missing`` (see ``missing_packages``), none at
+    all when it is empty, so a converged host runs no package manager."""
+    if not missing:
+        return
+    if platform.family == "apt":
+        apt.packages(name=name, packages=missing, update=True, cache_time=3600, no_recommends=True)
+    else:
+        op = yum.packages if platform.family == "yum" else dnf.packages
+        op(name=name, packages=missing)
+
+
+@deploy("Prepare the OS")
+def point_yum_at_the_vault() -> None:
+    """CentOS 7's mirrors are gone: its repositories must name the vault before any install."""
+    put_template(
+        "Point CentOS 7 repositories at the vault",
+        "common/centos7-vault.repo.j2",
+        "/etc/yum.repos.d/CentOS-Base.repo",
+        vault=CENTOS7_VAULT,
+    )
 
 
 @deploy("Prepare the OS")
 def prepare_os(node: Node) -> None:
-    platform = host_platform()
-    if platform.centos7_vault:
-        files.template(
-            name="Point CentOS 7 repositories at the vault",
-            src=template_path("common/centos7-vault.repo.j2"),
-            dest="/etc/yum.repos.d/CentOS-Base.repo",
-            vault=CENTOS7_VAULT,
-            jinja_env_kwargs=JINJA_OPTIONS,
-        )
-    install_packages(platform, BASE_PACKAGES, "Install base packages")
-
-    sysctl = files.template(
-        name="Kernel settings for Kafka and ZooKeeper",
-        src=template_path("common/sysctl.conf.j2"),
-        dest=SYSCTL_FILE,
-        mode="644",
+    listed([os.path.dirname(SYSCTL_FILE), os.path.dirname(LIMITS_FILE)])  # in one command
+    sysctl = put_template(
+        "Kernel settings for Kafka and ZooKeeper",
+        "common/sysctl.conf.j2",
+        SYSCTL_FILE,
         sysctl=node.settings["sysctl"],
-        jinja_env_kwargs=JINJA_OPTIONS,
     )
-    if host.get_fact(ContainerVirtualization) is None:
+    if sysctl and prepared_fact(ContainerVirtualization) is None:
         server.shell(
             name="Apply kernel settings",
             commands=[f"sysctl -p {shlex.quote(SYSCTL_FILE)}"],
@@ -84,26 +90,31 @@ def prepare_os(node: Node) -> None:
         )
         if role
     ]
-    files.template(
-        name="Open-file limits for the service users",
-        src=template_path("common/limits.conf.j2"),
-        dest="/etc/security/limits.d/60-kafkaform.conf",
-        mode="644",
+    put_template(
+        "Open-file limits for the service users",
+        "common/limits.conf.j2",
+        LIMITS_FILE,
         users=users,
         nofile_limit=node.settings["nofile_limit"],
-        jinja_env_kwargs=JINJA_OPTIONS,
     )
+
+
+NOLOGIN = "/usr/sbin/nologin"
 
 
 @deploy("Create a service user")
 def service_user(name: str, home: str) -> None:
+    """A system user and its own group, no login. An account already as wanted gets no
+    operation (pyinfra's user operation reads every account of the host first)."""
+    if prepared_fact(Account, user=name) == {"group": name, "home": home, "shell": NOLOGIN}:
+        return
     server.group(name=f"Group {name}", group=name, system=True)
     server.user(
         name=f"User {name} (no login)",
         user=name,
         group=name,
         home=home,
-        shell="/usr/sbin/nologin",
+        shell=NOLOGIN,
         system=True,
         create_home=False,
         ensure_home=False,
@@ -111,20 +122,20 @@ def service_user(name: str, home: str) -> None:
 
 
 def directories(owner: str, paths: list[str], mode: str = "750") -> None:
-    for path in paths:
-        files.directory(name=f"Directory {path}", path=path, user=owner, group=owner, mode=mode)
+    ensure_directories(paths, mode=mode, user=owner, group=owner)
 
 
-def serve_daemon(unit: str, restart: list[OperationMeta]) -> None:
-    """Keep a daemon enabled and running; restart it when ``restart`` ops changed.
-    (Checked configs reload their daemon themselves: deploys/tasks/checked_config.py.)"""
+def serve_daemon(unit: str, restart: list[OperationMeta | None]) -> None:
+    """Keep a daemon enabled and running; restart it when ``restart`` ops changed (None: a
+    file already right). Checked configs reload their daemon themselves
+    (deploys/tasks/checked_config.py)."""
     systemd.service(
         name=f"Start and enable {unit}", service=f"{unit}.service", running=True, enabled=True
     )
-    if restart:
+    if any(op is not None for op in restart):
         systemd.service(
             name=f"Restart {unit} on a change",
             service=f"{unit}.service",
             restarted=True,
-            _if=any_changed(*restart),
+            _if=changed(*restart),
         )

@@ -12,15 +12,16 @@ import functools
 import shlex
 from pathlib import Path
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server
 
+from deploys.tasks.host_files import ensure_directories
 from facts.kafka import MARKER, KafkaInstallations
 from kafkaform import artifacts
 from kafkaform.cluster import Node
+from kafkaform.deploy_support import prepared_fact
 
 
 @functools.cache
@@ -56,10 +57,11 @@ def install_distribution(node: Node) -> str:
     s = node.settings
     name = artifacts.distribution_name(s["kafka_version"], s["scala_version"])
     root = s["kafka_install_root"]
-    installed = host.get_fact(KafkaInstallations, install_root=root)
+    installed = prepared_fact(KafkaInstallations, install_root=root)
 
-    files.directory(name=f"Directory {root}", path=root, user="root", group="root", mode="755")
-    if s["kafka_version"] not in installed["versions"]:
+    ensure_directories([root], mode="755", user="root", group="root")
+    # By the full name: another Scala build of the same Kafka version is another directory.
+    if name not in installed["distributions"]:
         local = s["kafka_local_file"]
         url = None if local else tarball_url(s)
         sha512 = expected_sha512(url, local, s["kafka_sha512"])

@@ -1,13 +1,9 @@
-"""Java from the distribution's own packages."""
+"""Java from the distribution's own packages (installed in the host's one package transaction,
+deploys/tasks/install.py)."""
 
-from pyinfra.api import deploy
-
-from deploys.tasks.common import host_platform, install_packages
 from kafkaform.cluster import Node
+from kafkaform.platforms import Platform
 
 
-@deploy("Install Java")
-def install_java(node: Node) -> None:
-    platform = host_platform()
-    package = node.settings["java_package"] or platform.java_package
-    install_packages(platform, [package], f"Install {package}")
+def java_package(node: Node, platform: Platform) -> str:
+    return node.settings["java_package"] or platform.java_package

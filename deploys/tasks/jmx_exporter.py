@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import files
 
 from deploys.tasks.download import fetch_verified
+from deploys.tasks.host_files import ensure_directories
 from kafkaform import artifacts
 from kafkaform.cluster import Node
 from kafkaform.settings import JMX_EXPORTER_SHA256
@@ -50,7 +50,7 @@ def install_jmx_agent(node: Node) -> JmxAgent:
     url = artifacts.jmx_agent_url(s["maven_mirror"], version)
     root = s["jmx_exporter_dir"]
     jar = f"{root}/{url.rsplit('/', 1)[-1]}"
-    files.directory(name=f"Directory {root}", path=root, user="root", group="root", mode="755")
+    ensure_directories([root], mode="755", user="root", group="root")
     op = fetch_verified(
         f"Download and verify {url.rsplit('/', 1)[-1]}",
         url,

@@ -1,28 +1,22 @@
 """A Kafka broker: server.properties from defaults + overrides, its own user and unit."""
 
 import shlex
+from collections.abc import Callable
+from pathlib import Path
 
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
+from deploys.tasks.host_files import put_text
 from deploys.tasks.jmx_exporter import JmxAgent
 from deploys.tasks.roll import LIB_DIR, RollSession
 from deploys.tasks.service import GATE_SECONDS, JavaService
+from kafkaform import programs
 from kafkaform.cluster import Cluster, Node
 from kafkaform.settings import JAVA_BIN
 from kafkaform.templating import template_path
 
-MAIN_CLASS = "kafka.Kafka"
 PARTITIONS_AWK = f"{LIB_DIR}/partitions.awk"  # the safe restart's reading of partition health
-# Kafka's own log layout, so operators find the files where they expect them.
-LOG_FILES = {
-    "server": "server.log",
-    "controller": "controller.log",
-    "state_change": "state-change.log",
-    "cleaner": "log-cleaner.log",
-    "authorizer": "kafka-authorizer.log",
-    "request": "kafka-request.log",
-}
+# Kafka's loggers, each to its own file (the appenders of kafkaform.programs.BROKER).
 LOGGERS = {
     "kafka.controller": {"level": "INFO", "appender": "controller"},
     "state.change.logger": {"level": "INFO", "appender": "state_change"},
@@ -36,16 +30,24 @@ def kafka_config_check(install: str) -> str:
     """Shell check of a server.properties candidate (at ``{candidate}``): KafkaConfig parses
     it (the storage tool's ``info`` builds one first), and no exception may come out."""
     return (
-        f"! {JAVA_BIN} -Xmx128m -Dlog4j.configuration=file:{install}/config/tools-log4j.properties"
-        f" -cp '{install}/libs/*' kafka.tools.StorageTool info -c {{candidate}} 2>&1"
+        f"! {JAVA_BIN} -Xmx128m {programs.TOOL_JVM_OPTIONS}"
+        f" -Dlog4j.configuration=file:{install}/config/tools-log4j.properties"
+        f" -cp '{install}/libs/*' {programs.STORAGE_TOOL} info -c {{candidate}} 2>&1"
         " | grep -m 5 Exception"
     )
 
 
 @deploy("Kafka broker")
 def configure_kafka(
-    cluster: Cluster, node: Node, install: str, session: RollSession, agent: JmxAgent | None = None
+    cluster: Cluster,
+    node: Node,
+    install: str,
+    session: RollSession,
+    agent: JmxAgent | None = None,
+    before_start: Callable[[], None] | None = None,
 ) -> None:
+    """``before_start``: queues what must be done before the broker starts or restarts (the
+    wait for this host's ZooKeeper server, started while the broker's files were written)."""
     s = node.settings
     svc = JavaService(
         name="kafka",
@@ -71,7 +73,7 @@ def configure_kafka(
             "Kafka's configuration parser",
             properties=properties,
         ),
-        svc.log4j(LOG_FILES, LOGGERS, root="server"),
+        svc.log4j(programs.BROKER, LOGGERS),
     ]
     javaagent = None
     if agent:
@@ -86,10 +88,10 @@ def configure_kafka(
         )
         changes += [agent.installed] if agent.installed else []
         javaagent = agent.argument(s["kafka_jmx_exporter_port"], rules)
-    files.put(
-        name="Partition health checks for safe restarts",
-        src=template_path("kafka/partitions.awk"),
-        dest=PARTITIONS_AWK,
+    put_text(
+        "Partition health checks for safe restarts",
+        PARTITIONS_AWK,
+        Path(template_path("kafka/partitions.awk")).read_text(),
         mode="644",
     )
     svc.safe_restart_script(
@@ -100,21 +102,23 @@ def configure_kafka(
         address=shlex.quote(node.address),
         port=s["kafka_port"],
         default_min_isr=properties["min.insync.replicas"],
+        topic_command=programs.TOPIC_COMMAND,
         gate_seconds=GATE_SECONDS,
         wait_seconds=s["kafka_restart_wait_seconds"],
     )
     unit = svc.unit(
         description=f"Kafka broker {node.kafkaid} (kafkaform)",
         documentation="https://kafka.apache.org/39/documentation.html",
-        main_class=MAIN_CLASS,
+        program=programs.BROKER,
         config_file=server_properties,
         heap=s["kafka_heap"],
         jvm_opts=s["kafka_jvm_opts"],
         stop_timeout=s["kafka_stop_timeout_seconds"],
         after=["zookeeper.service"] if node.zookeeper else [],
-        gc_log="kafkaServer-gc.log",
         extra_properties=(f"-Dkafka.logs.dir={svc.log_dir}",),
         javaagent=javaagent,
     )
     controller = session.controller == node.kafkaid
+    if before_start:
+        before_start()
     svc.run(unit, changes, session, last="the controller" if controller else None)

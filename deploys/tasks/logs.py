@@ -11,18 +11,20 @@ from __future__ import annotations
 import re
 import shlex
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
 from deploys.tasks.checked_config import place_checked
-from deploys.tasks.common import host_platform, install_packages, serve_daemon
+from deploys.tasks.common import host_platform, serve_daemon
+from deploys.tasks.host_files import ensure_directories, put_template
 from kafkaform.candidates import Candidate, rsyslog_check, staging_dir
 from kafkaform.cluster import Cluster, Node
+from kafkaform.deploy_support import prepared_fact
 from kafkaform.monitoring import journal_units, log_files
-from kafkaform.templating import JINJA_OPTIONS, render, template_path
+from kafkaform.templating import render
 
+# Installed (deploys/tasks/install.py) only where logs are shipped: the inventory has a sink.
 PACKAGES = ["rsyslog", "rsyslog-relp", "logrotate"]
 QUEUE_DIR = "/var/spool/rsyslog-kafkaform"
 RSYSLOG_DIR = "/etc/rsyslog.d"
@@ -32,17 +34,16 @@ q = shlex.quote
 
 
 def _ubuntu() -> bool:
-    meta = host.get_fact(LinuxDistribution).get("release_meta") or {}
+    meta = prepared_fact(LinuxDistribution).get("release_meta") or {}
     return str(meta.get("ID", "")).lower() == "ubuntu"
 
 
 @deploy("Log shipping")
 def configure_log_shipping(cluster: Cluster, node: Node) -> None:
-    s = node.settings
-    platform = host_platform()
-    install_packages(platform, PACKAGES, "Install rsyslog, its RELP module and logrotate")
     if not cluster.monitoring:
         return  # no sink in this inventory: the services' own rotation keeps disks bounded
+    s = node.settings
+    platform = host_platform()
     if _ubuntu():
         # Ubuntu's rsyslog drops root for `syslog`, which must read the service logs.
         for user in (
@@ -56,7 +57,7 @@ def configure_log_shipping(cluster: Cluster, node: Node) -> None:
                         f"id -nG syslog | grep -qw {q(user)} || usermod -aG {q(user)} syslog"
                     ],
                 )
-    files.directory(name=f"Directory {QUEUE_DIR}", path=QUEUE_DIR, mode="700")
+    ensure_directories([QUEUE_DIR], mode="700")
     sinks = [
         {"id": re.sub(r"[^A-Za-z0-9]", "_", sink.name), "address": sink.address}
         for sink in cluster.monitoring
@@ -81,9 +82,7 @@ def configure_log_shipping(cluster: Cluster, node: Node) -> None:
         )
     ]
     if node.monitoring:
-        files.directory(
-            name=f"Directory {s['log_sink_dir']}", path=s["log_sink_dir"], group="adm", mode="750"
-        )
+        ensure_directories([s["log_sink_dir"]], mode="750", group="adm")
         candidates.append(
             Candidate(
                 SINK_CONF,
@@ -91,14 +90,12 @@ def configure_log_shipping(cluster: Cluster, node: Node) -> None:
                 render("rsyslog/sink.conf.j2", port=s["log_sink_port"], sink_dir=s["log_sink_dir"]),
             )
         )
-        files.template(
-            name="logrotate for the log sink",
-            src=template_path("rsyslog/logrotate-sink.j2"),
-            dest="/etc/logrotate.d/kafkaform-sink",
-            mode="644",
+        put_template(
+            "logrotate for the log sink",
+            "rsyslog/logrotate-sink.j2",
+            "/etc/logrotate.d/kafkaform-sink",
             sink_dir=s["log_sink_dir"],
             keep_days=s["log_sink_keep_days"],
-            jinja_env_kwargs=JINJA_OPTIONS,
         )
     place_checked(
         "the rsyslog configuration",

@@ -10,11 +10,12 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import files, systemd
 
 from deploys.tasks.checked_config import place_checked
-from deploys.tasks.common import host_platform, install_packages, serve_daemon, service_user
+from deploys.tasks.common import serve_daemon, service_user
 from kafkaform import lag_exporter as lag_exporter_program
 from kafkaform import monitoring
 from kafkaform.candidates import Candidate, staging_dir
 from kafkaform.cluster import Cluster, Node
+from kafkaform.platforms import Platform
 from kafkaform.templating import JINJA_OPTIONS, render, template_path
 
 PACKAGES = [
@@ -39,15 +40,19 @@ def _template(name: str, src: str, dest: str, mode: str = "644", **variables):
     )
 
 
-@deploy("Monitoring host")
-def configure_monitoring(cluster: Cluster, node: Node) -> None:
-    platform = host_platform()
+def packages(node: Node, platform: Platform) -> list[str]:
+    """What a monitoring host installs (in its one package transaction: tasks/install.py)."""
     if platform.family != "apt":
         raise PyinfraError(
             f"{node.name}: monitoring: True needs a Debian or Ubuntu host (Prometheus, "
             "Alertmanager and the lag exporter come from their packages)"
         )
-    install_packages(platform, PACKAGES, "Install Prometheus, Alertmanager, lag exporter deps")
+    return PACKAGES
+
+
+@deploy("Monitoring host")
+def configure_monitoring(cluster: Cluster, node: Node) -> None:
+    """After the installation (deploys/tasks/install.py), which refuses a non-Debian host."""
     prometheus(cluster, node)
     alertmanager(cluster, node)
     lag_exporter(cluster, node)

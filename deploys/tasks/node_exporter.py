@@ -17,12 +17,13 @@ from pyinfra.facts.files import File
 from pyinfra.facts.server import Arch
 from pyinfra.operations import files, server, systemd
 
-from deploys.tasks.common import host_platform, install_packages, serve_daemon, service_user
+from deploys.tasks.common import host_platform, serve_daemon, service_user
 from deploys.tasks.download import fetch_verified
+from deploys.tasks.host_files import ensure_directories, put_template
 from kafkaform import artifacts
 from kafkaform.cluster import Node
 from kafkaform.monitoring import NODE_EXPORTER_UNIT
-from kafkaform.templating import JINJA_OPTIONS, template_path
+from kafkaform.platforms import Platform
 
 TARBALL_USER = "node_exporter"
 INSTALL_ROOT = "/opt/node_exporter"
@@ -56,24 +57,26 @@ def expected_sha256(url: str, pinned: str | None) -> str:
         raise PyinfraError(f"{error}; or pin node_exporter_sha256") from None
 
 
+def packages(platform: Platform) -> list[str]:
+    """Debian/Ubuntu: the distribution's package (in the host's one package transaction)."""
+    return [NODE_EXPORTER_UNIT] if platform.family == "apt" else []
+
+
 @deploy("node_exporter")
 def install_node_exporter(node: Node) -> None:
-    platform = host_platform()
-    if platform.family == "apt":
-        _from_package(node, platform)
+    """Runs after the package transaction: on EL, the release tarball; then its flags and unit."""
+    if host_platform().family == "apt":
+        _configure_package(node)
     else:
         _from_tarball(node)
 
 
-def _from_package(node: Node, platform) -> None:
-    install_packages(platform, [NODE_EXPORTER_UNIT], f"Install {NODE_EXPORTER_UNIT}")
-    flags = files.template(
-        name=f"{NODE_EXPORTER_UNIT} flags",
-        src=template_path("node_exporter/default.j2"),
-        dest=f"/etc/default/{NODE_EXPORTER_UNIT}",
-        mode="644",
+def _configure_package(node: Node) -> None:
+    flags = put_template(
+        f"{NODE_EXPORTER_UNIT} flags",
+        "node_exporter/default.j2",
+        f"/etc/default/{NODE_EXPORTER_UNIT}",
         flags=node_exporter_flags(node),
-        jinja_env_kwargs=JINJA_OPTIONS,
     )
     serve_daemon(NODE_EXPORTER_UNIT, restart=[flags])
 
@@ -84,7 +87,7 @@ def _from_tarball(node: Node) -> None:
     name = release_name(s["node_exporter_version"], arch)
     binary = f"{INSTALL_ROOT}/{name}/node_exporter"
     service_user(TARBALL_USER, home="/nonexistent")
-    files.directory(name=f"Directory {INSTALL_ROOT}", path=INSTALL_ROOT, mode="755")
+    ensure_directories([INSTALL_ROOT], mode="755")
     if not host.get_fact(File, path=binary):
         url = s["node_exporter_url"] or release_url(s["node_exporter_version"], arch)
         tarball = f"{s['download_dir']}/{name}.tar.gz"
@@ -102,16 +105,15 @@ def _from_tarball(node: Node) -> None:
                 f" {q(f'{name}/node_exporter')} && rm -f {q(tarball)}"
             ],
         )
-    unit = files.template(
-        name=f"systemd unit {NODE_EXPORTER_UNIT}.service",
-        src=template_path("node_exporter/node-exporter.service.j2"),
-        dest=f"/etc/systemd/system/{NODE_EXPORTER_UNIT}.service",
-        mode="644",
+    unit = put_template(
+        f"systemd unit {NODE_EXPORTER_UNIT}.service",
+        "node_exporter/node-exporter.service.j2",
+        f"/etc/systemd/system/{NODE_EXPORTER_UNIT}.service",
         run_as=TARBALL_USER,
         # systemd splits ExecStart like a shell and understands its quotes.
         binary=q(binary),
         flags=[q(flag) for flag in node_exporter_flags(node)],
-        jinja_env_kwargs=JINJA_OPTIONS,
     )
-    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    if unit:
+        systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
     serve_daemon(NODE_EXPORTER_UNIT, restart=[unit])

@@ -15,7 +15,7 @@ from pyinfra.context import ContextObject, ctx_inventory
 
 from facts.live import LiveState
 from kafkaform.cluster import Cluster
-from kafkaform.deploy_support import once_per_run
+from kafkaform.deploy_support import once_per_run, prepared_facts
 from kafkaform.live import BAKE_REASON, State, bake_problems, live_problems, probe_paths
 from kafkaform.validate import Problem
 
@@ -40,11 +40,11 @@ def refuse_unsafe_bake(inventory: Any, cluster: Cluster) -> None:
 def live_states(inventory: Any, cluster: Cluster) -> dict[str, State]:
     """LiveState of every host pyinfra connected to (a --limit run connects to fewer)."""
     active = set(inventory.get_active_hosts())
-    return {
-        host.name: host.get_fact(LiveState, **probe_paths(cluster.node(host.name)))
-        for host in inventory
-        if host in active
-    }
+    return prepared_facts(
+        [host for host in inventory if host in active],
+        LiveState,
+        lambda host: probe_paths(cluster.node(host.name)),
+    )
 
 
 def _once(

@@ -29,12 +29,12 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.api.state import BaseStateCallback
 from pyinfra.context import ctx_state
 from pyinfra.facts.systemd import SystemdStatus
-from pyinfra.operations import files
 
+from deploys.tasks.host_files import ensure_directories, put_template
+from kafkaform import programs
 from kafkaform.cluster import Cluster
-from kafkaform.deploy_support import once_per_run
+from kafkaform.deploy_support import once_per_run, prepared_facts
 from kafkaform.settings import JAVA_BIN
-from kafkaform.templating import JINJA_OPTIONS, template_path
 
 LOCK_PATH = "/kafkaform/roll-lock"  # outside Kafka's chroot: it guards ZooKeeper's rolls too
 LIB_DIR = "/usr/local/lib/kafkaform"  # what the safe-restart scripts source or run
@@ -233,8 +233,8 @@ def roll_session(cluster: Cluster) -> RollSession:
     def open_for_run() -> RollSession:
         hosts = ctx_state.get().inventory.get_active_hosts()
         running = any(
-            h.get_fact(SystemdStatus).get(f"{unit}.service")
-            for h in hosts
+            units.get(f"{unit}.service")
+            for units in prepared_facts(hosts, SystemdStatus).values()
             for unit in ("zookeeper", "kafka")
         )
         wait = max(n.settings["roll_lock_wait_seconds"] for n in cluster.nodes)
@@ -243,18 +243,19 @@ def roll_session(cluster: Cluster) -> RollSession:
     return once_per_run("roll-session", open_for_run)
 
 
-def install_roll_library(cluster: Cluster, install: str) -> OperationMeta:
+def install_roll_library(cluster: Cluster, install: str) -> OperationMeta | None:
     """The shell functions both safe-restart scripts source: the roll lock, unit waits."""
-    files.directory(name=f"Directory {LIB_DIR}", path=LIB_DIR)
-    return files.template(
-        name="Roll functions for the safe-restart scripts",
-        src=template_path("roll/roll.sh.j2"),
-        dest=ROLL_LIBRARY,
+    ensure_directories([LIB_DIR])
+    return put_template(
+        "Roll functions for the safe-restart scripts",
+        "roll/roll.sh.j2",
+        ROLL_LIBRARY,
         mode="644",
         lock_path=LOCK_PATH,
         ensemble=shlex.quote(cluster.zookeeper_connect()),
         java_bin=JAVA_BIN,
+        tool_jvm_options=programs.TOOL_JVM_OPTIONS,
+        zookeeper_shell=programs.ZOOKEEPER_SHELL,
         classpath=f"{install}/libs/*",
         tools_log4j=f"{install}/config/tools-log4j.properties",
-        jinja_env_kwargs=JINJA_OPTIONS,
     )

@@ -3,24 +3,28 @@ safe rolling restart."""
 
 from __future__ import annotations
 
+import os
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyinfra import host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.hardware import Memory
-from pyinfra.operations import files, server, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import server, systemd
 
 from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import directories, service_user
+from deploys.tasks.host_files import changed, ensure_directories, listed, put_template
 from deploys.tasks.roll import ROLL_LIBRARY, RollSession
 from facts.kafka import MARKER
 from facts.service import ServiceDrift, record_command, runtime_dir
+from kafkaform import programs
 from kafkaform.candidates import Candidate, staging_dir
 from kafkaform.cluster import heap_for
+from kafkaform.deploy_support import prepared_fact
 from kafkaform.settings import JAVA_BIN
-from kafkaform.templating import JINJA_OPTIONS, render, template_path
+from kafkaform.templating import render
 
 SCRIPT_DIR = "/usr/local/sbin"
 LOG_MAX_FILE_SIZE = "100MB"  # x LOG_MAX_BACKUPS per log file: bounded disk use
@@ -28,6 +32,10 @@ LOG_MAX_BACKUPS = 10
 # How long a safe restart waits for the cluster to be able to spare this host (a previous
 # host's replicas catching up) before it refuses.
 GATE_SECONDS = 120
+
+
+def nothing() -> None:
+    """A wait for a service that was not started: nothing to wait for."""
 
 
 @dataclass
@@ -55,22 +63,26 @@ class JavaService:
         return (*self.read_at_start, self.unit_file, f"{self.install}/{MARKER}")
 
     def prepare(self) -> None:
+        # Every directory this service's files go to, read in one command.
+        listed(
+            [
+                *self.owned_dirs,
+                self.log_dir,
+                self.config_dir,
+                staging_dir(self.name),
+                SCRIPT_DIR,
+                os.path.dirname(self.unit_file),
+            ]
+        )
         service_user(self.user, home=self.workdir)
         directories(self.user, [*self.owned_dirs, self.log_dir])
-        files.directory(name=f"Directory {self.config_dir}", path=self.config_dir, mode="755")
+        ensure_directories([self.config_dir], mode="755")
 
-    def config(self, src: str, dest: str, **variables) -> OperationMeta:
+    def config(self, src: str, dest: str, **variables) -> OperationMeta | None:
         self.read_at_start.append(dest)
         # Readable by the service's group only: passwords may live in these files.
-        return files.template(
-            name=f"{self.label} {dest}",
-            src=template_path(src),
-            dest=dest,
-            user="root",
-            group=self.user,
-            mode="640",
-            jinja_env_kwargs=JINJA_OPTIONS,
-            **variables,
+        return put_template(
+            f"{self.label} {dest}", src, dest, mode="640", user="root", group=self.user, **variables
         )
 
     def checked_config(
@@ -87,29 +99,30 @@ class JavaService:
         check = check.replace("{candidate}", shlex.quote(path))
         return place_checked(name, self.name, [candidate], check, checker)
 
-    def log4j(self, appenders: dict[str, str], loggers: dict, root: str) -> OperationMeta:
+    def log4j(self, program: programs.Service, loggers: dict) -> OperationMeta | None:
+        """log4j.properties: ``program``'s log files, rotated; ``loggers`` routed to them."""
         return self.config(
             "common/log4j.properties.j2",
             f"{self.config_dir}/log4j.properties",
             log_dir=self.log_dir,
-            root_appender=root,
+            root_appender=program.root_appender,
             max_file_size=LOG_MAX_FILE_SIZE,
             max_backups=LOG_MAX_BACKUPS,
-            appenders=appenders,
+            appenders=program.log_files,
             loggers=loggers,
         )
 
-    def safe_restart_script(self, template: str, **variables) -> OperationMeta:
-        return files.template(
-            name=f"Safe restart script {self.name}-safe-restart",
-            src=template_path(template),
-            dest=f"{SCRIPT_DIR}/{self.name}-safe-restart",
+    def safe_restart_script(self, template: str, **variables) -> OperationMeta | None:
+        return put_template(
+            f"Safe restart script {self.name}-safe-restart",
+            template,
+            f"{SCRIPT_DIR}/{self.name}-safe-restart",
             mode="755",
             roll_library=ROLL_LIBRARY,
             java_bin=JAVA_BIN,
+            tool_jvm_options=programs.TOOL_JVM_OPTIONS,
             classpath=f"{self.install}/libs/*",
             tools_log4j=f"{self.install}/config/tools-log4j.properties",
-            jinja_env_kwargs=JINJA_OPTIONS,
             **variables,
         )
 
@@ -118,22 +131,21 @@ class JavaService:
         *,
         description: str,
         documentation: str,
-        main_class: str,
+        program: programs.Service,
         config_file: str,
         heap: str | None,
         jvm_opts: list[str],
         stop_timeout: int,
         after: list[str],
-        gc_log: str,
         extra_properties: tuple[str, ...] = (),
         javaagent: str | None = None,
-    ) -> OperationMeta:
+    ) -> OperationMeta | None:
         """The systemd unit; ``javaagent`` is a ``-javaagent:`` argument (jar=options)."""
-        size = heap_for(self.name, host.get_fact(Memory), heap)
-        return files.template(
-            name=f"systemd unit {self.name}.service",
-            src=template_path("common/java-service.service.j2"),
-            dest=self.unit_file,
+        size = heap_for(self.name, None if heap else prepared_fact(Memory), heap)
+        return put_template(
+            f"systemd unit {self.name}.service",
+            "common/java-service.service.j2",
+            self.unit_file,
             mode="644",
             runtime_dir=runtime_dir(self.name),
             record_start=record_command(self.name, self.fingerprint),
@@ -147,28 +159,32 @@ class JavaService:
             jvm_opts=jvm_opts,
             system_properties=[
                 f"-Dlog4j.configuration=file:{self.config_dir}/log4j.properties",
-                f"-Xlog:gc*:file={self.log_dir}/{gc_log}:time,tags:filecount=10,filesize=20M",
+                f"-Xlog:gc*:file={self.log_dir}/{program.gc_log}:time,tags:filecount=10,filesize=20M",
                 *extra_properties,
                 *([f"-javaagent:{javaagent}"] if javaagent else []),
             ],
             classpath=f"{self.install}/libs/*",
-            main_class=main_class,
+            main_class=program.main_class,
             config_file=config_file,
             nofile_limit=self.nofile_limit,
             stop_timeout=stop_timeout,
-            jinja_env_kwargs=JINJA_OPTIONS,
         )
 
     def run(
         self,
-        unit_op: OperationMeta,
+        unit_op: OperationMeta | None,
         changes: list[OperationMeta | None],
         session: RollSession,
         last: str | None = None,
-    ) -> None:
+        wait: bool = True,
+    ) -> Callable[[], None]:
         """Start a stopped service and wait for it; restart a running one when it runs
         anything else than what is on disk now (changed in this run or left by an earlier
         one that failed or was interrupted).
+
+        ``wait=False``: a service started now is not waited for here; the function returned
+        queues that wait, to be called before anything needs the service (it overlaps the
+        start with the operations queued in between). It does nothing if nothing started.
 
         Restarts are serial (one host at a time), gated on the cluster's health by the
         safe-restart script and checked against this run's roll lock; the run stops at the
@@ -177,9 +193,10 @@ class JavaService:
         """
         name = self.name
         live = host.get_fact(ServiceDrift, service=name, files=self.fingerprint)
-        changed = any_changed(unit_op, *(op for op in changes if op is not None))
+        unit_changed = changed(unit_op)
+        any_change = changed(unit_op, *changes)
         systemd.daemon_reload(
-            name="Reload systemd units", _if=lambda: unit_op.did_change() or live["reload"]
+            name="Reload systemd units", _if=lambda: unit_changed() or live["reload"]
         )
         # Stopped services first (pyinfra orders the hosts' operations by source line): a
         # broker or server that is down must be back before a running one may be spared.
@@ -190,20 +207,27 @@ class JavaService:
                 running=True,
                 enabled=True,
             )
-            server.shell(
-                name=f"Wait until {name} is healthy",
-                commands=[f"{SCRIPT_DIR}/{name}-safe-restart --wait-only"],
-            )
-            return
+
+            def wait_until_healthy() -> None:
+                server.shell(
+                    name=f"Wait until {name} is healthy",
+                    commands=[f"{SCRIPT_DIR}/{name}-safe-restart --wait-only"],
+                )
+
+            if not wait:
+                return wait_until_healthy
+            wait_until_healthy()
+            return nothing
         systemd.service(name=f"Enable {name} at boot", service=f"{name}.service", enabled=True)
         script = f"{SCRIPT_DIR}/{name}-safe-restart"
         restart = {
             "commands": [f"{script} --lock-token {session.token}" if session.token else script],
             "_serial": True,
-            "_if": lambda: live["drift"] or changed(),
+            "_if": lambda: live["drift"] or any_change(),
         }
         # The "last" call must stay below the other one, for the same reason.
         if not last:
             server.shell(name=f"Restart {name} safely (one host at a time)", **restart)
         else:
             server.shell(name=f"Restart {name} safely ({last} last)", **restart)
+        return nothing

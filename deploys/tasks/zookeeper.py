@@ -1,6 +1,7 @@
 """A ZooKeeper server: zoo.cfg over the whole ensemble, myid = zkid, its own user and unit."""
 
 import shlex
+from collections.abc import Callable
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -9,9 +10,9 @@ from deploys.tasks.jmx_exporter import JmxAgent
 from deploys.tasks.roll import RollSession
 from deploys.tasks.service import GATE_SECONDS, JavaService
 from facts.zookeeper import ZooKeeperMode
+from kafkaform import programs
 from kafkaform.cluster import Cluster, Node
 
-MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 # zoo.cfg's candidate check: key=value lines (comments and blanks aside), no key twice.
 ZOO_CFG_CHECK = (
     "awk '/^[[:space:]]*(#|$)/ { next } "
@@ -24,8 +25,14 @@ ZOO_CFG_CHECK = (
 
 @deploy("ZooKeeper")
 def configure_zookeeper(
-    cluster: Cluster, node: Node, install: str, session: RollSession, agent: JmxAgent | None = None
-) -> None:
+    cluster: Cluster,
+    node: Node,
+    install: str,
+    session: RollSession,
+    agent: JmxAgent | None = None,
+    wait: bool = True,
+) -> Callable[[], None]:
+    """``wait=False``: returns the wait for a server started now (JavaService.run)."""
     s = node.settings
     data_dir = s["zookeeper_data_dir"]
     svc = JavaService(
@@ -54,7 +61,7 @@ def configure_zookeeper(
         ),
         # myid lives in dataDir, where ZooKeeper looks for it.
         svc.config("zookeeper/myid.j2", f"{data_dir}/myid", zkid=node.zkid),
-        svc.log4j({"zookeeper": "zookeeper.log"}, {}, root="zookeeper"),
+        svc.log4j(programs.ZOOKEEPER, {}),
     ]
     javaagent = None
     if agent:
@@ -78,14 +85,15 @@ def configure_zookeeper(
     unit = svc.unit(
         description=f"ZooKeeper server {node.zkid} (kafkaform)",
         documentation="https://zookeeper.apache.org/doc/r3.8.4/zookeeperAdmin.html",
-        main_class=MAIN_CLASS,
+        program=programs.ZOOKEEPER,
         config_file=zoo_cfg,
         heap=s["zookeeper_heap"],
         jvm_opts=s["zookeeper_jvm_opts"],
         stop_timeout=60,
         after=[],
-        gc_log="zookeeper-gc.log",
         javaagent=javaagent,
     )
     mode = host.get_fact(ZooKeeperMode, port=s["zookeeper_client_port"])
-    svc.run(unit, changes, session, last="the leader" if mode == "leader" else None)
+    return svc.run(
+        unit, changes, session, last="the leader" if mode == "leader" else None, wait=wait
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,12 +27,26 @@ class Run:
     state: State
     names: dict[str, list[str]] = field(default_factory=dict)  # host -> op names in order
     commands: dict[str, list[str]] = field(default_factory=dict)  # host -> executed commands
+    prepared: dict[str, list[str]] = field(default_factory=dict)  # host -> those before any op
 
     def ops(self, host: str) -> list[str]:
         return self.names[host]
 
     def executed(self, host: str) -> str:
         return "\n".join(self.commands[host])
+
+
+@contextmanager
+def cli_ordering() -> Iterator[None]:
+    """Order operations by their line numbers in the deploy files, as the CLI does (the API's
+    default, order of definition per host, would interleave hosts with different roles).
+    pyinfra.is_cli is global: it is set back afterwards, for the tests that use the API."""
+    before = pyinfra.is_cli
+    pyinfra.is_cli = True
+    try:
+        yield
+    finally:
+        pyinfra.is_cli = before
 
 
 def run_deploy(
@@ -44,33 +60,33 @@ def run_deploy(
     real_open_session = roll.open_session
     roll.open_session = lambda *args, **kwargs: session
     os.chdir(REPO)
-    # Order operations by their line numbers in the deploy files, as the CLI does; the API's
-    # default (order of definition per host) would interleave hosts with different roles.
-    pyinfra.is_cli = True
     try:
-        inventory = Inventory((hosts, {}))
-        state = State(check_for_changes=False)
-        state.cwd = REPO
-        config = Config()
-        ctx_state.set(state)
-        ctx_config.set(config)
-        ctx_inventory.set(inventory)
-        state.init(inventory, config)
-        connect_all(state)
-        state.set_stage(StateStage.Prepare)
-        load_deploy_file(state, deploy)
-        run = Run(state)
-        for host in inventory:
-            run.names[host.name] = [
-                state.op_meta[op_hash].names.copy().pop()
-                for op_hash in state.get_op_order()
-                if op_hash in state.ops[host]
-            ]
-        state.set_stage(StateStage.Execute)
-        run_ops(state)
-        for host in inventory:
-            run.commands[host.name] = list(host.connector.executed_commands)
-        return run
+        with cli_ordering():
+            inventory = Inventory((hosts, {}))
+            state = State(check_for_changes=False)
+            state.cwd = REPO
+            config = Config()
+            ctx_state.set(state)
+            ctx_config.set(config)
+            ctx_inventory.set(inventory)
+            state.init(inventory, config)
+            connect_all(state)
+            state.set_stage(StateStage.Prepare)
+            load_deploy_file(state, deploy)
+            run = Run(state)
+            for host in inventory:
+                run.names[host.name] = [
+                    state.op_meta[op_hash].names.copy().pop()
+                    for op_hash in state.get_op_order()
+                    if op_hash in state.ops[host]
+                ]
+            for host in inventory:
+                run.prepared[host.name] = list(host.connector.executed_commands)
+            state.set_stage(StateStage.Execute)
+            run_ops(state)
+            for host in inventory:
+                run.commands[host.name] = list(host.connector.executed_commands)
+            return run
     finally:
         roll.open_session = real_open_session
         os.chdir(cwd)

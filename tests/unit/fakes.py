@@ -6,6 +6,7 @@ given distribution would say; every other command "succeeds" with no output.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 OS_RELEASE = {
@@ -54,3 +55,38 @@ def fake_hosts(distro: str, nodes: int = 3, ensemble: int | None = None, **data:
             host.update(zookeeper=True, zkid=i)
         hosts.append((f"@fake/kafka-{i}", host))
     return hosts
+
+
+# What facts.files.Listing's command (and no other) contains.
+LISTING = "-printf 'dir "
+
+
+def host_files(
+    files: dict[str, str], mode: str = "644", user: str = "root", group: str = "root"
+) -> dict:
+    """fake_responses: the host has ``files`` (path -> text), as facts.files.Listing reads
+    them."""
+    return host_paths(files={path: (text, mode, user, group) for path, text in files.items()})
+
+
+def host_paths(
+    files: dict[str, tuple[str, str, str, str]] | None = None,
+    directories: dict[str, tuple[str, str, str]] | None = None,
+) -> dict:
+    """fake_responses: the host has ``files`` (path -> (text, mode, user, group)) and
+    ``directories`` (path -> (mode, user, group)). One answer for any listing: it names them
+    all, and the deploy looks up only the directories it asked about."""
+    lines = [f"dir {m} {u} {g} {path}" for path, (m, u, g) in (directories or {}).items()]
+    for path, (text, m, u, g) in (files or {}).items():
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        lines += [f"file {m} {u} {g} {path}", f"{digest}  {path}"]
+    return {LISTING: lines}
+
+
+def accounts_on_host(accounts: dict[str, tuple[str, str]]) -> dict:
+    """fake_responses: the host has these service users (name -> (home, shell)), each with
+    its own group, as facts.host.Account reads them."""
+    return {
+        f"getent passwd {name} |": [f"passwd {name}:x:990:990::{home}:{shell}", f"group {name}"]
+        for name, (home, shell) in accounts.items()
+    }

@@ -7,21 +7,51 @@ from facts.kafka import KafkaInstallations
 from facts.zookeeper import ZooKeeperMode
 
 
-def test_kafka_installations_reads_versions_and_current():
+def test_kafka_installations_reads_distributions_and_current():
     output = [
-        "version /opt/kafka/kafka_2.13-3.9.2/libs/kafka_2.13-3.9.2.jar aaa",
-        "version /opt/kafka/kafka_2.13-3.9.2/libs/kafka_2.13-3.9.2-sources.jar aaa",
-        "version /opt/kafka/kafka_2.13-3.8.1/libs/kafka_2.13-3.8.1.jar bbb",
+        "installed kafka_2.13-3.9.2 aaa",
+        "installed kafka_2.12-3.9.2 ccc",
+        "installed kafka_2.13-3.8.1 bbb",
         "current /opt/kafka/kafka_2.13-3.8.1",
     ]
     assert KafkaInstallations().process(output) == {
-        "versions": {"3.9.2": "aaa", "3.8.1": "bbb"},
-        "current": "3.8.1",
+        "distributions": {
+            "kafka_2.13-3.9.2": "aaa",
+            "kafka_2.12-3.9.2": "ccc",
+            "kafka_2.13-3.8.1": "bbb",
+        },
+        "current": "kafka_2.13-3.8.1",
     }
 
 
 def test_kafka_installations_on_a_bare_host():
-    assert KafkaInstallations().process(["current "]) == {"versions": {}, "current": None}
+    assert KafkaInstallations().process(["current "]) == {"distributions": {}, "current": None}
+
+
+def test_current_pointing_at_no_installed_distribution_is_none():
+    output = ["installed kafka_2.12-3.9.2 aaa", "current /opt/kafka/kafka_2.13-3.9.2"]
+    assert KafkaInstallations().process(output)["current"] is None
+
+
+def test_kafka_installations_command_names_each_marked_tree(tmp_path):
+    import subprocess
+
+    for name, marked in (("kafka_2.13-3.9.2", True), ("kafka_2.12-3.9.2", True), ("half", False)):
+        (tmp_path / name / "libs").mkdir(parents=True)
+        if marked:
+            (tmp_path / name / ".kafkaform-sha512").write_text(f"sha-{name}\n")
+    (tmp_path / "current").symlink_to(tmp_path / "kafka_2.12-3.9.2")
+    fact = KafkaInstallations()
+    out = subprocess.run(
+        ["sh", "-c", fact.command(install_root=str(tmp_path))], capture_output=True, text=True
+    ).stdout
+    assert fact.process(out.splitlines()) == {
+        "distributions": {
+            "kafka_2.12-3.9.2": "sha-kafka_2.12-3.9.2",
+            "kafka_2.13-3.9.2": "sha-kafka_2.13-3.9.2",
+        },
+        "current": "kafka_2.12-3.9.2",
+    }
 
 
 def test_kafka_installation_command_trusts_only_marked_trees():

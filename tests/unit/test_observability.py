@@ -3,9 +3,7 @@ observability steps on @fake hosts (Debian and EL)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 
 import pytest
 from pyinfra.api.exceptions import PyinfraError
@@ -16,7 +14,7 @@ from kafkaform.settings import DEFAULTS, JMX_EXPORTER_SHA256
 from kafkaform.templating import TEMPLATES, render
 from kafkaform.validate import check
 from tests.unit.deployrun import run_deploy
-from tests.unit.fakes import fake_hosts, responses
+from tests.unit.fakes import fake_hosts, host_files, responses
 
 H1 = "@fake/kafka-1"
 MON = "@fake/monitor"
@@ -58,8 +56,8 @@ def test_debian_plan_agent_exporters_logs_and_monitoring_host():
         "https://repo1.maven.org/maven2/io/prometheus/jmx/jmx_prometheus_javaagent/1.0.1/" in sent
     )
     # Then node_exporter and log shipping on every host, the monitoring host last.
-    assert "install --no-install-recommends prometheus-node-exporter" in sent
-    assert "rsyslog rsyslog-relp logrotate" in sent
+    # (in the host's one package transaction, with Java and the base packages)
+    assert "ca-certificates prometheus-node-exporter rsyslog rsyslog-relp logrotate" in sent
     assert "/var/lib/kafkaform/candidates/rsyslog/60-kafkaform-ship.conf" in sent
     assert "50-kafkaform-sink.conf" not in sent
     assert not any(op.startswith("Monitoring host") for op in ops)
@@ -75,25 +73,25 @@ def test_debian_plan_agent_exporters_logs_and_monitoring_host():
 
 
 def test_units_load_the_agent_with_their_rules(monkeypatch):
-    from pyinfra.operations import files
+    from deploys.tasks import host_files
 
-    rendered: dict[str, dict] = {}
-    original = files.template
+    written: dict[str, tuple] = {}  # dest -> (text, mode, user, group)
+    original = host_files.put_text
 
-    def recording(*args, **kwargs):
-        rendered[kwargs["dest"]] = kwargs
-        return original(*args, **kwargs)
+    def recording(name, dest, text, mode, user=None, group=None):
+        written[dest] = (text, mode, user, group)
+        return original(name, dest, text, mode, user, group)
 
-    monkeypatch.setattr(files, "template", recording)
+    monkeypatch.setattr(host_files, "put_text", recording)
     run_deploy(fake_hosts("debian12", 1))
-    kafka = rendered["/etc/systemd/system/kafka.service"]["system_properties"]
-    zookeeper = rendered["/etc/systemd/system/zookeeper.service"]["system_properties"]
-    assert f"-javaagent:{JAR}=7071:/etc/kafka/jmx-exporter.yml" in kafka
-    assert f"-javaagent:{JAR}=7072:/etc/zookeeper/jmx-exporter.yml" in zookeeper
+    kafka = written["/etc/systemd/system/kafka.service"][0]
+    zookeeper = written["/etc/systemd/system/zookeeper.service"][0]
+    assert f" -javaagent:{JAR}=7071:/etc/kafka/jmx-exporter.yml " in kafka
+    assert f" -javaagent:{JAR}=7072:/etc/zookeeper/jmx-exporter.yml " in zookeeper
     # No remote JMX port: metrics leave the JVM only through the agent's HTTP endpoint.
-    assert not any("jmxremote" in prop for prop in kafka + zookeeper)
-    rules = rendered["/etc/kafka/jmx-exporter.yml"]
-    assert rules["group"] == "kafka" and rules["mode"] == "640"
+    assert "jmxremote" not in kafka + zookeeper
+    _, mode, _, group = written["/etc/kafka/jmx-exporter.yml"]
+    assert group == "kafka" and mode == "640"
 
 
 def test_agent_argument_and_rule_files_render():
@@ -113,15 +111,9 @@ def test_agent_argument_and_rule_files_render():
 
 def live_files(files: dict[str, str], mode: str = "-rw-r--r--", group: str = "root") -> dict:
     """fake_responses: the host's ``files`` (path -> text) as the facts read them."""
-    answers: dict = {}
-    for path, text in files.items():
-        sha = hashlib.sha256(text.encode()).hexdigest()
-        where = re.escape(path)
-        answers[re.compile(rf"sha256sum {where} 2>")] = [f"{sha}  {path}"]
-        answers[re.compile(rf"%N'? {where} 2>")] = [
-            f"user=root group={group} mode={mode} atime=0 mtime=0 ctime=0 size=1 '{path}'"
-        ]
-    return answers
+    bits = "".join("0" if c == "-" else "1" for c in mode[1:])
+    octal = "".join(str(int(bits[i : i + 3], 2)) for i in (0, 3, 6))
+    return host_files(files, mode=octal, group=group)
 
 
 def monitor_with_live(files: dict[str, str], **kwargs) -> tuple[list, dict]:
@@ -214,7 +206,8 @@ def test_el_hosts_get_node_exporter_from_the_release_tarball():
 def test_el_rsyslog_does_not_load_imjournal_twice():
     hosts = with_monitor("centos7", 3, monitor_distro="debian12")
     run = run_deploy(hosts)
-    assert "yum install -y rsyslog rsyslog-relp logrotate" in run.executed(H1)
+    (transaction,) = [c for c in run.commands[H1] if c.startswith("yum install -y")]
+    assert "rsyslog rsyslog-relp logrotate" in transaction
 
 
 def test_monitoring_on_el_is_refused_with_the_reason():

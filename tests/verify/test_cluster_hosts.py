@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from kafkaform import programs
+
 
 def java_users(host) -> set[str]:
     return {p.user for p in host.process.filter(comm="java")}
+
+
+def runs_main_class(host, user: str, program: programs.Service) -> bool:
+    return any(
+        f" {program.main_class} " in p.args for p in host.process.filter(comm="java", user=user)
+    )
 
 
 def test_zookeeper_service(zookeeper_node, host_of):
@@ -12,8 +20,10 @@ def test_zookeeper_service(zookeeper_node, host_of):
     s = zookeeper_node.settings
     service = host.service("zookeeper")
     assert service.is_enabled and service.is_running
-    assert s["zookeeper_user"] in java_users(host)
+    assert runs_main_class(host, s["zookeeper_user"], programs.ZOOKEEPER)
     assert host.socket(f"tcp://0.0.0.0:{s['zookeeper_client_port']}").is_listening
+    log = programs.ZOOKEEPER.log_file(programs.ZOOKEEPER.root_appender)
+    assert host.file(f"{s['zookeeper_log_dir']}/{log}").exists
     assert host.file(f"{s['zookeeper_data_dir']}/myid").content_string.strip() == str(
         zookeeper_node.zkid
     )
@@ -34,7 +44,7 @@ def test_kafka_service(broker_node, host_of):
     s = broker_node.settings
     service = host.service("kafka")
     assert service.is_enabled and service.is_running
-    assert s["kafka_user"] in java_users(host)
+    assert runs_main_class(host, s["kafka_user"], programs.BROKER)
     assert host.socket(f"tcp://0.0.0.0:{s['kafka_port']}").is_listening
     properties = host.file(f"{s['kafka_config_dir']}/server.properties")
     assert f"broker.id={broker_node.kafkaid}" in properties.content_string.splitlines()
@@ -47,7 +57,15 @@ def test_kafka_files_belong_to_its_user(broker_node, host_of):
     assert host.user(s["kafka_user"]).shell.endswith("nologin")
     for path in s["kafka_data_dirs"]:
         assert host.file(path).user == s["kafka_user"]
-    assert host.file(f"{s['kafka_log_dir']}/server.log").exists
+    log = programs.BROKER.log_file(programs.BROKER.root_appender)
+    assert host.file(f"{s['kafka_log_dir']}/{log}").exists
+
+
+def test_a_jvm_and_kafka_only_where_zookeeper_or_kafka_runs(any_node, host_of):
+    host = host_of(any_node)
+    runs_java = any_node.zookeeper or any_node.kafkaid is not None
+    assert bool(java_users(host)) is runs_java
+    assert host.file(any_node.settings["kafka_install_root"]).exists is runs_java
 
 
 def test_kernel_settings_and_limits_in_place(any_node, host_of):
