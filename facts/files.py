@@ -7,12 +7,16 @@ import shlex
 
 from pyinfra.api import FactBase
 
+DIGEST_LIMIT = 1 << 20  # what the deploy writes (configs, units, scripts) is far smaller
+
 
 class Listing(FactBase):
     """
     Returns ``{directory: {"mode": 0o750, "user": ..., "group": ..., "files": {path: {"mode":
     0o640, "user": ..., "group": ..., "sha256": ...}}}}`` for those of ``directories`` that
-    exist (their regular files only: no links, no subdirectories).
+    exist (their regular files only: no links, no subdirectories). Files of DIGEST_LIMIT bytes
+    or more get no sha256 (so they never count as already written): a log directory's
+    rotated files are gigabytes a no-op deploy must not read.
     """
 
     @staticmethod
@@ -24,9 +28,10 @@ class Listing(FactBase):
         for directory in directories:
             d = shlex.quote(directory)
             files = f"find {d} -mindepth 1 -maxdepth 1 -type f"
+            small = f"{files} -size -{DIGEST_LIMIT}c"
             parts.append(
                 f"if [ -d {d} ]; then find {d} -maxdepth 0 -printf 'dir %m %u %g %p\\n'; "
-                f"{files} -printf 'file %m %u %g %p\\n'; {files} -exec sha256sum {{}} +; fi"
+                f"{files} -printf 'file %m %u %g %p\\n'; {small} -exec sha256sum {{}} +; fi"
             )
         # A listing that fails (a file it cannot read) leaves those files unknown: they are
         # then written again, never skipped, so the fact itself need not fail.

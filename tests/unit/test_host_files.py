@@ -9,7 +9,7 @@ import pytest
 from pyinfra.api.util import get_template
 
 from deploys.tasks import host_files
-from facts.files import Listing
+from facts.files import DIGEST_LIMIT, Listing
 from kafkaform.templating import JINJA_OPTIONS, render, template_path
 from tests.unit.deployrun import run_deploy
 from tests.unit.fakes import fake_hosts, host_paths, responses
@@ -115,6 +115,22 @@ def test_listing_reads_a_real_tree(tmp_path):
             "sha256": hashlib.sha256(b"x=1\n").hexdigest(),
         }
     }
+
+
+def test_large_files_are_listed_unread_so_they_never_count_as_written(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "server.log.1").write_bytes(b"x" * DIGEST_LIMIT)  # a rotated log: not read
+    (logs / "gc.log").write_bytes(b"y" * (DIGEST_LIMIT - 1))
+    fact = Listing()
+    command = fact.command(directories=(str(logs),))
+    out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    found = fact.process(out.stdout.splitlines())[str(logs)]["files"]
+    assert list(found) == [str(logs / "gc.log")]
+    assert (
+        found[str(logs / "gc.log")]["sha256"]
+        == hashlib.sha256(b"y" * (DIGEST_LIMIT - 1)).hexdigest()
+    )
 
 
 def test_directories_are_read_once_per_host_several_in_one_command():
