@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from kafkaform import box, dockerd
+from kafkaform import boxcatalog, dockerd
 
 
 def add(catalog, version, provider, sha="a" * 64):
-    return box.add_to_catalog(
+    return boxcatalog.add_to_catalog(
         catalog,
         name="kafkaform/kafka",
         version=version,
@@ -44,43 +44,45 @@ def test_versions_sort_numerically_and_the_next_bake_counts_up():
     for version in ("3.9.2.9", "3.9.2.10", "3.9.2.2"):
         catalog = add(catalog, version, "docker")
     assert [v["version"] for v in catalog["versions"]] == ["3.9.2.2", "3.9.2.9", "3.9.2.10"]
-    assert box.next_version(catalog, "docker", "3.9.2") == "3.9.2.11"
+    assert boxcatalog.next_version(catalog, "docker", "3.9.2") == "3.9.2.11"
     # Per provider and per Kafka version: a new Kafka starts at .1.
-    assert box.next_version(catalog, "lab", "3.9.2") == "3.9.2.1"
-    assert box.next_version(catalog, "docker", "3.9.3") == "3.9.3.1"
-    assert box.find_in_catalog(catalog, "docker")[0] == "3.9.2.10"
-    assert box.find_in_catalog(catalog, "docker", "3.9.2.9")[0] == "3.9.2.9"
-    with pytest.raises(box.BoxError, match="no kafkaform-lab box"):
-        box.find_in_catalog(catalog, "lab")
+    assert boxcatalog.next_version(catalog, "lab", "3.9.2") == "3.9.2.1"
+    assert boxcatalog.next_version(catalog, "docker", "3.9.3") == "3.9.3.1"
+    assert boxcatalog.find_in_catalog(catalog, "docker")[0] == "3.9.2.10"
+    assert boxcatalog.find_in_catalog(catalog, "docker", "3.9.2.9")[0] == "3.9.2.9"
+    with pytest.raises(boxcatalog.BoxError, match="no kafkaform-lab box"):
+        boxcatalog.find_in_catalog(catalog, "lab")
 
 
 @pytest.mark.parametrize("version", ["v1", "3.9.2-1", "", "3..1"])
 def test_bad_versions_are_refused(version):
-    with pytest.raises(box.BoxError, match="numbers and dots"):
+    with pytest.raises(boxcatalog.BoxError, match="numbers and dots"):
         add(None, version, "docker")
 
 
 def test_a_catalog_of_another_box_is_not_mixed_in():
-    with pytest.raises(box.BoxError, match="not 'kafkaform/kafka'"):
+    with pytest.raises(boxcatalog.BoxError, match="not 'kafkaform/kafka'"):
         add({"name": "acme/zookeeper", "versions": []}, "1.0.0", "docker")
 
 
 def test_docker_box_names_its_image(tmp_path):
     dest = tmp_path / "kafka.box"
-    box.write_docker_box(dest, "kafkaform/kafka-box:3.9.2.1")
+    boxcatalog.write_docker_box(dest, "kafkaform/kafka-box:3.9.2.1")
     with tarfile.open(dest) as tar:
         assert sorted(tar.getnames()) == ["Vagrantfile", "metadata.json"]
         metadata = json.load(tar.extractfile("metadata.json"))
         vagrantfile = tar.extractfile("Vagrantfile").read().decode()
     assert metadata == {"provider": "docker"}
     assert 'd.image = "kafkaform/kafka-box:3.9.2.1"' in vagrantfile
-    assert box.docker_image_name("kafkaform/kafka", "3.9.2.1") == "kafkaform/kafka-box:3.9.2.1"
+    assert (
+        boxcatalog.docker_image_name("kafkaform/kafka", "3.9.2.1") == "kafkaform/kafka-box:3.9.2.1"
+    )
 
 
 def lab_box_with_catalog(tmp_path: Path, content: bytes, listed: bytes) -> Path:
     path = tmp_path / "kafka-3.9.2.1-lab.tar.zst"
     path.write_bytes(content)
-    catalog = box.add_to_catalog(
+    catalog = boxcatalog.add_to_catalog(
         None,
         name="kafkaform/kafka",
         version="3.9.2.1",
@@ -95,12 +97,15 @@ def lab_box_with_catalog(tmp_path: Path, content: bytes, listed: bytes) -> Path:
 
 def test_lab_box_is_held_to_its_catalog_checksum(tmp_path):
     path = lab_box_with_catalog(tmp_path, b"rootfs", b"rootfs")
-    assert box.resolve_lab_box(tmp_path / "metadata.json") == (path, box.sha256_of(path))
-    assert box.resolve_lab_box(path)[0] == path
+    assert boxcatalog.resolve_lab_box(tmp_path / "metadata.json") == (
+        path,
+        boxcatalog.sha256_of(path),
+    )
+    assert boxcatalog.resolve_lab_box(path)[0] == path
     path.write_bytes(b"tampered")
     for given in (tmp_path / "metadata.json", path):
-        with pytest.raises(box.BoxError, match="does not match the sha256"):
-            box.resolve_lab_box(given)
+        with pytest.raises(boxcatalog.BoxError, match="does not match the sha256"):
+            boxcatalog.resolve_lab_box(given)
 
 
 IPTABLES_FILTER = """-P INPUT ACCEPT
