@@ -116,8 +116,8 @@ def docker_bridges(links: list[str]) -> list[str]:
 
 
 def network_snapshot() -> dict[str, Any]:
-    """Docker-looking bridges and the iptables listing: taken before our dockerd starts, so
-    that stopping it removes only what it added."""
+    """Docker-looking bridges and the iptables listings (empty without iptables): taken
+    before our dockerd starts, so that stopping it removes only what it added."""
     links = [link.name for link in Path("/sys/class/net").iterdir()]
     return {
         "bridges": docker_bridges(links),
@@ -152,7 +152,7 @@ def ensure_running(progress: Progress = progress, timeout: float = 90) -> bool:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # outlives this command, like the lab's hosts
         )
-    policy = _forward_policy(before["iptables"]["filter"]) if which("iptables") else None
+    policy = _forward_policy(before["iptables"]["filter"])
     record = {"pid": proc.pid, "forward_policy": policy, "before": before}
     STATE_FILE.write_text(json.dumps(record) + "\n")
     deadline = time.monotonic() + timeout
@@ -199,31 +199,37 @@ def docker_chains(rules: str, before: str = "") -> list[str]:
     return [c for c in re.findall(r"^-N (DOCKER\S*)", rules, re.M) if c not in existing]
 
 
-def cleanup_network(forward_policy: str | None, before: dict[str, Any] | None = None) -> None:
-    """Remove what our dockerd added: its rules and chains, its bridges, a DROP FORWARD policy.
-
-    ``before`` is the snapshot taken when it started; a state file written before kafkaform
-    took one has none, and then every Docker-looking rule, chain and bridge goes.
+def cleanup_commands(
+    before: dict[str, Any] | None, now: dict[str, Any], forward_policy: str | None
+) -> list[list[str]]:
+    """The commands that remove what our dockerd added between the snapshots ``before`` (taken
+    when it started) and ``now``: its rules, its chains (emptied first, as one may jump to
+    another), its bridges, and the FORWARD policy it set to DROP. What was there before, a
+    system Docker's for one, stays. A state file written before kafkaform took a snapshot
+    has none: then every Docker-looking rule, chain and bridge goes.
     """
     before = before or {}
     earlier = before.get("iptables", {})
-    if which("iptables"):
-        for table in IPTABLES_TABLES:
-            listing = _iptables_listing(table)
-            for argv in docker_rules(table, listing, earlier.get(table, "")):
-                subprocess.run(argv, capture_output=True)
-            chains = docker_chains(listing, earlier.get(table, ""))
-            for action in ("-F", "-X"):  # emptied first: a chain may jump to another
-                for chain in chains:
-                    subprocess.run(
-                        ["iptables", "-w", "-t", table, action, chain], capture_output=True
-                    )
-        if forward_policy:
-            subprocess.run(["iptables", "-w", "-P", "FORWARD", forward_policy], capture_output=True)
-    links = [link.name for link in Path("/sys/class/net").iterdir()]
-    for name in docker_bridges(links):
-        if name not in before.get("bridges", []):
-            subprocess.run(["ip", "link", "delete", name], capture_output=True)
+    commands = []
+    for table, listing in now["iptables"].items():
+        commands += docker_rules(table, listing, earlier.get(table, ""))
+        chains = docker_chains(listing, earlier.get(table, ""))
+        commands += [["iptables", "-w", "-t", table, "-F", chain] for chain in chains]
+        commands += [["iptables", "-w", "-t", table, "-X", chain] for chain in chains]
+    if forward_policy:
+        commands.append(["iptables", "-w", "-P", "FORWARD", forward_policy])
+    earlier_bridges = set(before.get("bridges", []))
+    commands += [
+        ["ip", "link", "delete", name] for name in now["bridges"] if name not in earlier_bridges
+    ]
+    return commands
+
+
+def cleanup_network(forward_policy: str | None, before: dict[str, Any] | None = None) -> None:
+    """Remove what our dockerd added (see cleanup_commands)."""
+    for argv in cleanup_commands(before, network_snapshot(), forward_policy):
+        if which(argv[0]):
+            subprocess.run(argv, capture_output=True)
 
 
 def image_exists(image: str) -> bool:
