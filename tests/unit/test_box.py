@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kafkaform import boxcatalog, dockerd
+from kafkaform import box, boxcatalog, dockerd, settings
+from kafkaform.lab.plan import with_nodes
+from kafkaform.lab.state import new_state, node_dir, save_state
 
 
 def add(catalog, version, provider, sha="a" * 64):
@@ -126,3 +128,59 @@ def test_docker_clean_up_removes_only_dockers_rules():
     assert "-D FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT" in deletes
     assert "-D FORWARD -i br-0123456789ab ! -o br-0123456789ab -j ACCEPT" in deletes
     assert not any("kf-br0" in rule for rule in deletes)  # the lab's rules stay
+
+
+@pytest.mark.parametrize(
+    ("current", "expected"),
+    [
+        ("/opt/kafka/kafka_2.13-3.9.2", ("3.9.2", "2.13")),
+        ("kafka_2.12-3.8.1/", ("3.8.1", "2.12")),
+    ],
+)
+def test_installed_kafka_is_read_from_the_current_link(current, expected):
+    assert boxcatalog.installed_kafka(current) == expected
+
+
+def test_a_current_link_that_is_no_distribution_is_refused():
+    with pytest.raises(boxcatalog.BoxError, match="was the bake complete"):
+        boxcatalog.installed_kafka("/opt/kafka/something-else")
+
+
+def test_the_catalog_records_the_kafka_the_bake_installed(tmp_path, monkeypatch):
+    # The bake's inventory pinned Kafka 3.8.1 on Scala 2.12, not this release's default.
+    assert settings.KAFKA_VERSION != "3.8.1"
+    lab = tmp_path / "lab"
+    monkeypatch.setenv("KAFKAFORM_LAB_DIR", str(lab))
+    save_state(with_nodes(new_state(lab), 1), lab)
+    upper = node_dir("kafka-1", lab) / "upper" / "opt" / "kafka"
+    upper.mkdir(parents=True)
+    (upper / "current").symlink_to("/opt/kafka/kafka_2.12-3.8.1")
+    exported = {}
+
+    def export(node, dest, info, progress):
+        exported.update(info, node=node)
+        dest.write_bytes(b"rootfs")
+
+    monkeypatch.setattr(box, "package_lab", export)
+    dest, catalog = box.package("lab", output=tmp_path / "out", progress=lambda line: None)
+    (entry,) = catalog["versions"]
+    assert entry["version"] == "3.8.1.1"
+    assert entry["description"] == "Kafka 3.8.1 (Scala 2.12), Java, no host ids"
+    assert exported == {
+        "name": "kafkaform/kafka",
+        "version": "3.8.1.1",
+        "kafka_version": "3.8.1",
+        "node": "kafka-1",
+    }
+    assert dest.name == "kafka-3.8.1.1-lab.tar.zst"
+
+
+def test_packaging_a_machine_that_was_not_baked_is_refused(tmp_path, monkeypatch):
+    lab = tmp_path / "lab"
+    monkeypatch.setenv("KAFKAFORM_LAB_DIR", str(lab))
+    save_state(with_nodes(new_state(lab), 1), lab)
+    (node_dir("kafka-1", lab) / "upper").mkdir(parents=True)
+    (tmp_path / "base").mkdir()
+    monkeypatch.setattr(box, "package_lab", lambda *args: pytest.fail("nothing to package"))
+    with pytest.raises(boxcatalog.BoxError, match="bake it first"):
+        box.package("lab", output=tmp_path / "out", progress=lambda line: None)
