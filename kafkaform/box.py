@@ -41,7 +41,7 @@ from kafkaform.boxcatalog import (
     sha256_of,
     write_docker_box,
 )
-from kafkaform.hostops import HostError
+from kafkaform.hostops import HostError, progress
 from kafkaform.lab.export import export_rootfs, read_link
 
 Progress = Callable[[str], None]
@@ -186,7 +186,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
             machine=args.machine,
             node=args.node,
             base_url=args.base_url,
-            progress=lambda line: print(line, flush=True),
+            progress=progress,
         )
     except (BoxError, HostError) as exc:
         print(f"kafkaform box: error: {exc}", file=sys.stderr)

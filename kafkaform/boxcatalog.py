@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kafkaform.artifacts import file_digest
+from kafkaform.hostops import read_json
 
 DEFAULT_NAME = "kafkaform/kafka"
 PROVIDERS = ("virtualbox", "libvirt", "docker", "lab")
@@ -105,11 +106,9 @@ def find_in_catalog(
 
 def load_catalog(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except json.JSONDecodeError as exc:
-        raise BoxError(f"{path} is not valid JSON: {exc}") from exc
+        return read_json(path)
+    except ValueError as exc:
+        raise BoxError(str(exc)) from exc
 
 
 def sha256_of(path: Path) -> str:

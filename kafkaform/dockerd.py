@@ -25,7 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from kafkaform import identity
-from kafkaform.hostops import HostError, alive, apt_install, cmdline, progress, wait_exit, which
+from kafkaform.hostops import (
+    HostError,
+    alive,
+    apt_install,
+    cmdline,
+    progress,
+    read_json,
+    wait_exit,
+    which,
+)
 from kafkaform.lab.rootfs import ensure_base_for_image
 
 Progress = Callable[[str], None]
@@ -93,8 +102,8 @@ def answers() -> bool:
 
 def _load_state() -> dict[str, Any]:
     try:
-        return json.loads(STATE_FILE.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return read_json(STATE_FILE) or {}
+    except ValueError:
         return {}
 
 

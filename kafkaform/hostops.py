@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 Progress = Callable[[str], None]
 
@@ -195,6 +197,17 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     tmp.write_text(text)
     tmp.chmod(mode)
     os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in ``path``, or None when there is no such file; ValueError (naming
+    the file) when it is not JSON."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc})") from exc
 
 
 @contextlib.contextmanager

@@ -67,20 +67,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 @_cli
-def _cmd_stop(args: argparse.Namespace) -> int:
-    stop_node(args.node, progress=progress)
-    return 0
-
-
-@_cli
-def _cmd_start(args: argparse.Namespace) -> int:
-    start_node(args.node, timeout=args.timeout, progress=progress)
-    return 0
-
-
-@_cli
-def _cmd_kill(args: argparse.Namespace) -> int:
-    kill_node(args.node, progress=progress)
+def _cmd_node(args: argparse.Namespace) -> int:
+    """stop, start or kill one host."""
+    if args.lab_command == "start":
+        start_node(args.node, timeout=args.timeout, progress=progress)
+    else:
+        {"stop": stop_node, "kill": kill_node}[args.lab_command](args.node, progress=progress)
     return 0
 
 
@@ -156,16 +148,16 @@ def add_cli(subparsers: Any) -> None:
     )
     p.set_defaults(func=_cmd_status)
 
-    for action, func, text in (
-        ("stop", _cmd_stop, "shut a host down cleanly; its disk is kept"),
-        ("start", _cmd_start, "boot a stopped or crashed host again on its disk"),
-        ("kill", _cmd_kill, "crash a host: SIGKILL its systemd (no clean shutdown)"),
+    for action, text in (
+        ("stop", "shut a host down cleanly; its disk is kept"),
+        ("start", "boot a stopped or crashed host again on its disk"),
+        ("kill", "crash a host: SIGKILL its systemd (no clean shutdown)"),
     ):
         p = actions.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
         p.add_argument("node", help="host name, e.g. kafka-2")
         if action == "start":
             p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for sshd")
-        p.set_defaults(func=func)
+        p.set_defaults(func=_cmd_node)
 
     p = actions.add_parser(
         "ssh",

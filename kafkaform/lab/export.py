@@ -12,9 +12,9 @@ from typing import Any
 
 from kafkaform import identity
 from kafkaform.hostops import Progress, remove_tree, run, umount_under
-from kafkaform.lab.nodes import stop_locked
-from kafkaform.lab.rootfs import TAR_FLAGS, node_base, require_root
-from kafkaform.lab.state import get_lab_dir, lab_lock, node_dir, require_state
+from kafkaform.lab.nodes import running_lab, stop_locked
+from kafkaform.lab.rootfs import TAR_FLAGS, node_base
+from kafkaform.lab.state import get_lab_dir, node_dir, require_state
 
 BOX_INFO = "etc/kafkaform/box.json"  # inside a lab box: what it is (not which host)
 
@@ -33,10 +33,7 @@ def export_rootfs(
     identity scrub (shutdown journal, host keys, a machine-id) are left out, so every host
     started from the box makes its own.
     """
-    require_root()
-    lab = get_lab_dir(lab_dir)
-    with lab_lock(lab, progress):
-        state = require_state(lab)
+    with running_lab(lab_dir, progress) as (lab, state):
         stop_locked(state, name, lab, progress=progress)
         home = node_dir(name, lab)
         view, extra = home / "export", home / "export-extra"

@@ -20,6 +20,7 @@ from kafkaform.lab.nodes import (
     container_init_pid,
     force_stop,
     nspawn_pid,
+    running_lab,
     ssh_answers,
     start_nodes,
     stop_locked,
@@ -137,10 +138,7 @@ def start_node(
     name: str, lab_dir: str | Path | None = None, timeout: float = 120.0, progress: Progress = print
 ) -> None:
     """Boot a stopped, killed or died node again on its existing disk."""
-    require_root()
-    lab = get_lab_dir(lab_dir)
-    with lab_lock(lab, progress):
-        state = require_state(lab)
+    with running_lab(lab_dir, progress) as (lab, state):
         find_node(state, name)
         # After a machine restart the bridge, NAT and mirror are gone too.
         ensure_network(progress)
@@ -154,18 +152,13 @@ def stop_node(
     name: str, lab_dir: str | Path | None = None, timeout: float = 90.0, progress: Progress = print
 ) -> None:
     """Shut a node down cleanly (systemd powers off); its disk is kept."""
-    require_root()
-    lab = get_lab_dir(lab_dir)
-    with lab_lock(lab, progress):
-        stop_locked(require_state(lab), name, lab, timeout, progress)
+    with running_lab(lab_dir, progress) as (lab, state):
+        stop_locked(state, name, lab, timeout, progress)
 
 
 def kill_node(name: str, lab_dir: str | Path | None = None, progress: Progress = print) -> None:
     """Crash a node: SIGKILL its systemd (the container's PID 1), as a power cut would."""
-    require_root()
-    lab = get_lab_dir(lab_dir)
-    with lab_lock(lab, progress):
-        state = require_state(lab)
+    with running_lab(lab_dir, progress) as (lab, state):
         node = find_node(state, name)
         pid = nspawn_pid(name, lab)
         if pid is None:

@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,8 @@ from kafkaform.lab.plan import (
     network_file,
     resolv_conf,
 )
-from kafkaform.lab.rootfs import install_authorized_key, lab_public_key, node_base
-from kafkaform.lab.state import node_dir, save_state
+from kafkaform.lab.rootfs import install_authorized_key, lab_public_key, node_base, require_root
+from kafkaform.lab.state import get_lab_dir, lab_lock, node_dir, require_state, save_state
 
 
 def nspawn_pid(name: str, lab_dir: str | Path | None = None) -> int | None:
@@ -268,3 +268,12 @@ def stop_locked(
     unmount_disk(name, lab, progress)
     node["pid"] = None
     save_state(state, lab)
+
+
+@contextlib.contextmanager
+def running_lab(lab_dir: str | Path | None, progress: Progress) -> Iterator[tuple[Path, State]]:
+    """(lab directory, state) of the lab that is up, under the lab lock for the whole block."""
+    require_root()
+    lab = get_lab_dir(lab_dir)
+    with lab_lock(lab, progress):
+        yield lab, require_state(lab)

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from kafkaform.hostops import Progress, locked, write_atomic
+from kafkaform.hostops import Progress, locked, read_json, write_atomic
 from kafkaform.lab.plan import BRIDGE, GATEWAY, MIRROR_URL, PREFIX, LabError, State
 
 DEFAULT_LAB_DIR = "/var/lib/kafkaform/lab"
@@ -49,13 +49,10 @@ def new_state(lab_dir: str | Path | None = None) -> State:
 
 def load_state(lab_dir: str | Path | None = None) -> State | None:
     """The running lab's state, or None when no lab is up."""
-    path = state_path(lab_dir)
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except json.JSONDecodeError as exc:
-        raise LabError(f"{path} is not valid JSON ({exc}); run `kafkaform lab down`") from exc
+        return read_json(state_path(lab_dir))
+    except ValueError as exc:
+        raise LabError(f"{exc}; run `kafkaform lab down`") from exc
 
 
 def require_state(lab_dir: str | Path | None = None) -> State:

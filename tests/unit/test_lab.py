@@ -304,3 +304,30 @@ def test_ssh_command(tmp_path: Path) -> None:
 def test_commands_without_a_lab_say_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(plan.LabError, match="kafkaform lab up"):
         lifecycle.ssh_command("kafka-1", tmp_path)
+
+
+@pytest.mark.parametrize("action", ["stop", "start", "kill"])
+def test_node_commands_reach_their_action(
+    action: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[tuple[str, str, dict]] = []
+    for name in ("stop", "start", "kill"):
+        monkeypatch.setattr(
+            lab_cli,
+            f"{name}_node",
+            lambda node, _name=name, **kwargs: calls.append((_name, node, kwargs)),
+        )
+    args = parse(["lab", action, "kafka-2"])
+    assert args.func(args) == 0
+    ((called, node, kwargs),) = calls
+    assert (called, node) == (action, "kafka-2")
+    assert kwargs.get("timeout") == (120.0 if action == "start" else None)
+
+
+def test_lab_errors_are_reported_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KAFKAFORM_LAB_DIR", str(tmp_path))
+    args = parse(["lab", "ssh", "kafka-1", "true"])
+    assert args.func(args) == 1
+    assert "kafkaform lab: error: no lab is up" in capsys.readouterr().err

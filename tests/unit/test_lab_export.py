@@ -54,7 +54,7 @@ def test_export_holds_the_lab_lock_from_the_stop_to_the_end(
     monkeypatch.setattr(export, "stop_locked", stop_and_look)
     monkeypatch.setattr(export, "run", run)
     monkeypatch.setattr(export, "umount_under", lambda path: seen.append(("umount", True)))
-    monkeypatch.setattr(export, "require_root", lambda: None)
+    monkeypatch.setattr(nodes, "require_root", lambda: None)
     monkeypatch.setattr(nodes, "nspawn_pid", lambda name, lab_dir=None: None)
     monkeypatch.setattr(nodes, "is_mounted", lambda path: False)
     lines: list[str] = []
@@ -71,7 +71,7 @@ def test_export_leaves_out_what_a_booted_host_made(
     argvs: list[list[str]] = []
     monkeypatch.setattr(export, "run", lambda argv, check=True: argvs.append(argv))
     monkeypatch.setattr(export, "umount_under", lambda path: None)
-    monkeypatch.setattr(export, "require_root", lambda: None)
+    monkeypatch.setattr(nodes, "require_root", lambda: None)
     monkeypatch.setattr(export, "stop_locked", lambda *args, **kwargs: None)
     export.export_rootfs("kafka-2", tmp_path / "box.tar.zst", {}, lab, lambda line: None)
     tar = next(argv for argv in argvs if argv[0] == "tar")
