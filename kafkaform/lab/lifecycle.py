@@ -178,7 +178,8 @@ def kill_node(name: str, lab_dir: str | Path | None = None, progress: Progress =
 def down(
     *, purge: bool = False, lab_dir: str | Path | None = None, progress: Progress = print
 ) -> None:
-    """Stop every host and remove the nodes, state, mirror, NAT rules and bridge.
+    """Kill every host (no clean shutdown: its disk is deleted next) and remove the nodes,
+    state, mirror, NAT rules and bridge.
 
     The base rootfs and SSH key stay for a fast next ``up`` unless ``purge``.
     """

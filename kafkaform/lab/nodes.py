@@ -2,7 +2,8 @@
 
 A host is a systemd-nspawn process booting systemd from the host's overlay disk; it is found
 by its command line rather than by a recorded pid, which goes stale when the machine
-restarts. Everything here runs under the lab lock its caller holds.
+restarts. What changes a host runs under the lab lock (``running_lab`` takes it once per
+command; the lock is not re-entrant).
 """
 
 from __future__ import annotations
