@@ -19,6 +19,12 @@ DBUS_MACHINE_ID = "/var/lib/dbus/machine-id"
 ROOT_AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
 JOURNAL = "/var/log/journal"
 UDEV_NET_RULES = "/etc/udev/rules.d/70-persistent-net.rules"  # pins NIC names to MACs (EL 7)
+# Package caches and lists: stale on every machine started from the image, and large.
+PACKAGE_CACHE_CLEAN = {
+    "apt": "apt-get clean && rm -rf /var/lib/apt/lists/*",
+    "yum": "yum clean all -q && rm -rf /var/cache/yum",
+    "dnf": "dnf clean all -q && rm -rf /var/cache/dnf",
+}
 
 # Debian's ssh.service checks its config with `sshd -t`, which fails without host keys: the
 # ExecStartPre list is rebuilt so keys are made first (EL's sshd-keygen units already do this).

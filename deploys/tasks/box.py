@@ -16,12 +16,6 @@ from deploys.tasks.common import host_platform, install_packages, service_user
 from kafkaform import identity
 from kafkaform.cluster import Node
 
-CACHE_CLEAN = {
-    "apt": "apt-get clean && rm -rf /var/lib/apt/lists/*",
-    "yum": "yum clean all -q && rm -rf /var/cache/yum",
-    "dnf": "dnf clean all -q && rm -rf /var/cache/dnf",
-}
-
 
 @deploy("Log shipping")
 def install_log_shipping(node: Node) -> None:
@@ -56,7 +50,7 @@ def scrub_script(node: Node, family: str) -> str:
     contents = [f"{q(d)}/*" for d in s["kafka_data_dirs"]]
     steps = [
         "set -e",
-        CACHE_CLEAN[family],
+        identity.PACKAGE_CACHE_CLEAN[family],
         "rm -rf " + " ".join([*(q(p) for p in per_host), *contents]),
         *identity.scrub_commands(family),
     ]
