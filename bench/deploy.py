@@ -22,7 +22,8 @@ import threading
 import time
 from pathlib import Path
 
-from kafkaform import lab
+from kafkaform.hostops import remove_tree
+from kafkaform.lab.state import load_state
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -161,10 +162,10 @@ def main() -> None:
     if not args.no_box:
         box_deploy(kafkaform, args.nodes, extra, cold)
     if not args.keep:
-        state = lab.load_state() or {}
+        state = load_state() or {}
         timed(kafkaform, "lab", "down")
         if state.get("base"):
-            lab._remove_tree(Path(state["base"]))  # the unpacked box
+            remove_tree(Path(state["base"]))  # the unpacked box
 
 
 if __name__ == "__main__":

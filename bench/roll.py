@@ -41,7 +41,8 @@ def run(*argv: str) -> float:
 def inventory(directory: str, **group: object) -> str:
     path = Path(directory) / f"lab_{len(list(Path(directory).iterdir()))}.py"
     path.write_text(
-        "from kafkaform.lab import inventory_group_data, inventory_hosts, load_state\n"
+        "from kafkaform.lab.plan import inventory_group_data, inventory_hosts\n"
+        "from kafkaform.lab.state import load_state\n"
         "_state = load_state()\n"
         f"lab = (inventory_hosts(_state), {{**inventory_group_data(_state), **{group!r}}})\n"
     )

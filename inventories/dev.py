@@ -8,6 +8,7 @@ for `vagrant up`:
 """
 
 from pyinfra.api.exceptions import InventoryError
+from pyinfra.context import ctx_state
 
 from kafkaform import dev as _dev
 
@@ -17,5 +18,9 @@ except _dev.DevError as _error:
     raise InventoryError(str(_error)) from None
 
 # One group named after this file: small heaps (VMs and containers are small or share the
-# host's memory) and, when it was built here, the local Kafka tarball uploaded to the hosts.
+# host's memory) and, when it was built here, the Kafka tarball served to the hosts by the
+# local artifact mirror (they download it). Loading this file starts nothing: the mirror is
+# started when a deploy first connects to a node.
 dev = (_hosts, _dev.group_data())
+if ctx_state.isset():
+    _dev.serve_mirror_on_connect(ctx_state.get())

@@ -1,7 +1,7 @@
 """Inventory of the local lab started by ``kafkaform lab up`` (systemd-nspawn hosts).
 
 Hosts, addresses and SSH settings come from the lab's state file; every host runs a broker
-and the first 1, 3 or 5 (kafkaform.lab.ensemble_size) run ZooKeeper.
+and the first 1, 3 or 5 run ZooKeeper (kafkaform.cluster.planned_roles).
 
     kafkaform lab up --nodes 3
     pyinfra inventories/lab.py deploys/kafka.py
@@ -9,7 +9,8 @@ and the first 1, 3 or 5 (kafkaform.lab.ensemble_size) run ZooKeeper.
 
 from pyinfra.api.exceptions import InventoryError
 
-from kafkaform.lab import inventory_group_data, inventory_hosts, load_state, state_path
+from kafkaform.lab.plan import inventory_group_data, inventory_hosts
+from kafkaform.lab.state import load_state, state_path
 
 _state = load_state()
 if not _state or not _state.get("nodes"):

@@ -17,149 +17,39 @@ url, sha256), so teams run ``vagrant box add <output>/metadata.json --box-versio
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import re
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kafkaform import settings
-from kafkaform.artifacts import file_digest
-from kafkaform.dockerd import DockerError
-from kafkaform.lab import LabError
+from kafkaform import dockerd, settings
+from kafkaform.boxcatalog import (
+    DEFAULT_NAME,
+    PROVIDERS,
+    VERSION_RE,
+    BoxError,
+    add_to_catalog,
+    catalog_provider,
+    docker_image_name,
+    installed_kafka,
+    load_catalog,
+    next_version,
+    sha256_of,
+    write_docker_box,
+)
+from kafkaform.hostops import HostError, progress
+from kafkaform.lab.export import export_rootfs, read_link
 
 Progress = Callable[[str], None]
 
-DEFAULT_NAME = "kafkaform/kafka"
 DEFAULT_OUTPUT = Path("boxes")
-PROVIDERS = ("virtualbox", "libvirt", "docker", "lab")
-LAB_PROVIDER = "kafkaform-lab"  # not a Vagrant provider: `vagrant box add` never picks it
-BOX_INFO = "etc/kafkaform/box.json"  # inside a lab box: what it is (not which host)
-VERSION_RE = re.compile(r"^\d+(\.\d+)*$")
 REPO = Path(__file__).resolve().parent.parent
-
-
-class BoxError(Exception):
-    """A packaging problem with a message a person can act on."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Catalog (pure).
-
-
-def catalog_provider(provider: str) -> str:
-    return LAB_PROVIDER if provider == "lab" else provider
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
-
-
-def next_version(catalog: dict[str, Any], provider: str, kafka_version: str) -> str:
-    """``<kafka version>.<n>``: one more bake of this Kafka for this provider."""
-    name = catalog_provider(provider)
-    revisions = [
-        int(entry["version"][len(kafka_version) + 1 :])
-        for entry in catalog.get("versions", [])
-        if entry["version"].startswith(kafka_version + ".")
-        and entry["version"][len(kafka_version) + 1 :].isdigit()
-        and any(p["name"] == name for p in entry.get("providers", []))
-    ]
-    return f"{kafka_version}.{max(revisions, default=0) + 1}"
-
-
-def add_to_catalog(
-    catalog: dict[str, Any] | None,
-    *,
-    name: str,
-    version: str,
-    provider: str,
-    url: str,
-    sha256: str,
-    description: str,
-) -> dict[str, Any]:
-    """The catalog with this box added; a box of the same version and provider is replaced."""
-    if not VERSION_RE.match(version):
-        raise BoxError(f"box version must be numbers and dots (like 3.9.2.1), got {version!r}")
-    catalog = dict(catalog or {"name": name, "versions": []})
-    if catalog.get("name") != name:
-        raise BoxError(f"the catalog lists {catalog.get('name')!r}, not {name!r}")
-    catalog.setdefault("description", "Kafka and ZooKeeper, installed by kafkaform; no host ids")
-    versions = [dict(v) for v in catalog.get("versions", [])]
-    entry = next((v for v in versions if v["version"] == version), None)
-    if entry is None:
-        entry = {"version": version, "providers": []}
-        versions.append(entry)
-    entry["description"] = description
-    pname = catalog_provider(provider)
-    entry["providers"] = [p for p in entry.get("providers", []) if p["name"] != pname] + [
-        {"name": pname, "url": url, "checksum_type": "sha256", "checksum": sha256}
-    ]
-    catalog["versions"] = sorted(versions, key=lambda v: _version_key(v["version"]))
-    return catalog
-
-
-def find_in_catalog(
-    catalog: dict[str, Any], provider: str, version: str | None = None
-) -> tuple[str, dict[str, Any]]:
-    """(version, provider entry): the given version, else the newest that has the provider."""
-    pname = catalog_provider(provider)
-    for entry in sorted(
-        catalog.get("versions", []), key=lambda v: _version_key(v["version"]), reverse=True
-    ):
-        if version not in (None, entry["version"]):
-            continue
-        for p in entry.get("providers", []):
-            if p["name"] == pname:
-                return entry["version"], p
-    wanted = f"version {version}" if version else "any version"
-    raise BoxError(f"the catalog has no {pname} box for {wanted}")
-
-
-def load_catalog(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except json.JSONDecodeError as exc:
-        raise BoxError(f"{path} is not valid JSON: {exc}") from exc
-
-
-def sha256_of(path: Path) -> str:
-    return file_digest(path, "sha256")
-
-
-def docker_box_vagrantfile(image: str) -> str:
-    return (
-        'Vagrant.configure("2") do |config|\n'
-        "  config.vm.provider :docker do |d|\n"
-        f'    d.image = "{image}"\n'
-        "  end\n"
-        "end\n"
-    )
-
-
-def docker_image_name(name: str, version: str) -> str:
-    return f"{name.lower()}-box:{version}"
-
-
-def write_docker_box(dest: Path, image: str) -> None:
-    """A docker-provider box: metadata.json and a Vagrantfile naming the image."""
-    with tarfile.open(dest, "w:gz") as tar:
-        for member, text in (
-            ("metadata.json", json.dumps({"provider": "docker"}) + "\n"),
-            ("Vagrantfile", docker_box_vagrantfile(image)),
-        ):
-            data = text.encode()
-            info = tarfile.TarInfo(member)
-            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
-            tar.addfile(info, io.BytesIO(data))
+# Where the bake leaves the link to the Kafka it installed (deploys/tasks/distribution.py).
+CURRENT_KAFKA = f"{settings.DEFAULTS['kafka_install_root']}/current"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,8 +86,6 @@ def package_vagrant(
 
 
 def package_docker(machine: str, dest: Path, image: str, root: Path, progress: Progress) -> None:
-    from kafkaform import dockerd
-
     container = _machine_id(root, machine, "docker")
     progress(f"docker commit {container[:12]} {image}")
     dockerd.docker("commit", "--change", 'CMD ["/lib/systemd/systemd"]', container, image)
@@ -205,9 +93,22 @@ def package_docker(machine: str, dest: Path, image: str, root: Path, progress: P
 
 
 def package_lab(node: str, dest: Path, info: dict[str, Any], progress: Progress) -> None:
-    from kafkaform import lab
+    export_rootfs(node, dest, info, progress=progress)
 
-    lab.export_rootfs(node, dest, info, progress=progress)
+
+def baked_current(provider: str, machine: str, node: str, root: Path) -> str:
+    """Where the baked machine's ``current`` Kafka link points: read from the machine."""
+    if provider == "lab":
+        target = read_link(node, CURRENT_KAFKA)
+    elif provider == "docker":
+        container = _machine_id(root, machine, "docker")
+        target = dockerd.docker("exec", container, "readlink", CURRENT_KAFKA).stdout.strip()
+    else:
+        _machine_id(root, machine, provider)
+        target = _vagrant(root).ssh(vm_name=machine, command=f"readlink {CURRENT_KAFKA}").strip()
+    if not target:
+        raise BoxError(f"the baked machine has no {CURRENT_KAFKA}: bake it first")
+    return target
 
 
 def package(
@@ -229,7 +130,9 @@ def package(
     output.mkdir(parents=True, exist_ok=True)
     catalog_path = output / "metadata.json"
     catalog = load_catalog(catalog_path)
-    version = version or next_version(catalog or {}, provider, settings.KAFKA_VERSION)
+    # What the bake installed (its inventory may pin another version than this release's).
+    kafka_version, scala_version = installed_kafka(baked_current(provider, machine, node, root))
+    version = version or next_version(catalog or {}, provider, kafka_version)
     if not VERSION_RE.match(version):
         raise BoxError(f"box version must be numbers and dots (like 3.9.2.1), got {version!r}")
     short = name.rsplit("/", 1)[-1]
@@ -238,13 +141,11 @@ def package(
     partial = dest.with_name(f".{dest.name}.partial")
     partial.unlink(missing_ok=True)
     started = time.monotonic()
-    description = (
-        f"Kafka {settings.KAFKA_VERSION} (Scala {settings.SCALA_VERSION}), Java, no host ids"
-    )
+    description = f"Kafka {kafka_version} (Scala {scala_version}), Java, no host ids"
     if provider == "docker":
         package_docker(machine, partial, docker_image_name(name, version), root, progress)
     elif provider == "lab":
-        info = {"name": name, "version": version, "kafka_version": settings.KAFKA_VERSION}
+        info = {"name": name, "version": version, "kafka_version": kafka_version}
         package_lab(node, partial, info, progress)
     else:
         package_vagrant(provider, machine, partial, root, progress)
@@ -271,36 +172,6 @@ def package(
     return dest, catalog
 
 
-def resolve_lab_box(path: Path, version: str | None = None) -> tuple[Path, str]:
-    """(box file, sha256) for ``lab up --box``: a box file, or a catalog and a version.
-
-    A box listed in a catalog (the one given, or the metadata.json beside the file) must match
-    its recorded sha256.
-    """
-    path = path.absolute()
-    if path.suffix == ".json":
-        catalog = load_catalog(path)
-        if catalog is None:
-            raise BoxError(f"no catalog at {path}")
-        _, entry = find_in_catalog(catalog, "lab", version)
-        url = entry["url"]
-        box = Path(url[len("file://") :]) if url.startswith("file://") else path.parent / url
-        expected: str | None = entry["checksum"]
-    else:
-        box, expected = path, None
-        beside = load_catalog(path.parent / "metadata.json") or {}
-        for entry in beside.get("versions", []):
-            for p in entry.get("providers", []):
-                if p["name"] == LAB_PROVIDER and p["url"].endswith("/" + path.name):
-                    expected = p["checksum"]
-    if not box.is_file():
-        raise BoxError(f"no lab box at {box}")
-    actual = sha256_of(box)
-    if expected and actual != expected:
-        raise BoxError(f"{box} does not match the sha256 its catalog lists ({expected[:16]}...)")
-    return box, actual
-
-
 # ---------------------------------------------------------------------------------------------
 # CLI.
 
@@ -315,9 +186,9 @@ def _cmd_package(args: argparse.Namespace) -> int:
             machine=args.machine,
             node=args.node,
             base_url=args.base_url,
-            progress=lambda line: print(line, flush=True),
+            progress=progress,
         )
-    except (BoxError, LabError, DockerError) as exc:
+    except (BoxError, HostError) as exc:
         print(f"kafkaform box: error: {exc}", file=sys.stderr)
         return 1
     except subprocess.CalledProcessError as exc:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kafkaform import artifacts, box, dockerd, lab, validate
+from kafkaform import artifacts, box, dockerd, validate
+from kafkaform.lab import cli as lab_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     validate.add_cli(sub)
     artifacts.add_cli(sub)
-    lab.add_cli(sub)
+    lab_cli.add_cli(sub)
     box.add_cli(sub)
     dockerd.add_cli(sub)
     return parser

@@ -243,3 +243,25 @@ def heap_for(role: str, memory_mb: int | None, configured: str | None) -> str:
     ram_gib = max(1, round((memory_mb or 1024) / 1024))
     mb = ram_gib * 1024 // share // step * step
     return f"{max(floor, min(cap, mb))}m"
+
+
+def ensemble_size(hosts: int) -> int:
+    """ZooKeeper servers for a planned cluster of ``hosts``: always odd, at most five."""
+    if hosts < 1:
+        raise ValueError(f"a cluster needs at least one host, got {hosts}")
+    if hosts < 3:
+        return 1
+    if hosts < 5:
+        return 3
+    return 5
+
+
+def planned_roles(index: int, hosts: int) -> dict[str, Any]:
+    """Role data of host number ``index`` (1-based) of ``hosts`` in a planned cluster (the lab,
+    the dev nodes): broker id = index; ZooKeeper, with zkid = index, on the first 1, 3 or 5."""
+    if not 1 <= index <= hosts:
+        raise ValueError(f"host {index} is outside 1..{hosts}")
+    roles: dict[str, Any] = {"kafkaid": index}
+    if index <= ensemble_size(hosts):
+        roles.update(zookeeper=True, zkid=index)
+    return roles

@@ -12,31 +12,33 @@ Environment (read by both):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from kafkaform.lab import ensemble_size
+from kafkaform import artifacts, dockerd
+from kafkaform.cluster import planned_roles
+from kafkaform.hostops import (
+    HostError,
+    address_is_local,
+    http_server_pids,
+    port_answers,
+    start_http_server,
+    stop_http_server,
+)
+from kafkaform.local_hosts import DEV_MIRROR_PORT, DEV_VM_MEMORY_MB, SMALL_HEAPS
 
 REPO = Path(__file__).resolve().parent.parent
 NETWORK_PREFIX = "192.168.56."  # VirtualBox's default host-only range
 FIRST_OCTET = 10  # kafka-i at .10+i; the bake machine at .10
 MAX_NODES = 9
 BAKE_NAME = "kafka-base"
-KAFKA_HEAP = "512m"  # a dev VM is small, and docker containers see the host's whole memory
-ZOOKEEPER_HEAP = "256m"
-VM_MEMORY_MB = 2048
 # This machine's address on the private network (VirtualBox host-only, libvirt and Vagrant's
 # docker network all give the host .1): where a local artifact mirror is served to the nodes.
 HOST_ADDRESS = f"{NETWORK_PREFIX}1"
-MIRROR_PORT = 8214
 
 
 class DevError(Exception):
@@ -59,31 +61,25 @@ def machines(env: dict[str, str] | None = None) -> list[dict[str, Any]]:
     if baking(env):
         return [{"name": BAKE_NAME, "ip": f"{NETWORK_PREFIX}{FIRST_OCTET}", "base_box": True}]
     count = node_count(env)
-    ensemble = ensemble_size(count)
-    planned = []
-    for i in range(1, count + 1):
-        machine: dict[str, Any] = {
+    return [
+        {
             "name": f"kafka-{i}",
             "ip": f"{NETWORK_PREFIX}{FIRST_OCTET + i}",
-            "kafkaid": i,
+            **planned_roles(i, count),
         }
-        if i <= ensemble:
-            machine.update(zookeeper=True, zkid=i)
-        planned.append(machine)
-    return planned
+        for i in range(1, count + 1)
+    ]
 
 
 def plan(env: dict[str, str] | None = None) -> dict[str, Any]:
     """Everything the Vagrantfile needs, as JSON-ready data."""
-    from kafkaform import dockerd
-
     bake = baking(env)
     return {
         "machines": machines(env),
         "deploy": "deploys/base_box.py" if bake else "deploys/kafka.py",
         "inventory": "inventories/dev.py",
         "forward_kafka_port": not bake,
-        "memory_mb": VM_MEMORY_MB,
+        "memory_mb": DEV_VM_MEMORY_MB,
         "docker": {
             "image": dockerd.BASE_IMAGE,
             "cmd": ["/lib/systemd/systemd"],
@@ -145,84 +141,78 @@ def host_data(machine: dict[str, Any], ssh: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def _mirror_state() -> Path:
-    from kafkaform import artifacts
-
-    return artifacts.default_cache_dir() / "dev-mirror.json"
-
-
-def _is_local(address: str) -> bool:
-    with contextlib.suppress(OSError), socket.socket() as sock:
-        sock.bind((address, 0))
-        return True
-    return False
-
-
-def _answers(address: str, port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((address, port), timeout=1):
-        return True
-    return False
-
-
-def _mirror_pid() -> int | None:
-    try:
-        pid = int(json.loads(_mirror_state().read_text())["pid"])
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (OSError, ValueError, KeyError):
+def mirror_url() -> str | None:
+    """Where the nodes find kafkaform's local artifact mirror (``kafkaform artifacts build``),
+    or None: served only where one was built (machines that cannot reach the Apache archive
+    or Maven Central, like CI) and the private network exists; elsewhere the nodes use the
+    defaults. Starts nothing: ``ensure_mirror`` does, when a deploy connects.
+    """
+    if not (artifacts.mirror_root() / "kafka").is_dir() or not address_is_local(HOST_ADDRESS):
         return None
-    return pid if b"http.server" in cmd and str(MIRROR_PORT).encode() in cmd else None
+    return f"http://{HOST_ADDRESS}:{DEV_MIRROR_PORT}"
 
 
 def ensure_mirror() -> str | None:
-    """Serve kafkaform's local artifact mirror (``kafkaform artifacts build``) to the nodes.
-
-    Only where one was built (machines that cannot reach the Apache archive or Maven Central,
-    like CI) and only once the private network exists; elsewhere the nodes use the defaults.
-    """
-    from kafkaform import artifacts
-
-    root = artifacts.mirror_root()
-    if not (root / "kafka").is_dir() or not _is_local(HOST_ADDRESS):
+    """Serve the local artifact mirror to the nodes (detached: later deploys use it too,
+    `stop_mirror` ends it); returns its URL, or None when there is none to serve."""
+    url = mirror_url()
+    if url is None:
         return None
-    url = f"http://{HOST_ADDRESS}:{MIRROR_PORT}"
-    if _mirror_pid() and _answers(HOST_ADDRESS, MIRROR_PORT):
+    if http_server_pids(HOST_ADDRESS, DEV_MIRROR_PORT) and port_answers(
+        HOST_ADDRESS, DEV_MIRROR_PORT
+    ):
         return url
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "http.server", "--bind", HOST_ADDRESS, "--directory", str(root)]
-        + [str(MIRROR_PORT)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # serves the later deploys too; `stop_mirror` ends it
-    )
-    _mirror_state().write_text(json.dumps({"pid": proc.pid, "root": str(root)}) + "\n")
-    deadline = time.monotonic() + 15
-    while not _answers(HOST_ADDRESS, MIRROR_PORT):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise DevError(f"could not serve {root} at {url}")
-        time.sleep(0.1)
+    try:
+        start_http_server(artifacts.mirror_root(), HOST_ADDRESS, DEV_MIRROR_PORT)
+    except HostError as exc:
+        raise DevError(str(exc)) from None
     return url
 
 
 def stop_mirror() -> bool:
-    pid = _mirror_pid()
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-    _mirror_state().unlink(missing_ok=True)
-    return pid is not None
+    return stop_http_server(HOST_ADDRESS, DEV_MIRROR_PORT)
 
 
 def group_data() -> dict[str, Any]:
-    data: dict[str, Any] = {"kafka_heap": KAFKA_HEAP, "zookeeper_heap": ZOOKEEPER_HEAP}
+    """The dev group's data: small heaps and, when one was built here, the local mirror's URLs
+    (the hosts download the Kafka tarball and the JMX agent from it)."""
+    data: dict[str, Any] = dict(SMALL_HEAPS)
     # Without a local mirror: the Apache archive and Maven Central, the settings' defaults.
-    mirror = ensure_mirror()
-    if mirror:
-        from kafkaform import artifacts
-
-        data["kafka_mirror"] = f"{mirror}/kafka"
+    url = mirror_url()
+    if url:
+        data["kafka_mirror"] = f"{url}/kafka"
         if (artifacts.mirror_root() / "maven2").is_dir():
-            data["maven_mirror"] = f"{mirror}/maven2"
+            data["maven_mirror"] = f"{url}/maven2"
     return data
+
+
+def serve_mirror_on_connect(state: Any) -> None:
+    """Start the mirror when the pyinfra run ``state`` first connects to a node: a deploy
+    (which fetches from it), not a mere load of the inventory (`kafkaform validate`)."""
+    from pyinfra.api.state import BaseStateCallback
+
+    class ServeMirror(BaseStateCallback):
+        started = False
+
+        def host_before_connect(self, state: Any, host: Any) -> None:
+            # Once per run: hosts connect in parallel greenlets, which would race to start it.
+            if not self.started:
+                self.started = True
+                ensure_mirror()
+
+    handler = ServeMirror()
+    if getattr(state, "initialised", False):
+        state.add_callback_handler(handler)
+        return
+    # The CLI loads the inventory before State.init, which resets the callback handlers.
+    init = state.init
+
+    def init_then_register(*args: Any, **kwargs: Any) -> Any:
+        result = init(*args, **kwargs)
+        state.add_callback_handler(handler)
+        return result
+
+    state.init = init_then_register
 
 
 def inventory_hosts(root: Path = REPO) -> list[tuple[str, dict[str, Any]]]:

@@ -2,9 +2,10 @@
 
 ``ensure_running`` starts ``dockerd`` detached (installing docker.io with apt-get when it is
 missing) unless one already answers; ``stop`` stops only a daemon this module started and
-removes the iptables chains and bridges it leaves behind. ``ensure_base_image`` imports the
-local lab's Debian 12 rootfs (systemd + sshd, no host keys, empty machine-id) as a systemd
-image with Vagrant's user, so nothing is ever pulled from a registry.
+removes the iptables rules, chains and bridges that daemon added (never those that were there
+before it started, such as a system Docker's). ``ensure_base_image`` imports the local lab's
+Debian 12 rootfs (systemd + sshd, no host identity) as a systemd image with Vagrant's user, so
+nothing is ever pulled from a registry.
 
 Only the standard library is used here: the Vagrantfile imports this through kafkaform.dev.
 """
@@ -12,17 +13,29 @@ Only the standard library is used here: the Vagrantfile imports this through kaf
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from kafkaform import identity
+from kafkaform.hostops import (
+    HostError,
+    alive,
+    apt_install,
+    cmdline,
+    progress,
+    read_json,
+    wait_exit,
+    which,
+)
+from kafkaform.lab.rootfs import ensure_base_for_image
 
 Progress = Callable[[str], None]
 
@@ -30,7 +43,7 @@ STATE_DIR = Path("/var/lib/kafkaform")
 DATA_ROOT = STATE_DIR / "docker"
 STATE_FILE = STATE_DIR / "dockerd.json"
 LOG_FILE = STATE_DIR / "dockerd.log"
-BASE_IMAGE = "kafkaform/debian12-systemd:2"  # bump when _PREPARE_IMAGE changes
+BASE_IMAGE = "kafkaform/debian12-systemd:2"  # bump when PREPARE_IMAGE changes
 # Measured here: systemd as PID 1 in a container needs these (--privileged fails).
 SYSTEMD_RUN_ARGS = [
     "--cap-add",
@@ -47,44 +60,28 @@ SYSTEMD_RUN_ARGS = [
     "--tmpfs",
     "/run/lock",
 ]
-# Public by design: every Vagrant box accepts it until Vagrant swaps in a per-machine key.
-VAGRANT_INSECURE_KEY = (
-    "ssh-rsa AAAAB3NzaC1yc2EAAAABIwAAAQEA6NF8iallvQVp22WDkTkyrtvp9eWW6A8YVr+kz4TjGYe7gHzIw+niN"
-    "ltGEFHzD8+v1I2YJ6oXevct1YeS0o9HZyN1Q9qgCgzUFtdOKLv6IedplqoPkcmF0aYet2PkEDo3MlTBckFXPITAMz"
-    "F8dJSIFo9D8HfdOV0IAdx4O7PtixWKn5y2hMNG0zQPyUecp4pzC6kivAIhyfHilFR61RGL+GPXQ2MWZWFYbAGjyiY"
-    "JnAmCP3NOTd0jMZEnDkbUvxhMmBYSdETk1rRgm+R4LOzFUGaHqHDLKLX+FIPKcF96hrucXzcWyLbIbEgE98OHlnVY"
-    "CzRdK8jlqm8tehUc9c9WhQ== vagrant insecure public key"
-)
 # What the image adds to the lab rootfs: Vagrant's login, and no key of this machine's.
-_PREPARE_IMAGE = f"""set -e
-useradd --create-home --shell /bin/bash vagrant
-install -d -m 700 -o vagrant -g vagrant /home/vagrant/.ssh
-echo '{VAGRANT_INSECURE_KEY}' > /home/vagrant/.ssh/authorized_keys
-chown vagrant:vagrant /home/vagrant/.ssh/authorized_keys
-chmod 600 /home/vagrant/.ssh/authorized_keys
-echo 'vagrant ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/vagrant
-chmod 440 /etc/sudoers.d/vagrant
-rm -f /root/.ssh/authorized_keys
-# Docker configures the network before systemd starts; networkd would only make every unit
-# that wants network-online.target wait two minutes for interfaces it does not manage.
-systemctl mask systemd-networkd.service systemd-networkd-wait-online.service
-"""
-_SEARCH_PATH = os.pathsep.join(
-    [os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+PREPARE_IMAGE = "\n".join(
+    [
+        "set -e",
+        *identity.vagrant_login_commands(),
+        "# Docker configures the network before systemd starts; networkd would only make every "
+        "unit",
+        "# that wants network-online.target wait two minutes for interfaces it does not manage.",
+        "systemctl mask systemd-networkd.service systemd-networkd-wait-online.service",
+        "",
+    ]
 )
 _DOCKER_BRIDGE = re.compile(r"\b(docker0|br-[0-9a-f]{12})\b")
+IPTABLES_TABLES = ("filter", "nat")
 
 
-class DockerError(Exception):
+class DockerError(HostError):
     """A Docker problem with a message a person can act on."""
 
 
-def _which(command: str) -> str | None:
-    return shutil.which(command, path=_SEARCH_PATH)
-
-
 def docker(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess[str]:
-    exe = _which("docker")
+    exe = which("docker")
     if exe is None:
         raise DockerError("the docker client is not installed (apt-get install docker.io)")
     proc = subprocess.run([exe, *args], capture_output=True, text=True, **kwargs)
@@ -95,7 +92,7 @@ def docker(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProc
 
 def answers() -> bool:
     """True when a Docker engine answers on the default socket."""
-    if _which("docker") is None:
+    if which("docker") is None:
         return False
     try:
         return docker("version", check=False, timeout=20).returncode == 0
@@ -103,67 +100,70 @@ def answers() -> bool:
         return False
 
 
-def _load_state() -> dict:
+def _load_state() -> dict[str, Any]:
     try:
-        return json.loads(STATE_FILE.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return read_json(STATE_FILE) or {}
+    except ValueError:
         return {}
 
 
 def _is_dockerd(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return Path(cmd.decode()).name == "dockerd" and stat not in ("Z", "X")
+    return bool(pid) and alive(pid) and Path((cmdline(pid) or [""])[0]).name == "dockerd"
 
 
-def _forward_policy() -> str | None:
-    if _which("iptables") is None:
-        return None
-    out = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True)
-    match = re.search(r"^-P FORWARD (\w+)", out.stdout, re.M)
+def _iptables_listing(table: str) -> str:
+    if which("iptables") is None:
+        return ""
+    return subprocess.run(
+        ["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True
+    ).stdout
+
+
+def docker_bridges(links: list[str]) -> list[str]:
+    """The names among ``links`` that Docker gives its bridges."""
+    return sorted(name for name in links if re.fullmatch(r"docker0|br-[0-9a-f]{12}", name))
+
+
+def network_snapshot() -> dict[str, Any]:
+    """Docker-looking bridges and the iptables listings (empty without iptables): taken
+    before our dockerd starts, so that stopping it removes only what it added."""
+    links = [link.name for link in Path("/sys/class/net").iterdir()]
+    return {
+        "bridges": docker_bridges(links),
+        "iptables": {table: _iptables_listing(table) for table in IPTABLES_TABLES},
+    }
+
+
+def _forward_policy(listing: str) -> str | None:
+    match = re.search(r"^-P FORWARD (\w+)", listing, re.M)
     return match.group(1) if match else None
 
 
-def _install_docker(progress: Progress) -> None:
-    if _which("dockerd") and _which("docker"):
-        return
-    if os.geteuid() != 0 or _which("apt-get") is None:
-        raise DockerError("dockerd is not installed; install docker.io (needs root and apt-get)")
-    progress("installing docker.io with apt-get")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "docker.io"]
-    if subprocess.run(install, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-        result = subprocess.run(install, env=env, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise DockerError(f"apt-get install docker.io failed: {result.stderr.strip()}")
-
-
-def ensure_running(progress: Progress = print, timeout: float = 90) -> bool:
+def ensure_running(progress: Progress = progress, timeout: float = 90) -> bool:
     """Start dockerd unless an engine answers; True when this call started it."""
     if answers():
         return False
-    _install_docker(progress)
+    if not (which("dockerd") and which("docker")):
+        if os.geteuid() != 0:
+            raise DockerError("dockerd is not installed; install docker.io (needs root)")
+        apt_install(["docker.io"], progress)
     state = _load_state()
     if _is_dockerd(state.get("pid")):
         raise DockerError(f"dockerd {state['pid']} is running but does not answer; see {LOG_FILE}")
     DATA_ROOT.mkdir(parents=True, exist_ok=True)
-    policy = _forward_policy()
+    before = network_snapshot()
     progress(f"starting dockerd (data in {DATA_ROOT}, log {LOG_FILE})")
     with LOG_FILE.open("ab") as log:
         proc = subprocess.Popen(
-            [_which("dockerd") or "dockerd", "--data-root", str(DATA_ROOT)],
+            [which("dockerd") or "dockerd", "--data-root", str(DATA_ROOT)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # outlives this command, like the lab's hosts
         )
-    STATE_FILE.write_text(json.dumps({"pid": proc.pid, "forward_policy": policy}) + "\n")
+    policy = _forward_policy(before["iptables"]["filter"])
+    record = {"pid": proc.pid, "forward_policy": policy, "before": before}
+    STATE_FILE.write_text(json.dumps(record) + "\n")
     deadline = time.monotonic() + timeout
     while not answers():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -172,7 +172,7 @@ def ensure_running(progress: Progress = print, timeout: float = 90) -> bool:
     return True
 
 
-def stop(progress: Progress = print, timeout: float = 60) -> bool:
+def stop(progress: Progress = progress, timeout: float = 60) -> bool:
     """Stop the dockerd this module started (never another) and clean up after it."""
     state = _load_state()
     pid = state.get("pid")
@@ -181,64 +181,75 @@ def stop(progress: Progress = print, timeout: float = 60) -> bool:
         return False
     progress(f"stopping dockerd {pid}")
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _is_dockerd(pid) and time.monotonic() < deadline:
-        time.sleep(0.3)
-    if _is_dockerd(pid):
+    if wait_exit([pid], timeout):
         os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-    cleanup_network(state.get("forward_policy"))
+        wait_exit([pid], 10)
+    cleanup_network(state.get("forward_policy"), state.get("before"))
     STATE_FILE.unlink(missing_ok=True)
     return True
 
 
-def docker_rules(table: str, rules: str) -> list[list[str]]:
-    """Delete commands for the rules in ``iptables -S`` output that Docker added."""
+def docker_rules(table: str, rules: str, before: str = "") -> list[list[str]]:
+    """Delete commands for the rules in ``iptables -S`` output ``rules`` that Docker added
+    and that were not already in the listing ``before``."""
+    existing = set(before.splitlines())
     deletes = []
     for line in rules.splitlines():
-        if not line.startswith("-A "):
+        if not line.startswith("-A ") or line in existing:
             continue
         if "-j DOCKER" in line or _DOCKER_BRIDGE.search(line):
             deletes.append(["iptables", "-w", "-t", table, "-D", *line.split()[1:]])
     return deletes
 
 
-def cleanup_network(forward_policy: str | None) -> None:
-    """Remove what dockerd leaves: its rules and chains, its bridges, a DROP FORWARD policy."""
-    if _which("iptables"):
-        for table in ("filter", "nat"):
-            listing = subprocess.run(
-                ["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True
-            ).stdout
-            for argv in docker_rules(table, listing):
-                subprocess.run(argv, capture_output=True)
-            chains = re.findall(r"^-N (DOCKER\S*)", listing, re.M)
-            for chain in chains:
-                subprocess.run(["iptables", "-w", "-t", table, "-F", chain], capture_output=True)
-            for chain in chains:
-                subprocess.run(["iptables", "-w", "-t", table, "-X", chain], capture_output=True)
-        if forward_policy:
-            subprocess.run(["iptables", "-w", "-P", "FORWARD", forward_policy], capture_output=True)
-    for link in Path("/sys/class/net").iterdir():
-        if re.fullmatch(r"docker0|br-[0-9a-f]{12}", link.name):
-            subprocess.run(["ip", "link", "delete", link.name], capture_output=True)
+def docker_chains(rules: str, before: str = "") -> list[str]:
+    """The DOCKER* chains in ``rules`` that the listing ``before`` did not have."""
+    existing = set(re.findall(r"^-N (DOCKER\S*)", before, re.M))
+    return [c for c in re.findall(r"^-N (DOCKER\S*)", rules, re.M) if c not in existing]
+
+
+def cleanup_commands(
+    before: dict[str, Any] | None, now: dict[str, Any], forward_policy: str | None
+) -> list[list[str]]:
+    """The commands that remove what our dockerd added between the snapshots ``before`` (taken
+    when it started) and ``now``: its rules, its chains (emptied first, as one may jump to
+    another), its bridges, and the FORWARD policy it set to DROP. What was there before, a
+    system Docker's for one, stays. A state file written before kafkaform took a snapshot
+    has none: then every Docker-looking rule, chain and bridge goes.
+    """
+    before = before or {}
+    earlier = before.get("iptables", {})
+    commands = []
+    for table, listing in now["iptables"].items():
+        commands += docker_rules(table, listing, earlier.get(table, ""))
+        chains = docker_chains(listing, earlier.get(table, ""))
+        commands += [["iptables", "-w", "-t", table, "-F", chain] for chain in chains]
+        commands += [["iptables", "-w", "-t", table, "-X", chain] for chain in chains]
+    if forward_policy:
+        commands.append(["iptables", "-w", "-P", "FORWARD", forward_policy])
+    earlier_bridges = set(before.get("bridges", []))
+    commands += [
+        ["ip", "link", "delete", name] for name in now["bridges"] if name not in earlier_bridges
+    ]
+    return commands
+
+
+def cleanup_network(forward_policy: str | None, before: dict[str, Any] | None = None) -> None:
+    """Remove what our dockerd added (see cleanup_commands)."""
+    for argv in cleanup_commands(before, network_snapshot(), forward_policy):
+        if which(argv[0]):
+            subprocess.run(argv, capture_output=True)
 
 
 def image_exists(image: str) -> bool:
     return docker("image", "inspect", image, check=False).returncode == 0
 
 
-def ensure_base_image(progress: Progress = print) -> str:
+def ensure_base_image(progress: Progress = progress) -> str:
     """The systemd base image, imported from the lab's base rootfs when missing."""
     if image_exists(BASE_IMAGE):
         return BASE_IMAGE
-    from kafkaform import lab
-
-    lab.ensure_prerequisites(progress)
-    lab_dir = lab.get_lab_dir()
-    with lab._locked(lab_dir, progress):
-        base = lab.ensure_base(lab._ensure_ssh_key(lab_dir), lab_dir, progress)
+    base = ensure_base_for_image(progress)
     raw = BASE_IMAGE.rsplit(":", 1)[0] + ":rootfs"
     progress(f"importing {base} as {raw}")
     tar = subprocess.Popen(
@@ -252,7 +263,7 @@ def ensure_base_image(progress: Progress = print) -> str:
         tar.wait()
     name = f"kafkaform-image-prep-{os.getpid()}"
     try:
-        docker("run", "--name", name, raw, "/bin/sh", "-c", _PREPARE_IMAGE)
+        docker("run", "--name", name, raw, "/bin/sh", "-c", PREPARE_IMAGE)
         docker("commit", "--change", 'CMD ["/lib/systemd/systemd"]', name, BASE_IMAGE)
     finally:
         docker("rm", "-f", name, check=False)
@@ -266,36 +277,32 @@ def ensure_base_image(progress: Progress = print) -> str:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    started = ensure_running(progress=_progress)
-    ensure_base_image(progress=_progress)
+    started = ensure_running()
+    ensure_base_image()
     if not args.no_artifacts:
         # A machine without VMs here has no internet either: the dev nodes install from the
         # local mirror (kafkaform.dev.ensure_mirror), filled from Maven Central.
         from kafkaform import artifacts, settings
 
         artifacts.build_distribution(
-            settings.KAFKA_VERSION, settings.SCALA_VERSION, progress=_progress
+            settings.KAFKA_VERSION, settings.SCALA_VERSION, progress=progress
         )
-        artifacts.fetch_jmx_agent(settings.JMX_EXPORTER_VERSION, progress=_progress)
-    _progress(("started dockerd; " if started else "dockerd already running; ") + "image ready")
+        artifacts.fetch_jmx_agent(settings.JMX_EXPORTER_VERSION, progress=progress)
+    progress(("started dockerd; " if started else "dockerd already running; ") + "image ready")
     return 0
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
-    if not stop(progress=_progress):
-        _progress("no dockerd started by kafkaform is running")
+    if not stop():
+        progress("no dockerd started by kafkaform is running")
     return 0
-
-
-def _progress(line: str) -> None:
-    print(line, flush=True)
 
 
 def _cli(action: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
             return action(args)
-        except DockerError as exc:
+        except HostError as exc:
             print(f"kafkaform docker: error: {exc}", file=sys.stderr)
             return 1
 

@@ -1,4 +1,4 @@
-"""What only a box bake does: both service users up front, then the host identity removed.
+"""What only a box bake does after the installation: the host identity removed.
 
 The scrub is the bake's last step: it deletes the SSH host keys, the machine-id and every
 per-host file (myid, broker.id, data, logs, package caches), so each machine started from
@@ -13,20 +13,8 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
 from deploys.tasks.common import host_platform
+from kafkaform import identity
 from kafkaform.cluster import Node
-from kafkaform.dockerd import VAGRANT_INSECURE_KEY
-
-# Debian's ssh.service checks its config with `sshd -t`, which fails without host keys: the
-# list is rebuilt so keys are made first (EL's sshd-keygen units already do this).
-SSH_KEYGEN_DROPIN = (
-    "[Service]\nExecStartPre=\n"
-    "ExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n"
-)
-CACHE_CLEAN = {
-    "apt": "apt-get clean && rm -rf /var/lib/apt/lists/*",
-    "yum": "yum clean all -q && rm -rf /var/cache/yum",
-    "dnf": "dnf clean all -q && rm -rf /var/cache/dnf",
-}
 
 
 def scrub_script(node: Node, family: str) -> str:
@@ -44,27 +32,10 @@ def scrub_script(node: Node, family: str) -> str:
     contents = [f"{q(d)}/*" for d in s["kafka_data_dirs"]]
     steps = [
         "set -e",
-        CACHE_CLEAN[family],
+        identity.PACKAGE_CACHE_CLEAN[family],
         "rm -rf " + " ".join([*(q(p) for p in per_host), *contents]),
-        "rm -f /etc/ssh/ssh_host_*",
-        # Empty, not absent: systemd then makes a new id on the next boot.
-        "truncate -s 0 /etc/machine-id",
-        "if [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then "
-        "rm -f /var/lib/dbus/machine-id; fi",
-        "rm -f /etc/udev/rules.d/70-persistent-net.rules",
-        "if command -v cloud-init >/dev/null; then cloud-init clean --logs; fi",
-        "find /var/log -type f -delete",
-        "rm -rf /tmp/* /var/tmp/* /root/.bash_history /home/*/.bash_history",
-        # The baker's login key is not the box's: Vagrant boxes take Vagrant's public one.
-        "rm -f /root/.ssh/authorized_keys",
-        "if [ -d /home/vagrant/.ssh ]; then "
-        f"echo {q(VAGRANT_INSECURE_KEY)} > /home/vagrant/.ssh/authorized_keys; fi",
+        *identity.scrub_commands(family),
     ]
-    if family != "apt":
-        steps.append(
-            "sed -i '/^HWADDR=/d;/^UUID=/d' /etc/sysconfig/network-scripts/ifcfg-e* 2>/dev/null "
-            "|| true"
-        )
     return " && ".join(steps)
 
 
@@ -74,8 +45,8 @@ def scrub_identity(node: Node) -> None:
     if family == "apt":
         files.put(
             name="sshd makes its host keys at boot",
-            src=_text(SSH_KEYGEN_DROPIN),
-            dest="/etc/systemd/system/ssh.service.d/kafkaform-host-keys.conf",
+            src=_text(identity.SSH_KEYGEN_DROPIN),
+            dest=identity.SSH_KEYGEN_DROPIN_PATH,
             mode="644",
         )
     server.shell(

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from kafkaform import lab
 from kafkaform.cluster import Cluster
+from kafkaform.lab.lifecycle import ssh_command
 from kafkaform.validate import load_inventory
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,7 +86,8 @@ def lab_inventory_with(
     and, per host name in ``hosts``, extra host data."""
     path = directory / "lab_with_overrides.py"
     path.write_text(
-        "from kafkaform.lab import inventory_group_data, inventory_hosts, load_state\n\n"
+        "from kafkaform.lab.plan import inventory_group_data, inventory_hosts\n"
+        "from kafkaform.lab.state import load_state\n\n"
         "_state = load_state()\n"
         f"_extra = {hosts or {}!r}\n"
         "_hosts = [(name, {**data, **_extra.get(name, {})}) for name, data in "
@@ -97,7 +98,7 @@ def lab_inventory_with(
 
 
 def on_node(node: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run(*lab.ssh_command(node), command, check=check)
+    return run(*ssh_command(node), command, check=check)
 
 
 def changed_operations(result: dict) -> list[str]:

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kafkaform import lab, verify
-from kafkaform.box import LAB_PROVIDER, sha256_of
+from kafkaform import verify
+from kafkaform.boxcatalog import LAB_PROVIDER, sha256_of
+from kafkaform.hostops import remove_tree
+from kafkaform.lab.state import load_state
 from tests.integration.conftest import (
     BIN,
     LAB_INVENTORY,
@@ -58,9 +60,9 @@ def box_lab(lab_box):
     result = deploy()
     print(f"deploy of 3 lab hosts from the lab box: {time.monotonic() - started:.1f}s")
     yield cluster, result
-    root = Path(lab.load_state()["base"])
+    root = Path(load_state()["base"])
     kafkaform("lab", "down")
-    lab._remove_tree(root)  # the unpacked box; the next bake makes another
+    remove_tree(root)  # the unpacked box; the next bake makes another
 
 
 def test_bake_installs_and_then_removes_the_identity(lab_box):

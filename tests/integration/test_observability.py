@@ -379,7 +379,8 @@ def live_state(node: str, path: str, unit: str) -> tuple[str, str]:
 
 
 BAD_ROUTE_INVENTORY = """
-from kafkaform.lab import inventory_group_data, inventory_hosts, load_state
+from kafkaform.lab.plan import inventory_group_data, inventory_hosts
+from kafkaform.lab.state import load_state
 
 _state = load_state()
 _data = inventory_group_data(_state)

@@ -202,7 +202,7 @@ class TestDockerBox:
         (provider,) = entry["providers"]
         assert provider["name"] == "docker" and provider["checksum_type"] == "sha256"
         box_file = Path(provider["url"].removeprefix("file://"))
-        from kafkaform.box import sha256_of
+        from kafkaform.boxcatalog import sha256_of
 
         assert sha256_of(box_file) == provider["checksum"]
         _, _, added = box_cluster

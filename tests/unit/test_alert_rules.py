@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from kafkaform import lab, monitoring
+from kafkaform import monitoring
 from kafkaform.cluster import Cluster, resolve_settings
+from kafkaform.lab.plan import inventory_group_data
+from kafkaform.lab.state import new_state
 from kafkaform.templating import render
 
 HERE = Path(__file__).resolve().parent / "promtool"
@@ -45,7 +47,7 @@ def write_rules(directory: Path, settings: dict) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("data", [{}, lab.inventory_group_data(lab.new_state("/tmp/x"))])
+@pytest.mark.parametrize("data", [{}, inventory_group_data(new_state("/tmp/x"))])
 def test_every_rule_file_passes_promtool_check(promtool: str, tmp_path: Path, data: dict):
     names = write_rules(tmp_path, resolve_settings(data))
     assert len(names) == len(monitoring.RULE_FILES)

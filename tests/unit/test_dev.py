@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kafkaform import dev, dockerd
-from kafkaform.validate import check
+from kafkaform.validate import check, load_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("vagrantfile_probe.rb")
@@ -127,3 +127,65 @@ def test_ssh_config_and_host_data():
     assert (one["zkid"], one["kafkaid"]) == (1, 1)
     two = dev.host_data(nodes[1], parsed["kafka-2"])
     assert "_sudo" not in two and "zkid" not in two and two["kafkaid"] == 2
+
+
+@pytest.fixture
+def dev_inventory(tmp_path, monkeypatch):
+    """inventories/dev.py against one running node, on a machine with a built local mirror
+    and the private network; servers are recorded, not started."""
+    mirror = tmp_path / "cache" / "mirror"
+    (mirror / "kafka").mkdir(parents=True)
+    (mirror / "maven2").mkdir()
+    monkeypatch.setenv("KAFKAFORM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("KAFKA_NODES", raising=False)
+    monkeypatch.delenv("KAFKA_BAKE", raising=False)
+    monkeypatch.setattr(dev, "ssh_configs", lambda root=dev.REPO: dev.parse_ssh_config(SSH_CONFIG))
+    monkeypatch.setattr(dev, "address_is_local", lambda address: address == dev.HOST_ADDRESS)
+    monkeypatch.setattr(dev, "http_server_pids", lambda address, port: [])
+    started = []
+    monkeypatch.setattr(
+        dev, "start_http_server", lambda root, address, port: started.append((root, address, port))
+    )
+    return started, mirror
+
+
+def test_loading_the_dev_inventory_serves_nothing(dev_inventory):
+    started, _ = dev_inventory
+    inventory = load_inventory(str(REPO / "inventories" / "dev.py"))  # `kafkaform validate`
+    host = inventory.get_host("kafka-1")
+    assert host.data.kafka_mirror == "http://192.168.56.1:8214/kafka"
+    assert host.data.maven_mirror == "http://192.168.56.1:8214/maven2"
+    assert started == []
+
+
+def test_a_deploy_serves_the_mirror_when_it_first_connects(dev_inventory):
+    from pyinfra.api import Config, State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    started, mirror = dev_inventory
+    state = State()  # as the pyinfra CLI does: the inventory is loaded before State.init
+    with ctx_state.use(state):
+        inventory = make_inventory(str(REPO / "inventories" / "dev.py"), cwd=str(REPO))
+    assert started == []
+    state.init(inventory, Config())
+    host = inventory.get_host("kafka-1")
+    state.trigger_callbacks("host_before_connect", host)
+    state.trigger_callbacks("host_before_connect", host)
+    assert started == [(mirror, "192.168.56.1", 8214)]  # once per run
+
+
+def test_the_tarball_is_served_to_the_nodes_not_uploaded(dev_inventory):
+    data = dev.group_data()
+    # Served: the hosts download from the mirror; an upload would name a kafka_local_file.
+    assert data["kafka_mirror"].startswith("http://192.168.56.1:")
+    assert "kafka_local_file" not in data
+    assert (data["kafka_heap"], data["zookeeper_heap"]) == ("512m", "256m")
+    text = (REPO / "inventories" / "dev.py").read_text()
+    assert "upload" not in text and "served" in text
+
+
+def test_no_mirror_without_a_build_or_the_private_network(dev_inventory, monkeypatch):
+    monkeypatch.setattr(dev, "address_is_local", lambda address: False)
+    assert dev.mirror_url() is None and dev.ensure_mirror() is None
+    assert "kafka_mirror" not in dev.group_data()
