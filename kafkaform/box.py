@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +40,8 @@ from kafkaform.boxcatalog import (
     sha256_of,
     write_docker_box,
 )
-from kafkaform.hostops import HostError, progress
+from kafkaform.hostops import HostError, Progress, progress
 from kafkaform.lab.export import export_rootfs, read_link
-
-Progress = Callable[[str], None]
 
 DEFAULT_OUTPUT = Path("boxes")
 REPO = Path(__file__).resolve().parent.parent

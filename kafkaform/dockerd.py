@@ -27,6 +27,7 @@ from typing import Any
 from kafkaform import identity
 from kafkaform.hostops import (
     HostError,
+    Progress,
     alive,
     apt_install,
     cmdline,
@@ -36,8 +37,6 @@ from kafkaform.hostops import (
     which,
 )
 from kafkaform.lab.rootfs import ensure_base_for_image
-
-Progress = Callable[[str], None]
 
 STATE_DIR = Path("/var/lib/kafkaform")
 DATA_ROOT = STATE_DIR / "docker"

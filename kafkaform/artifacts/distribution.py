@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from kafkaform import settings
@@ -25,8 +24,8 @@ from kafkaform.artifacts.errors import ArtifactError
 from kafkaform.artifacts.files import write_reproducible_tgz, write_text_atomic
 from kafkaform.artifacts.maven import DEPENDENCY_PLUGIN_VERSION, VERSION_RE, mvn_errors, run_mvn
 from kafkaform.artifacts.places import distribution_name, mirror_root
+from kafkaform.hostops import Progress
 
-Progress = Callable[[str], None]
 Coordinate = tuple[str, str, str]  # (groupId, artifactId, version)
 
 # The logging stack the Apache 3.9 tarball ships. Pinned because Maven's transitive choice
