@@ -32,6 +32,12 @@ prop() {
 unit() {
   systemctl show -p LoadState -p ActiveState -p UnitFileState -p MainPID "$1.service" \
     2>/dev/null | lines unit "$1"
+  # The distribution the process runs: its classpath names the version's own directory.
+  pid=$(systemctl show -p MainPID "$1.service" 2>/dev/null | sed -n 's/^MainPID=//p')
+  if [ -n "$pid" ] && [ "$pid" != 0 ] && [ -r "/proc/$pid/cmdline" ]; then
+    tr '\000' '\n' < "/proc/$pid/cmdline" | grep -o 'kafka_[0-9.]*-[0-9][0-9.]*' |
+      head -n 1 | lines running "$1"
+  fi
 }
 zk_dir() {
   [ -n "$1" ] || return 0
@@ -91,7 +97,8 @@ class LiveState(FactBase):
     Returns the host's ZooKeeper and Kafka as they are now::
 
         {
-            "services": {"zookeeper": {"active", "enabled", "unit": bool, "pid": int | None},
+            "services": {"zookeeper": {"active", "enabled", "unit": bool, "pid": int | None,
+                                       "distribution": str | None},
                          "kafka": {...}},
             "zookeeper": {"config": dict | None, "data_dir", "datalog_dir": str | None,
                           "myid": int | None, "has_data": bool},
@@ -101,6 +108,8 @@ class LiveState(FactBase):
                      "kafka": {path: {"exists", "partitions", "meta"}}},
         }
 
+    ``distribution``: the Kafka distribution a running service's process was started from
+    (``kafka_2.13-3.8.1``, read from its classpath), what a version upgrade works from.
     ``has_data``: ZooKeeper snapshots or transaction logs under the live dataDir/dataLogDir;
     a meta.properties or partition directories in a live Kafka log dir. ``dirs`` holds every
     directory probed, the live ones and the inventory's (``zookeeper_dirs``, ``kafka_dirs``).
@@ -152,6 +161,7 @@ def parse_properties(lines: Iterable[str]) -> dict[str, str]:
 
 def build_state(output: Iterable[str]) -> dict[str, Any]:
     units: dict[str, dict[str, str]] = {name: {} for name in SERVICES}
+    running: dict[str, str] = {}
     config_lines: dict[str, list[str]] = {"zoo.cfg": [], "server.properties": []}
     config_seen: set[str] = set()
     live: dict[str, str] = {}
@@ -166,6 +176,8 @@ def build_state(output: Iterable[str]) -> dict[str, Any]:
         if tag == "unit" and subject in units:
             key, _, state = value.partition("=")
             units[subject][key.strip()] = state.strip()
+        elif tag == "running" and subject in units:
+            running[subject] = value.strip()
         elif tag == "config":
             config_seen.add(subject)
         elif tag in config_lines:
@@ -195,6 +207,7 @@ def build_state(output: Iterable[str]) -> dict[str, Any]:
             "enabled": u.get("UnitFileState") in ENABLED,
             "unit": u.get("LoadState") == "loaded",
             "pid": _count(u.get("MainPID", "")) or None,
+            "distribution": running.get(name) or None,
         }
         for name, u in units.items()
     }
