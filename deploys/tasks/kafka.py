@@ -10,10 +10,12 @@ from deploys.tasks.host_files import put_text
 from deploys.tasks.jmx_exporter import JmxAgent
 from deploys.tasks.roll import LIB_DIR, RollSession
 from deploys.tasks.service import GATE_SECONDS, JavaService
+from deploys.tasks.upgrade import upgrade_plan
 from kafkaform import programs
 from kafkaform.cluster import Cluster, Node
 from kafkaform.settings import JAVA_BIN
 from kafkaform.templating import template_path
+from kafkaform.upgrade import pinned_properties
 
 PARTITIONS_AWK = f"{LIB_DIR}/partitions.awk"  # the safe restart's reading of partition health
 # Kafka's loggers, each to its own file (the appenders of kafkaform.programs.BROKER).
@@ -62,7 +64,10 @@ def configure_kafka(
     )
     svc.prepare()
     server_properties = f"{svc.config_dir}/server.properties"
-    properties = cluster.broker_properties(node)
+    # During an upgrade's phase 1 the protocol stays at the one the cluster speaks now.
+    properties = pinned_properties(
+        cluster.broker_properties(node), upgrade_plan(cluster), node.name
+    )
     changes = [
         # Kafka's own parser (KafkaConfig, through its storage tool) reads the candidate: a
         # value Kafka would refuse at start never reaches the live file or a restart.

@@ -17,12 +17,18 @@ from facts.live import LiveState
 from kafkaform.cluster import Cluster
 from kafkaform.deploy_support import once_per_run, prepared_facts
 from kafkaform.live import BAKE_REASON, State, bake_problems, live_problems, probe_paths
+from kafkaform.upgrade import upgrade_problems
 from kafkaform.validate import Problem
 
 
 def refuse_destructive_changes(inventory: Any, cluster: Cluster) -> None:
-    """deploys/kafka.py: data directories, ZooKeeper membership and ids, roles of live hosts."""
-    _once(inventory, "deploy", lambda states: live_problems(cluster, states), cluster)
+    """deploys/kafka.py: data directories, ZooKeeper membership and ids, roles of live hosts;
+    a version below the protocol the brokers speak, a --limit run in mid-upgrade."""
+
+    def problems(states: dict[str, State]) -> list[Problem]:
+        return live_problems(cluster, states) + upgrade_problems(cluster, states)
+
+    _once(inventory, "deploy", problems, cluster)
 
 
 def refuse_unsafe_bake(inventory: Any, cluster: Cluster) -> None:

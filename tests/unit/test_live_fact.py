@@ -135,8 +135,20 @@ def test_systemd_states_are_read():
         "unit\tkafka\tMainPID=0",
     ]
     services = LiveState().process(lines)["services"]
-    assert services["zookeeper"] == {"active": True, "enabled": True, "unit": True, "pid": 812}
-    assert services["kafka"] == {"active": False, "enabled": False, "unit": True, "pid": None}
+    assert services["zookeeper"] == {
+        "active": True,
+        "enabled": True,
+        "unit": True,
+        "pid": 812,
+        "distribution": None,
+    }
+    assert services["kafka"] == {
+        "active": False,
+        "enabled": False,
+        "unit": True,
+        "pid": None,
+        "distribution": None,
+    }
 
 
 def test_no_systemd_and_no_output_is_an_empty_host():
@@ -147,6 +159,7 @@ def test_no_systemd_and_no_output_is_an_empty_host():
         "enabled": False,
         "unit": False,
         "pid": None,
+        "distribution": None,
     }
 
 
