@@ -231,11 +231,3 @@ def partial_run_problems(cluster: Cluster, states: Mapping[str, State]) -> list[
 def upgrade_problems(cluster: Cluster, states: Mapping[str, State]) -> list[Problem]:
     """What a deploy refuses before anything changes, for a version change."""
     return downgrade_problems(cluster, states) or partial_run_problems(cluster, states)
-
-
-def removable(plan: UpgradePlan, installed: list[str], keep: str) -> list[str]:
-    """Installed distributions no longer needed for a rollback: none until the upgrade is
-    done (the version phase 1 left stays until phase 2 has run); ``keep`` is the target's."""
-    if plan.phase is not Phase.DONE:
-        return []
-    return [name for name in installed if name != keep]

@@ -8,6 +8,7 @@ from typing import Any
 
 from kafkaform.cluster import Node
 from kafkaform.settings import CHECKSUM_SETTINGS, URL_SETTINGS
+from kafkaform.upgrade import PROTOCOL_KEY, protocol_of
 from kafkaform.validation.problems import Problem
 from kafkaform.validation.values import shown, unsafe_chars
 
@@ -49,6 +50,8 @@ def check_versions(node: Node) -> list[Problem]:
             problems.append(
                 Problem(node.name, "kafka_version", f"Kafka {kafka}: kafkaform deploys 3.x")
             )
+        else:
+            problems += protocol_pin_problems(node, kafka)
     scala = s["scala_version"]
     if isinstance(scala, str) and scala not in SCALA_VERSIONS:
         problems.append(
@@ -65,6 +68,26 @@ def check_versions(node: Node) -> list[Problem]:
                 Problem(node.name, key, f"{shown('', value)} is not a version like '1.8.2'")
             )
     return problems
+
+
+def protocol_pin_problems(node: Node, kafka: str) -> list[Problem]:
+    """An operator's own inter.broker.protocol.version: one the binaries of ``kafka`` know. A
+    pin above it stops the broker at start; one below it is how an upgrade is held back."""
+    properties = node.settings["kafka_properties"]
+    if not isinstance(properties, dict) or PROTOCOL_KEY not in properties:
+        return []
+    value = str(properties[PROTOCOL_KEY])
+    pinned, binaries = protocol_of(value), protocol_of(kafka)
+    if pinned is None:
+        message = f"{shown('', value)} is not a protocol version like '3.8'"
+    elif binaries is not None and pinned > binaries:
+        message = (
+            f"{value} is newer than Kafka {kafka} speaks: pin it at "
+            f"{binaries[0]}.{binaries[1]} or lower, or raise kafka_version"
+        )
+    else:
+        return []
+    return [Problem(node.name, f"kafka_properties['{PROTOCOL_KEY}']", message)]
 
 
 def check_checksums(node: Node) -> list[Problem]:

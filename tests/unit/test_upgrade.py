@@ -14,9 +14,9 @@ from kafkaform.upgrade import (
     downgrade_problems,
     pinned_properties,
     plan_upgrade,
-    removable,
     upgrade_problems,
 )
+from kafkaform.validation import releases
 from tests.unit.livestates import deployed, output
 
 OLD, NEW = "3.8.1", "3.9.2"
@@ -184,10 +184,18 @@ def test_an_operators_own_pin_wins_and_is_reported():
     assert "kafka-1: inter.broker.protocol.version=3.7 from kafka_properties" in plan.describe()
 
 
-def test_old_distributions_are_kept_until_the_upgrade_is_done():
-    installed = [f"kafka_2.13-{OLD}", f"kafka_2.13-{NEW}"]
-    keep = f"kafka_2.13-{NEW}"
-    phase_2 = plan_upgrade(cluster(NEW), hosts(*[(NEW, NEW, "3.8")] * 3))
-    assert removable(phase_2, installed, keep) == []
-    done = plan_upgrade(cluster(NEW), hosts(*[(NEW, NEW, None)] * 3))
-    assert removable(done, installed, keep) == [f"kafka_2.13-{OLD}"]
+def pin_findings(value: object, version: str = NEW) -> list[str]:
+    base = cluster(version, kafka_properties={PROTOCOL_KEY: value})
+    return [f"{p.field}: {p.message}" for p in releases.check_versions(base.node("kafka-1"))]
+
+
+def test_an_operators_pin_at_or_below_the_binaries_is_valid():
+    assert pin_findings("3.8") == [] and pin_findings("3.9-IV0") == []
+
+
+def test_an_operators_pin_above_the_binaries_or_malformed_is_refused_offline():
+    assert pin_findings("3.9", version=OLD) == [
+        f"kafka_properties['{PROTOCOL_KEY}']: 3.9 is newer than Kafka {OLD} speaks: pin it at "
+        "3.8 or lower, or raise kafka_version"
+    ]
+    assert "not a protocol version" in pin_findings("latest")[0]
