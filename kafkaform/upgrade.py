@@ -152,8 +152,8 @@ def operator_pins(cluster: Cluster) -> dict[str, str]:
 
 def plan_upgrade(cluster: Cluster, states: Mapping[str, State]) -> UpgradePlan:
     """The phase the cluster is in for the inventory's kafka_version (one for the cluster:
-    validation refuses a per-host one). A downgrade is refused by ``downgrade_problems``
-    before this plan is used; here it reads as a patch roll at the configured protocol."""
+    validation refuses a per-host one). ``upgrade_problems`` refuses, before this plan is
+    used, a downgrade and a phase that cannot be told for sure."""
     target = cluster.nodes[0].settings["kafka_version"]
     wanted = target_protocol(target)
     running = running_versions(states)
@@ -228,6 +228,31 @@ def partial_run_problems(cluster: Cluster, states: Mapping[str, State]) -> list[
     ]
 
 
+def unread_problems(cluster: Cluster, states: Mapping[str, State]) -> list[Problem]:
+    """Mid-upgrade, a service whose version could not be read would make phase 2 look like
+    phase 1, and pin brokers that already speak the new protocol back to the old one."""
+    wanted = target_protocol(cluster.nodes[0].settings["kafka_version"])
+    protocols = [p for b in running_brokers(states) if (p := b.protocol) is not None]
+    if min(protocols, default=wanted) >= wanted:
+        return []
+    return [
+        Problem(
+            host,
+            name,
+            "runs, but which Kafka version its process runs could not be read (from its "
+            "classpath in /proc/<pid>/cmdline); an upgrade's phase depends on it. Check "
+            f"`systemctl status {name}` on the host and run again.",
+        )
+        for host, services in running_versions(states).items()
+        for name, version in services.items()
+        if version is None
+    ]
+
+
 def upgrade_problems(cluster: Cluster, states: Mapping[str, State]) -> list[Problem]:
     """What a deploy refuses before anything changes, for a version change."""
-    return downgrade_problems(cluster, states) or partial_run_problems(cluster, states)
+    return (
+        downgrade_problems(cluster, states)
+        or unread_problems(cluster, states)
+        or partial_run_problems(cluster, states)
+    )

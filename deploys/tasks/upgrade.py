@@ -15,11 +15,13 @@ from kafkaform.cluster import Cluster
 from kafkaform.deploy_support import once_per_run
 from kafkaform.upgrade import Phase, UpgradePlan, plan_upgrade
 
+UNDER_WAY = (Phase.PATCH, Phase.PHASE_1, Phase.PHASE_2)  # a run that says what it does
+
 
 def upgrade_plan(cluster: Cluster) -> UpgradePlan:
     def compute() -> UpgradePlan:
         plan = plan_upgrade(cluster, live_states(ctx_inventory.get(), cluster))
-        if plan.phase is not Phase.NONE:
+        if plan.phase in UNDER_WAY:
             print(plan.describe(), file=sys.stderr, flush=True)  # stdout may be --json
         return plan
 

@@ -199,3 +199,19 @@ def test_an_operators_pin_above_the_binaries_or_malformed_is_refused_offline():
         "3.8 or lower, or raise kafka_version"
     ]
     assert "not a protocol version" in pin_findings("latest")[0]
+
+
+def test_mid_upgrade_a_version_not_read_is_refused_rather_than_guessed():
+    # Phase 2 half done: were kafka-1's version taken for an old one, phase 1's pin would
+    # send it back to protocol 3.8.
+    states = hosts((NEW, NEW, None), (NEW, NEW, "3.8"), (NEW, NEW, "3.8"))
+    states["kafka-1"]["services"]["zookeeper"]["distribution"] = None
+    problems = upgrade_problems(cluster(NEW), states)
+    assert [(p.where, p.field) for p in problems] == [("kafka-1", "zookeeper")]
+    assert "could not be read" in problems[0].message
+
+
+def test_outside_an_upgrade_a_version_not_read_is_no_problem():
+    states = hosts(*[(NEW, NEW, None)] * 3)
+    states["kafka-1"]["services"]["kafka"]["distribution"] = None
+    assert upgrade_problems(cluster(NEW), states) == []
