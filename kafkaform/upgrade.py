@@ -69,6 +69,14 @@ class Broker:
     def protocol(self) -> Version | None:
         return protocol_of(self.pinned) or protocol_of(self.version)
 
+    @property
+    def spoken(self) -> str | None:
+        """The protocol as a pin would say it: an exact pinned value (``3.7-IV1``) is kept."""
+        protocol = self.protocol
+        if protocol is None:
+            return None
+        return self.pinned if protocol_of(self.pinned) else shown(protocol)
+
     def because(self) -> str:
         if self.pinned:
             return f"{PROTOCOL_KEY}={self.pinned} in its server.properties"
@@ -142,6 +150,16 @@ def running_versions(states: Mapping[str, State]) -> dict[str, dict[str, str | N
     return found
 
 
+def held_back(states: Mapping[str, State], wanted: Version) -> Broker | None:
+    """The running broker speaking the lowest protocol (what every broker understands now)
+    if that is below ``wanted``: an upgrade is under way; None otherwise."""
+    known = [(p, b) for b in running_brokers(states) if (p := b.protocol) is not None]
+    if not known:
+        return None
+    protocol, broker = min(known, key=lambda pair: pair[0])
+    return broker if protocol < wanted else None
+
+
 def operator_pins(cluster: Cluster) -> dict[str, str]:
     return {
         node.name: str(node.settings["kafka_properties"][PROTOCOL_KEY])
@@ -166,11 +184,10 @@ def plan_upgrade(cluster: Cluster, states: Mapping[str, State]) -> UpgradePlan:
     pins = operator_pins(cluster)
     if not running:
         return UpgradePlan(Phase.NONE, target, None, running, pins)
-    protocols = [p for b in running_brokers(states) if (p := b.protocol) is not None]
-    spoken = min(protocols, default=wanted)  # what every broker understands now
-    if spoken < wanted:
+    lowest = held_back(states, wanted)
+    if lowest:
         if behind:
-            return UpgradePlan(Phase.PHASE_1, target, shown(spoken), running, pins, behind)
+            return UpgradePlan(Phase.PHASE_1, target, lowest.spoken, running, pins, behind)
         return UpgradePlan(Phase.PHASE_2, target, None, running, pins)
     if behind:
         return UpgradePlan(Phase.PATCH, target, None, running, pins, behind)
@@ -232,8 +249,7 @@ def unread_problems(cluster: Cluster, states: Mapping[str, State]) -> list[Probl
     """Mid-upgrade, a service whose version could not be read would make phase 2 look like
     phase 1, and pin brokers that already speak the new protocol back to the old one."""
     wanted = target_protocol(cluster.nodes[0].settings["kafka_version"])
-    protocols = [p for b in running_brokers(states) if (p := b.protocol) is not None]
-    if min(protocols, default=wanted) >= wanted:
+    if not held_back(states, wanted):
         return []
     return [
         Problem(

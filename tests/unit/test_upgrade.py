@@ -215,3 +215,8 @@ def test_outside_an_upgrade_a_version_not_read_is_no_problem():
     states = hosts(*[(NEW, NEW, None)] * 3)
     states["kafka-1"]["services"]["kafka"]["distribution"] = None
     assert upgrade_problems(cluster(NEW), states) == []
+
+
+def test_an_exact_pinned_protocol_is_held_as_it_is():
+    states = hosts((NEW, NEW, "3.7-IV1"), (OLD, OLD, "3.7-IV1"), (OLD, OLD, "3.7-IV1"))
+    assert plan_upgrade(cluster(NEW), states).pin == "3.7-IV1"
