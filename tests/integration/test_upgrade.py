@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
+import sys
 import time
 
 import pytest
@@ -52,34 +52,42 @@ def cluster(lab_allowed, tmp_path_factory):
     return cluster
 
 
-class BrokersDown(threading.Thread):
+# Polls in a process of its own: a thread here would share pyinfra's gevent hub with kazoo.
+WATCHER = """
+import sys, time
+from kazoo.client import KazooClient
+hosts, path, brokers, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+client = KazooClient(hosts=hosts, timeout=10.0)
+client.start(timeout=10.0)
+most = 0
+while True:
+    try:
+        most = max(most, brokers - len(client.get_children(path)))
+    except Exception:  # a ZooKeeper server restarting: the client reconnects
+        pass
+    with open(out, "w") as f:
+        f.write(str(most))
+    time.sleep(0.2)
+"""
+
+
+class BrokersDown:
     """The most brokers missing from ZooKeeper's registry at any sample (every 0.2 s)."""
 
-    def __init__(self, cluster) -> None:
-        super().__init__(daemon=True)
-        self.cluster, self.most, self.stopped = cluster, 0, threading.Event()
-        self.path = f"{cluster.ensemble[0].settings['zookeeper_chroot']}/brokers/ids"
-
-    def run(self) -> None:
-        client = verify.zk_client(self.cluster.zookeeper_connect())
-        try:
-            while not self.stopped.wait(0.2):
-                try:
-                    registered = len(client.get_children(self.path))
-                except Exception:  # a ZooKeeper server restarting: the client reconnects
-                    continue
-                self.most = max(self.most, len(self.cluster.brokers) - registered)
-        finally:
-            client.stop()
-            client.close()
+    def __init__(self, cluster, out) -> None:
+        path = f"{cluster.ensemble[0].settings['zookeeper_chroot']}/brokers/ids"
+        self.argv = [sys.executable, "-c", WATCHER, cluster.zookeeper_connect(), path]
+        self.argv += [str(len(cluster.brokers)), str(out)]
+        self.out, self.most = out, None
 
     def __enter__(self) -> BrokersDown:
-        self.start()
+        self.proc = subprocess.Popen(self.argv)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stopped.set()
-        self.join()
+        self.proc.terminate()
+        self.proc.wait()
+        self.most = int(self.out.read_text())
 
 
 def pin(node: str) -> str | None:
@@ -113,7 +121,10 @@ def killed_after_first_broker(cluster, inventory: str, log) -> None:
 def test_upgrade_under_traffic_killed_in_phase_1_and_resumed(cluster, tmp_path):
     upgrade = lab_inventory_with(tmp_path, kafka_version=NEW)
     started = time.monotonic()
-    with BrokersDown(cluster) as down, verify.LiveTraffic(verify.bootstrap(cluster), TOPIC) as t:
+    with (
+        BrokersDown(cluster, tmp_path / "down") as down,
+        verify.LiveTraffic(verify.bootstrap(cluster), TOPIC) as t,
+    ):
         killed_after_first_broker(cluster, upgrade, tmp_path / "killed.log")
         # The killed run's lock lapses; the plain run resumes phase 1 with the same pin.
         assert deploy(upgrade)["results"]["totals"]["error"] == 0
