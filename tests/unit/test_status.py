@@ -1,0 +1,125 @@
+"""`kafkaform status`: how what the cluster answered is judged, shown and exited with (the
+judgement is pure: kafkaform.status.assess)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kafkaform import cli, status
+from kafkaform.cluster import Cluster
+from kafkaform.status import GroupLag, Observed, PartitionState
+
+CLUSTER = Cluster.from_hosts(
+    [(f"kafka-{i}", {"kafkaid": i, "zookeeper": True, "zkid": i}) for i in (1, 2, 3)]
+)
+MODES = {"kafka-1": "follower", "kafka-2": "leader", "kafka-3": "follower"}
+
+
+def partition(n: int, leader: int, isr: tuple[int, ...], min_isr: int = 2) -> PartitionState:
+    return PartitionState("orders", n, leader, (1, 2, 3), isr, min_isr)
+
+
+HEALTHY = Observed(
+    zookeeper_modes=MODES,
+    registered=[1, 2, 3],
+    controller=3,
+    partitions=[partition(0, 1, (1, 2, 3)), partition(1, 2, (2, 3, 1)), partition(2, 3, (3, 1, 2))],
+    protocol={1: "3.9-IV0", 2: "3.9-IV0", 3: "3.9-IV0"},
+    groups=[GroupLag("billing", 2, 5)],
+)
+# kafka-2 killed: its ZooKeeper and broker gone, its replicas out of every ISR, one partition
+# it was the last in-sync replica of is offline.
+KAFKA_2_DOWN = Observed(
+    zookeeper_modes={"kafka-1": "follower", "kafka-2": None, "kafka-3": "leader"},
+    registered=[1, 3],
+    controller=3,
+    partitions=[partition(0, 1, (1, 3)), partition(1, -1, (2,)), partition(2, 3, (3, 1))],
+    protocol={1: "3.9-IV0", 3: "3.9-IV0"},
+)
+
+
+def test_a_healthy_cluster_has_no_problem_and_its_rows_say_who_does_what():
+    result = status.assess(CLUSTER, HEALTHY)
+    assert result.healthy and result.problems == []
+    rows = {r.host: r for r in result.hosts}
+    assert [rows[h].zookeeper for h in ("kafka-1", "kafka-2", "kafka-3")] == [
+        "follower",
+        "leader",
+        "follower",
+    ]
+    assert [r.controller for r in result.hosts] == [False, False, True]
+    assert all(r.registered and r.leaders == 1 and r.out_of_sync == 0 for r in result.hosts)
+    assert result.partitions == {
+        "total": 3,
+        "under_replicated": 0,
+        "under_min_isr": 0,
+        "offline": 0,
+    }
+
+
+def test_a_killed_host_is_flagged_on_its_own_row_and_the_partitions_it_took():
+    result = status.assess(CLUSTER, KAFKA_2_DOWN)
+    rows = {r.host: r for r in result.hosts}
+    assert rows["kafka-2"].zookeeper == "down"
+    assert rows["kafka-2"].registered is False
+    assert rows["kafka-2"].problems == ["ZooKeeper does not serve", "broker 2 is not registered"]
+    assert rows["kafka-1"].problems == [] and rows["kafka-3"].problems == []
+    assert result.partitions == {
+        "total": 3,
+        "under_replicated": 3,
+        "under_min_isr": 1,
+        "offline": 1,
+    }
+    assert "Kafka: 1 partitions offline" in result.problems
+    assert not result.healthy
+
+
+def test_a_registered_broker_that_lags_is_flagged():
+    seen = Observed(MODES, [1, 2, 3], 1, [partition(0, 1, (1, 2)), partition(1, 1, (1, 2))], {}, [])
+    rows = {r.host: r for r in status.assess(CLUSTER, seen).hosts}
+    assert rows["kafka-3"].out_of_sync == 2
+    assert rows["kafka-3"].problems == ["2 replicas out of sync"]
+
+
+@pytest.mark.parametrize(
+    ("seen", "problem"),
+    [
+        (Observed({h: "follower" for h in MODES}, [1, 2, 3], 1, []), "ZooKeeper: no leader"),
+        (Observed(MODES, None, None, []), "ZooKeeper: could not read the registered brokers"),
+        (Observed(MODES, [1, 2, 3], None, []), "Kafka: no active controller"),
+        (Observed(MODES, [1, 2, 3], 1, None), "Kafka: no broker answered"),
+    ],
+)
+def test_cluster_wide_problems(seen, problem):
+    result = status.assess(CLUSTER, seen)
+    assert any(p.startswith(problem) for p in result.problems), result.problems
+
+
+def test_table_and_json_say_the_same(monkeypatch):
+    result = status.assess(CLUSTER, KAFKA_2_DOWN)
+    text = status.table(result)
+    kafka_2 = next(line for line in text.splitlines() if line.startswith("kafka-2"))
+    assert "down" in kafka_2 and "broker 2 is not registered" in kafka_2
+    assert "UNHEALTHY:" in text
+    data = json.loads(result.to_json())
+    assert data["healthy"] is False
+    assert data["partitions"]["offline"] == 1
+    assert "healthy" == status.table(status.assess(CLUSTER, HEALTHY)).splitlines()[-1]
+    assert "  billing  2  5" in status.table(status.assess(CLUSTER, HEALTHY))
+
+
+@pytest.mark.parametrize(("seen", "code"), [(HEALTHY, 0), (KAFKA_2_DOWN, 1)])
+def test_exit_status_gates_on_health(monkeypatch, capsys, tmp_path, seen, code):
+    inventory = tmp_path / "inv.py"
+    inventory.write_text(
+        "hosts = ["
+        + ", ".join(
+            f"('kafka-{i}', {{'kafkaid': {i}, 'zookeeper': True, 'zkid': {i}}})" for i in (1, 2, 3)
+        )
+        + "]\n"
+    )
+    monkeypatch.setattr(status, "observe", lambda cluster, timeout: seen)
+    assert cli.main(["status", str(inventory), "--json"]) == code
+    assert json.loads(capsys.readouterr().out)["healthy"] is (code == 0)
