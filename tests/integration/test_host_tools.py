@@ -6,28 +6,19 @@ from __future__ import annotations
 
 import subprocess
 
-import pytest
-
 from kafkaform import programs, settings
-from tests.integration.conftest import deploy, fresh_lab, kafkaform
+from tests.integration.conftest import kafkaform
+from tests.integration.test_cluster import cluster  # noqa: F401  (fixture: a deployed 3-node lab)
 
 TOPIC = "t"
 MESSAGE = "message from kafka-1"
-
-
-@pytest.fixture(scope="module")
-def cluster(lab_allowed):
-    cluster = fresh_lab(3)
-    result = deploy()
-    assert result["results"]["totals"]["error"] == 0
-    return cluster
 
 
 def lab_ssh(node: str, command: str) -> subprocess.CompletedProcess:
     return kafkaform("lab", "ssh", node, command)
 
 
-def test_every_tool_is_on_the_path_of_every_broker_and_runs_the_deployed_version(cluster):
+def test_every_tool_on_each_broker_s_path_runs_the_deployed_version(cluster):  # noqa: F811
     names = " ".join(tool.name for tool in programs.TOOLS)
     for node in cluster.brokers:
         found = lab_ssh(node.name, f"for t in {names}; do command -v $t; done").stdout.split()
@@ -36,7 +27,7 @@ def test_every_tool_is_on_the_path_of_every_broker_and_runs_the_deployed_version
         assert version.startswith(settings.KAFKA_VERSION), (node.name, version)
 
 
-def test_seed_000_check_produce_on_kafka_1_consume_on_kafka_3(cluster):
+def test_seed_000_check_produce_on_kafka_1_consume_on_kafka_3(cluster):  # noqa: F811
     lab_ssh(
         "kafka-1",
         f"kafka-topics --create --topic {TOPIC} --partitions 3 --replication-factor 3",
@@ -50,7 +41,7 @@ def test_seed_000_check_produce_on_kafka_1_consume_on_kafka_3(cluster):
     assert consumed.stdout.strip() == MESSAGE
 
 
-def test_admin_tools_reach_the_cluster_through_the_client_config(cluster):
+def test_admin_tools_reach_the_cluster_through_the_client_config(cluster):  # noqa: F811
     # Runs after the seed check (pytest keeps the file's order): topic t exists.
     described = lab_ssh("kafka-2", f"kafka-topics --describe --topic {TOPIC}").stdout
     assert "ReplicationFactor: 3" in described

@@ -92,17 +92,20 @@ def host(tmp_path):
     config = tmp_path / "client.properties"
     config.write_text(f"# a comment\nbootstrap.servers = {BOOTSTRAP}\n")
     home = fake_distribution(tmp_path / "current", [t.classes[0] for t in programs.TOOLS])
-    variables = {
-        **launcher_variables(CLUSTER, CLUSTER.node("kafka-1")),
-        "java_bin": str(java),
-        "kafka_home": str(home),
-        "client_config": str(config),
-    }
+    return write_launchers(
+        tmp_path, kafka_home=str(home), java_bin=str(java), client_config=str(config)
+    )
+
+
+def write_launchers(directory: Path, **variables: str) -> Path:
+    """Every launcher as kafka-1 of CLUSTER gets it, with ``variables`` changed, in
+    ``directory``."""
+    variables = {**launcher_variables(CLUSTER, CLUSTER.node("kafka-1")), **variables}
     for tool in programs.TOOLS:
-        launcher = tmp_path / tool.name
+        launcher = directory / tool.name
         launcher.write_text(launcher_text(tool, variables))
         launcher.chmod(0o755)
-    return tmp_path
+    return directory
 
 
 def run_tool(host: Path, name: str, *args: str, **env: str) -> subprocess.CompletedProcess:

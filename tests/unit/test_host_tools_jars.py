@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from deploys.tasks.host_tools import launcher_text, launcher_variables
 from kafkaform import artifacts, programs, settings
 from kafkaform.artifacts.places import mirror_root
-from tests.unit.test_host_tools import CLUSTER
+from tests.unit.test_host_tools import write_launchers
 
 # The configured version, and the older one the upgrade tests start from: their tools live in
 # different jars than in earlier 3.x releases, and must be found in both.
@@ -54,16 +53,7 @@ def distribution(request, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def launchers(distribution, tmp_path_factory) -> Path:
-    bin_dir = tmp_path_factory.mktemp("bin")
-    variables = {
-        **launcher_variables(CLUSTER, CLUSTER.node("kafka-1")),
-        "kafka_home": str(distribution),
-    }
-    for tool in programs.TOOLS:
-        path = bin_dir / tool.name
-        path.write_text(launcher_text(tool, variables))
-        path.chmod(0o755)
-    return bin_dir
+    return write_launchers(tmp_path_factory.mktemp("bin"), kafka_home=str(distribution))
 
 
 def version_of(home: Path) -> str:
