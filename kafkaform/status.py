@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -48,6 +47,7 @@ class Observed:
     partitions: list[PartitionState] | None  # None: no broker answered
     protocol: dict[int, str] = field(default_factory=dict)  # broker -> IBP in effect
     groups: list[GroupLag] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # reads that failed, as said to the user
 
 
 @dataclass
@@ -88,7 +88,7 @@ def partition_counts(partitions: list[PartitionState]) -> dict[str, int]:
 
 
 def assess(cluster: Cluster, seen: Observed) -> Status:
-    problems: list[str] = []
+    problems: list[str] = list(seen.errors)
     rows = []
     for node in cluster.nodes:
         row = HostRow(node.name, None, node.kafkaid, None, False, None, None, None)
@@ -188,31 +188,42 @@ def table(status: Status) -> str:
 
 def observe(cluster: Cluster, timeout: float = 10.0) -> Observed:
     """Ask the cluster (ZooKeeper, then Kafka); parts that do not answer are None."""
-    from kafkaform import lag_exporter, verify
+    from kafkaform import verify
 
     modes = {
         n.name: verify.server_mode(n.address, n.settings["zookeeper_client_port"], timeout)
         for n in cluster.ensemble
     }
     registered, controller = read_zookeeper(cluster, timeout)
-    partitions, protocol, groups = None, {}, []
+    partitions, protocol, groups, errors = None, {}, [], []
     if cluster.brokers:
+        servers = cluster.bootstrap_servers()
+        # Each read on its own: groups that cannot be read do not hide the partitions.
         try:
-            partitions, protocol = read_kafka(cluster.bootstrap_servers(), timeout)
-            reader = lag_exporter.connect(cluster.bootstrap_servers(), timeout)
-            try:
-                reading = reader.read()
-            finally:
-                reader.close()
-            lags: dict[str, int] = {}
-            for group, _topic, _partition, _offset, lag in lag_exporter.lag_rows(
-                reading.end, reading.committed
-            ):
-                lags[group] = lags.get(group, 0) + lag
-            groups = [GroupLag(g, reading.members[g], lags.get(g, 0)) for g in reading.members]
+            partitions, protocol = read_kafka(servers, timeout)
         except Exception as error:  # noqa: BLE001 - a silent cluster is a status, not a crash
-            print(f"kafkaform status: Kafka: {error}", file=sys.stderr)
-    return Observed(modes, registered, controller, partitions, protocol, groups)
+            errors.append(f"Kafka: partitions: {error}")
+        try:
+            groups = read_groups(servers, timeout)
+        except Exception as error:  # noqa: BLE001
+            errors.append(f"Kafka: consumer groups: {error}")
+    return Observed(modes, registered, controller, partitions, protocol, groups, errors)
+
+
+def read_groups(servers: str, timeout: float) -> list[GroupLag]:
+    from kafkaform import lag_exporter
+
+    reader = lag_exporter.connect(servers, timeout)
+    try:
+        reading = reader.read()
+    finally:
+        reader.close()
+    lags: dict[str, int] = {}
+    for group, _topic, _partition, _offset, lag in lag_exporter.lag_rows(
+        reading.end, reading.committed
+    ):
+        lags[group] = lags.get(group, 0) + lag
+    return [GroupLag(g, reading.members[g], lags.get(g, 0)) for g in sorted(reading.members)]
 
 
 def read_zookeeper(cluster: Cluster, timeout: float) -> tuple[list[int] | None, int | None]:
@@ -223,8 +234,7 @@ def read_zookeeper(cluster: Cluster, timeout: float) -> tuple[list[int] | None, 
     chroot = cluster.ensemble[0].settings["zookeeper_chroot"]
     try:
         client = verify.zk_client(cluster.zookeeper_connect(), timeout)
-    except Exception as error:  # noqa: BLE001
-        print(f"kafkaform status: ZooKeeper: {error}", file=sys.stderr)
+    except Exception:  # noqa: BLE001 - reported as "could not read the registered brokers"
         return None, None
     try:
         registered = sorted(int(i) for i in client.get_children(f"{chroot}/brokers/ids"))

@@ -123,3 +123,10 @@ def test_exit_status_gates_on_health(monkeypatch, capsys, tmp_path, seen, code):
     monkeypatch.setattr(status, "observe", lambda cluster, timeout: seen)
     assert cli.main(["status", str(inventory), "--json"]) == code
     assert json.loads(capsys.readouterr().out)["healthy"] is (code == 0)
+
+
+def test_a_read_that_failed_is_a_problem_of_its_own():
+    seen = Observed(MODES, [1, 2, 3], 3, HEALTHY.partitions, errors=["Kafka: consumer groups: x"])
+    result = status.assess(CLUSTER, seen)
+    assert result.problems == ["Kafka: consumer groups: x"]
+    assert result.partitions["total"] == 3
