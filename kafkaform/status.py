@@ -4,20 +4,23 @@ or ``--json``; exit 1 when it is unhealthy, so scripts and CI can gate on it.
 Observed with ZooKeeper's ``srvr`` and kazoo (modes, registered brokers, the controller) and
 Kafka's AdminClient (partitions, ISR, min.insync.replicas, the protocol version, consumer
 groups' lag). What is observed (``Observed``) is judged by a pure function (``assess``).
-Not yet shown: each broker's running Kafka version and its data-dir disk use (these need the
-host itself; see /work/notes/handoff9-tools.md).
+Data-dir disk use comes from each broker host's node_exporter. Not yet shown: each broker's
+running Kafka version (neither ZooKeeper nor the AdminClient tell it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kafkaform.cluster import Cluster
 
 EXIT_HEALTHY, EXIT_UNHEALTHY = 0, 1
+DISK_FULL_PERCENT = 90  # a data dir's filesystem this full is a problem: Kafka stops at 100
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Observed:
     protocol: dict[int, str] = field(default_factory=dict)  # broker -> IBP in effect
     groups: list[GroupLag] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # reads that failed, as said to the user
+    disk_used: dict[str, int] = field(default_factory=dict)  # host -> % of its fullest data dir
 
 
 @dataclass
@@ -60,6 +64,7 @@ class HostRow:
     protocol: str | None
     leaders: int | None
     out_of_sync: int | None  # replicas on this broker that are not in their ISR
+    disk_used: int | None = None  # % used of the fullest filesystem holding a data dir
     problems: list[str] = field(default_factory=list)
 
 
@@ -111,6 +116,9 @@ def assess(cluster: Cluster, seen: Observed) -> Status:
                 row.out_of_sync = sum(broker not in p.isr for p in mine if p.leader >= 0)
                 if row.out_of_sync and row.registered:
                     row.problems.append(f"{row.out_of_sync} replicas out of sync")
+            row.disk_used = seen.disk_used.get(node.name)
+            if row.disk_used is not None and row.disk_used >= DISK_FULL_PERCENT:
+                row.problems.append(f"data dir disk {row.disk_used}% used")
         problems += [f"{node.name}: {problem}" for problem in row.problems]
         rows.append(row)
 
@@ -138,7 +146,7 @@ def assess(cluster: Cluster, seen: Observed) -> Status:
 
 
 COLUMNS = ("HOST", "ZOOKEEPER", "BROKER", "REGISTERED", "CONTROLLER", "PROTOCOL", "LEADERS",
-           "OUT-OF-SYNC", "PROBLEMS")  # fmt: skip
+           "OUT-OF-SYNC", "DISK", "PROBLEMS")  # fmt: skip
 
 
 def _cell(value: Any) -> str:
@@ -163,6 +171,7 @@ def table(status: Status) -> str:
             _cell(r.protocol),
             _cell(r.leaders),
             _cell(r.out_of_sync),
+            "-" if r.disk_used is None else f"{r.disk_used}%",
             "; ".join(r.problems),
         )
         for r in status.hosts
@@ -207,7 +216,39 @@ def observe(cluster: Cluster, timeout: float = 10.0) -> Observed:
             groups = read_groups(servers, timeout)
         except Exception as error:  # noqa: BLE001
             errors.append(f"Kafka: consumer groups: {error}")
-    return Observed(modes, registered, controller, partitions, protocol, groups, errors)
+    disk = {}
+    for node in cluster.brokers:
+        url = f"http://{node.address}:{node.settings['node_exporter_port']}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as answer:
+                text = answer.read().decode()
+        except OSError:
+            continue  # shown as "-": the broker's own problems say more
+        used = disk_used_percent(text, node.settings["kafka_data_dirs"])
+        if used is not None:
+            disk[node.name] = used
+    return Observed(modes, registered, controller, partitions, protocol, groups, errors, disk)
+
+
+FILESYSTEM = re.compile(
+    r'^node_filesystem_(size|avail)_bytes\{[^}]*mountpoint="([^"]*)"[^}]*\} (\S+)$', re.M
+)
+
+
+def disk_used_percent(metrics: str, paths: list[str]) -> int | None:
+    """% used of the fullest filesystem holding one of ``paths``, from node_exporter's text
+    (each path's filesystem: the longest mountpoint it lies under)."""
+    sizes: dict[str, dict[str, float]] = {}
+    for kind, mountpoint, value in FILESYSTEM.findall(metrics):
+        sizes.setdefault(mountpoint, {})[kind] = float(value)
+    mounts = [m for m, v in sizes.items() if v.get("size")]
+    used = []
+    for path in paths:
+        under = [m for m in mounts if path == m or path.startswith(m.rstrip("/") + "/")]
+        if under:
+            fs = sizes[max(under, key=len)]
+            used.append(round(100 * (1 - fs.get("avail", 0.0) / fs["size"])))
+    return max(used) if used else None
 
 
 def read_groups(servers: str, timeout: float) -> list[GroupLag]:

@@ -130,3 +130,33 @@ def test_a_read_that_failed_is_a_problem_of_its_own():
     result = status.assess(CLUSTER, seen)
     assert result.problems == ["Kafka: consumer groups: x"]
     assert result.partitions["total"] == 3
+
+
+METRICS = """# HELP node_filesystem_avail_bytes Filesystem space available to non-root users.
+node_filesystem_avail_bytes{device="/dev/sda1",fstype="ext4",mountpoint="/"} 6e+10
+node_filesystem_size_bytes{device="/dev/sda1",fstype="ext4",mountpoint="/"} 1e+11
+node_filesystem_avail_bytes{device="/dev/sdb",fstype="xfs",mountpoint="/var/lib/kafka"} 5e+09
+node_filesystem_size_bytes{device="/dev/sdb",fstype="xfs",mountpoint="/var/lib/kafka"} 1e+11
+node_filesystem_size_bytes{device="/dev/sdc",fstype="xfs",mountpoint="/var/lib/kafka2"} 1e+11
+"""
+
+
+@pytest.mark.parametrize(
+    ("paths", "used"),
+    [
+        (["/var/lib/kafka/data"], 95),  # the longest mountpoint it lies under
+        (["/srv/kafka"], 40),  # only the root filesystem
+        (["/srv/kafka", "/var/lib/kafka/data"], 95),  # the fullest of them
+        (["/var/lib/kafka2x/data"], 40),  # /var/lib/kafka2 is not a prefix of it
+        ([], None),
+    ],
+)
+def test_disk_use_of_the_data_dirs_from_node_exporter(paths, used):
+    assert status.disk_used_percent(METRICS, paths) == used
+
+
+def test_a_nearly_full_data_dir_flags_its_host():
+    seen = Observed(**{**HEALTHY.__dict__, "disk_used": {"kafka-1": 91, "kafka-2": 40}})
+    result = status.assess(CLUSTER, seen)
+    assert result.problems == ["kafka-1: data dir disk 91% used"]
+    assert "91%" in status.table(result)
