@@ -294,10 +294,13 @@ def read_kafka(servers: str, timeout: float) -> tuple[list[PartitionState], dict
 
     admin = AdminClient({"bootstrap.servers": servers})
     metadata = admin.list_topics(timeout=timeout)
-    resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in metadata.topics]
-    resources += [ConfigResource(ConfigResource.Type.BROKER, str(b)) for b in metadata.brokers]
+    # Every topic in one request; a broker's configs only one per request (Kafka's rule).
+    requests = [[ConfigResource(ConfigResource.Type.TOPIC, t) for t in metadata.topics]]
+    requests += [[ConfigResource(ConfigResource.Type.BROKER, str(b))] for b in metadata.brokers]
     configs = {
         (r.restype, r.name): future.result(timeout=timeout)
+        for resources in requests
+        if resources
         for r, future in admin.describe_configs(resources, request_timeout=timeout).items()
     }
     partitions = []

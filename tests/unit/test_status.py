@@ -160,3 +160,47 @@ def test_a_nearly_full_data_dir_flags_its_host():
     result = status.assess(CLUSTER, seen)
     assert result.problems == ["kafka-1: data dir disk 91% used"]
     assert "91%" in status.table(result)
+
+
+def test_kafka_is_asked_for_one_broker_s_configs_per_request(monkeypatch):
+    """Kafka refuses a describe_configs naming two brokers (the lab said so)."""
+    from types import SimpleNamespace
+
+    from confluent_kafka import admin as kafka_admin
+
+    requests = []
+
+    class Answer:
+        def __init__(self, value):
+            self.value = value
+
+        def result(self, timeout):
+            return self.value
+
+    class FakeAdmin:
+        def __init__(self, config):
+            pass
+
+        def list_topics(self, timeout):
+            part = SimpleNamespace(id=0, leader=1, replicas=[1, 2], isrs=[1, 2])
+            return SimpleNamespace(
+                topics={"a": SimpleNamespace(partitions={0: part})}, brokers={1: None, 2: None}
+            )
+
+        def describe_configs(self, resources, request_timeout):
+            requests.append([(r.restype, r.name) for r in resources])
+            return {
+                r: Answer(
+                    {"min.insync.replicas": Answer("2")}
+                    if r.restype == kafka_admin.ConfigResource.Type.TOPIC
+                    else {"inter.broker.protocol.version": Answer("3.9-IV0")}
+                )
+                for r in resources
+            }
+
+    monkeypatch.setattr(kafka_admin, "AdminClient", FakeAdmin)
+    partitions, protocol = status.read_kafka("b:9092", 1.0)
+    broker = kafka_admin.ConfigResource.Type.BROKER
+    assert all(sum(kind == broker for kind, _ in r) <= 1 for r in requests)
+    assert protocol == {1: "3.9-IV0", 2: "3.9-IV0"}
+    assert partitions == [PartitionState("a", 0, 1, (1, 2), (1, 2), 2)]
