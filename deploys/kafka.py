@@ -11,6 +11,7 @@ with every problem listed. A failed step stops the whole run; the next plain run
 from pyinfra import host, inventory
 
 from deploys.tasks.distribution import mark_current
+from deploys.tasks.host_tools import install_host_tools
 from deploys.tasks.install import install, wanted_by
 from deploys.tasks.kafka import configure_kafka
 from deploys.tasks.logs import configure_log_shipping
@@ -48,6 +49,7 @@ if installed.distribution:
         configure_kafka(
             cluster, node, installed.distribution, session, installed.agent, zookeeper_up
         )
+        install_host_tools(cluster, node)  # kafka-topics, ... on the PATH
     mark_current(node)
 configure_log_shipping(cluster, node)
 if node.monitoring:

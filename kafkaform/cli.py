@@ -1,11 +1,12 @@
-"""The ``kafkaform`` command: validate inventories, build artifacts, run the local lab."""
+"""The ``kafkaform`` command: validate inventories, build artifacts, run the local lab, show a
+cluster's status."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from kafkaform import artifacts, box, dockerd, validate
+from kafkaform import artifacts, box, dockerd, status, validate
 from kafkaform.lab import cli as lab_cli
 
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab_cli.add_cli(sub)
     box.add_cli(sub)
     dockerd.add_cli(sub)
+    status.add_cli(sub)
     return parser
 
 

@@ -96,6 +96,10 @@ class Cluster:
         """Hosts that run Prometheus, Alertmanager, the lag exporter and the log sink."""
         return [n for n in self.nodes if n.monitoring]
 
+    def bootstrap_servers(self) -> str:
+        """Every broker's address and port: where clients first reach the cluster."""
+        return ",".join(f"{n.address}:{n.settings['kafka_port']}" for n in self.brokers)
+
     def zookeeper_connect(self, chroot: str | None = None) -> str:
         hosts = ",".join(
             f"{n.address}:{n.settings['zookeeper_client_port']}" for n in self.ensemble

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 # Tools the safe-restart scripts and the config check run (classpath: <install>/libs/*).
 TOPIC_COMMAND = "org.apache.kafka.tools.TopicCommand"
 ZOOKEEPER_SHELL = "org.apache.zookeeper.ZooKeeperMain"
+# Kafka's own shell: ZooKeeperMain that also reads a ZooKeeper TLS config (-zk-tls-config-file).
+KAFKA_ZOOKEEPER_SHELL = "org.apache.zookeeper.ZooKeeperMainWithTlsSupportForKafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
 # A tool's JVM lives a second or two: the C1 compiler alone and the serial collector start it
 # sooner (TopicCommand on the lab: 0.69 s -> 0.51 s) and change nothing it does.
@@ -57,4 +59,82 @@ ZOOKEEPER = Service(
     root_appender="zookeeper",
     gc_log="zookeeper-gc.log",
     shipped={"zookeeper": "zookeeper"},
+)
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A Kafka command-line tool, installed on broker hosts as a launcher named as in
+    Confluent's packages (templates/tools/launcher.j2, deploys/tasks/host_tools.py)."""
+
+    name: str
+    # Main class, newest Kafka first: Kafka moved tools between 3.x releases (from core's
+    # kafka.* to org.apache.kafka.tools.*; 3.8 and 3.9 hold the first of each), so the
+    # launcher runs the first class the jars of the ``current`` distribution hold. Newest
+    # first also keeps a name that ends another one (kafka/tools/X.class ends
+    # org/apache/kafka/tools/X.class) from being taken for it.
+    classes: tuple[str, ...]
+    # The option naming a client config file; the launcher passes the host's client config
+    # with it unless the operator gave one (None: the tool takes no such file).
+    config_option: str | None = "--command-config"
+    # "kafka": --bootstrap-server from the client config unless given; "zookeeper": the
+    # ensemble as the first argument unless given; None: the config file alone says where.
+    connects_to: str | None = "kafka"
+    heap: str = "-Xmx256m"  # kafka-run-class's default for tools
+    jvm_options: str = TOOL_JVM_OPTIONS
+
+
+TOOLS: tuple[Tool, ...] = (
+    Tool("kafka-topics", (TOPIC_COMMAND, "kafka.admin.TopicCommand")),
+    Tool(
+        "kafka-console-producer",
+        ("kafka.tools.ConsoleProducer",),
+        config_option="--producer.config",
+    ),
+    Tool(
+        "kafka-console-consumer",
+        ("org.apache.kafka.tools.consumer.ConsoleConsumer", "kafka.tools.ConsoleConsumer"),
+        config_option="--consumer.config",
+    ),
+    Tool(
+        "kafka-consumer-groups",
+        (
+            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+            "kafka.admin.ConsumerGroupCommand",
+        ),
+    ),
+    Tool("kafka-configs", ("kafka.admin.ConfigCommand",)),
+    Tool(
+        "kafka-reassign-partitions",
+        (
+            "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
+            "kafka.admin.ReassignPartitionsCommand",
+        ),
+    ),
+    Tool(
+        "kafka-leader-election",
+        ("org.apache.kafka.tools.LeaderElectionCommand", "kafka.admin.LeaderElectionCommand"),
+        config_option="--admin.config",
+    ),
+    Tool(
+        "kafka-log-dirs",
+        ("org.apache.kafka.tools.LogDirsCommand", "kafka.admin.LogDirsCommand"),
+    ),
+    Tool(
+        "zookeeper-shell",
+        (KAFKA_ZOOKEEPER_SHELL, ZOOKEEPER_SHELL),
+        config_option=None,
+        connects_to="zookeeper",
+        heap="-Xmx64m",
+    ),
+    # A benchmark: its JVM runs long enough for the full JIT, and producer buffers need room
+    # (Apache's script gives it 512 MB). It reads bootstrap.servers from the config file.
+    Tool(
+        "kafka-producer-perf-test",
+        ("org.apache.kafka.tools.ProducerPerformance",),
+        config_option="--producer.config",
+        connects_to=None,
+        heap="-Xmx512m",
+        jvm_options="",
+    ),
 )

@@ -58,6 +58,12 @@ def ssh_config(node: Node, directory: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def cluster(request) -> Cluster:
+    """The whole cluster of the inventory (the tests' nodes are hosts of it)."""
+    return _cluster(request.config)
+
+
+@pytest.fixture(scope="session")
 def _ssh_dir():
     with tempfile.TemporaryDirectory(prefix="kafkaform-verify-") as directory:
         yield Path(directory)
