@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 # Tools the safe-restart scripts and the config check run (classpath: <install>/libs/*).
 TOPIC_COMMAND = "org.apache.kafka.tools.TopicCommand"
+CONFIG_COMMAND = "kafka.admin.ConfigCommand"
+REASSIGN_COMMAND = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
 ZOOKEEPER_SHELL = "org.apache.zookeeper.ZooKeeperMain"
 STORAGE_TOOL = "kafka.tools.StorageTool"
 # A tool's JVM lives a second or two: the C1 compiler alone and the serial collector start it
