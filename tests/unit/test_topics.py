@@ -419,3 +419,20 @@ def test_the_description_gives_assignments_own_configs_and_reassignments():
 def test_a_failed_description_fails_rather_than_planning_from_half():
     with pytest.raises(DescribeError):
         parse_description([TOPICS_MARK, "Error: timed out", FAILED_MARK, CONFIGS_MARK])
+
+
+def test_the_example_inventory_creates_its_topics_on_an_empty_cluster(monkeypatch):
+    from kafkaform.topics import desired_topics
+    from kafkaform.validate import load_inventory
+    from tests.unit.deployrun import REPO
+
+    monkeypatch.chdir(REPO)
+    inventory = load_inventory("inventories/prod.py")
+    wanted = desired_topics(inventory.get_host("kafka-1").data.get("kafka_topics"))
+    plan = plan_topics(wanted, {}, [1, 2, 3])
+    assert [str(a) for a in plan.actions] == [
+        "create posts: 6 partition(s), replication factor 3, min.insync.replicas=2, "
+        "retention.ms=604800000",
+        "create pizza-order: 12 partition(s), replication factor 3, min.insync.replicas=2, "
+        "retention.ms=259200000",
+    ]
