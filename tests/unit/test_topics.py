@@ -25,24 +25,18 @@ from kafkaform.topics import (
 from kafkaform.validate import check, findings
 
 
-def hosts(count=3, **extra):
+def hosts(**extra):
     return [
         (
             f"k{i}",
-            {
-                "ssh_hostname": f"10.0.0.{i}",
-                "zookeeper": i <= 3 and count != 2,
-                **({"zkid": i} if i <= 3 and count != 2 else {}),
-                "kafkaid": i,
-                **extra,
-            },
+            {"ssh_hostname": f"10.0.0.{i}", "zookeeper": True, "zkid": i, "kafkaid": i, **extra},
         )
-        for i in range(1, count + 1)
+        for i in (1, 2, 3)
     ]
 
 
-def topic_findings(topics, count=3, **extra):
-    found = findings(hosts(count, kafka_topics=topics, **extra))
+def topic_findings(topics, **extra):
+    found = findings(hosts(kafka_topics=topics, **extra))
     return [(p.field, p.message, p.warning) for p in found if p.field.startswith("kafka_topics")]
 
 
@@ -389,8 +383,11 @@ DESCRIBED = [
     TOPICS_MARK,
     "Topic: posts\tTopicId: abc\tPartitionCount: 2\tReplicationFactor: 3\t"
     "Configs: min.insync.replicas=2,retention.ms=1000",
-    "\tTopic: posts\tPartition: 0\tLeader: 1\tReplicas: 1,2,3\tIsr: 1,2,3\tElr: \tLastKnownElr: ",
-    "\tTopic: posts\tPartition: 1\tLeader: 2\tReplicas: 2,3,1\tIsr: 2,3,1\tElr: \tLastKnownElr: ",
+    # As Kafka 3.9.2's TopicCommand and ConfigCommand print them.
+    "\tTopic: posts\tPartition: 0\tLeader: 1\tReplicas: 1,2,3\tIsr: 1,2,3\t"
+    "Elr: N/A\tLastKnownElr: N/A",
+    "\tTopic: posts\tPartition: 1\tLeader: 2\tReplicas: 2,3,1\tIsr: 2,3,1\t"
+    "Elr: N/A\tLastKnownElr: N/A",
     "Topic: pizza-order\tTopicId: def\tPartitionCount: 1\tReplicationFactor: 2\tConfigs: ",
     "\tTopic: pizza-order\tPartition: 0\tLeader: 1\tReplicas: 1,2,3\tIsr: 1,2\t"
     "Adding Replicas: 3\tRemoving Replicas: \tElr: \tLastKnownElr: ",
@@ -400,7 +397,7 @@ DESCRIBED = [
     "  retention.ms=1000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=1000, "
     "STATIC_BROKER_CONFIG:log.retention.hours=168}",
     "  cleanup.policy=compact,delete sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:"
-    "cleanup.policy=compact,delete}",
+    "cleanup.policy=compact,delete, DEFAULT_CONFIG:log.cleanup.policy=delete}",
 ]
 
 
