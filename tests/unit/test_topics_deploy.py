@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pyinfra.api.exceptions import PyinfraError
 
-from facts.topics import CONFIGS_MARK
+from facts.topics import CONFIGS_MARK, FAILED_MARK
 from tests.unit.deployrun import run_deploy
 from tests.unit.fakes import fake_hosts, responses
 
@@ -91,3 +91,11 @@ def test_a_first_deploy_plans_when_the_step_runs(tmp_path):
 def test_no_topics_no_step(tmp_path):
     run = run_deploy(hosts_with(DESCRIBED, []), deploy=deploy_file(tmp_path, 1))
     assert all("TopicCommand" not in run.executed(h) for h in run.commands)
+
+
+def test_a_host_that_cannot_describe_yet_leaves_the_check_to_the_step(tmp_path):
+    failed = ["kafkaform-topics", "java: not found", FAILED_MARK, CONFIGS_MARK, FAILED_MARK]
+    run = run_deploy(hosts_with(failed), deploy=deploy_file(tmp_path, 1))
+    # Prepared without the check; the step itself failed on describing, and changed nothing.
+    assert len(run.state.failed_hosts) == 1
+    assert not any("--create" in run.executed(h) for h in run.commands)
