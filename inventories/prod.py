@@ -1,11 +1,39 @@
 """Example production inventory: three hosts, each a ZooKeeper server and a Kafka broker.
 
 Per-host roles: ``zookeeper`` (flag) with ``zkid`` (ZooKeeper myid, 1..255), and ``kafkaid``
-(broker.id). Cluster-wide settings live in group_data/.
+(broker.id). Cluster-wide settings live in group_data/; this cluster's topics are the group
+data of its one group (below), so the lab's and the dev boxes' inventories do not get them.
 """
 
-kafka = [
+_hosts = [
     ("kafka-1", {"ssh_hostname": "10.0.0.11", "zookeeper": True, "zkid": 1, "kafkaid": 1}),
     ("kafka-2", {"ssh_hostname": "10.0.0.12", "zookeeper": True, "zkid": 2, "kafkaid": 2}),
     ("kafka-3", {"ssh_hostname": "10.0.0.13", "zookeeper": True, "zkid": 3, "kafkaid": 3}),
 ]
+
+# Topics as code: created, grown and configured by the deploy, never shrunk or deleted unless
+# an entry says delete: True. Every topic: replication factor 3 and min.insync.replicas 2,
+# so a write acknowledged with acks=all is on two brokers and any one broker may be down
+# (a rolling restart, a lost disk) without refusing writes or losing any.
+_topics = [
+    # A feed's posts: consumers (timeline fan-out, search indexing) scale out to 6 members;
+    # 6 is a multiple of the 3 brokers, so leaders spread evenly. Keyed by author: grow it
+    # before a new key order matters (adding partitions moves keys to other partitions).
+    {
+        "name": "posts",
+        "partitions": 6,
+        "replication_factor": 3,
+        "configs": {"min.insync.replicas": 2, "retention.ms": 7 * 24 * 3600 * 1000},
+    },
+    # Orders keyed by order id, so each order's events stay in order on one partition. Sized
+    # once for the expected peak (dinner time) with room to grow, since a later increase
+    # remaps keys: 12 serves up to 12 consumers and divides evenly by 1, 2, 3, 4 and 6.
+    {
+        "name": "pizza-order",
+        "partitions": 12,
+        "replication_factor": 3,
+        "configs": {"min.insync.replicas": 2, "retention.ms": 3 * 24 * 3600 * 1000},
+    },
+]
+
+kafka = (_hosts, {"kafka_topics": _topics})

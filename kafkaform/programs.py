@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 # Tools the safe-restart scripts and the config check run (classpath: <install>/libs/*).
 TOPIC_COMMAND = "org.apache.kafka.tools.TopicCommand"
+CONFIG_COMMAND = "kafka.admin.ConfigCommand"
+REASSIGN_COMMAND = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
 ZOOKEEPER_SHELL = "org.apache.zookeeper.ZooKeeperMain"
 # Kafka's own shell: ZooKeeperMain that also reads a ZooKeeper TLS config (-zk-tls-config-file).
 KAFKA_ZOOKEEPER_SHELL = "org.apache.zookeeper.ZooKeeperMainWithTlsSupportForKafka"

@@ -62,6 +62,10 @@ DEFAULTS: dict[str, Any] = {
     # Literal property names, merged over the computed defaults (kafkaform.cluster).
     "kafka_properties": {},
     "zookeeper_properties": {},
+    # Topics as code (deploys/tasks/topics.py, run once per deploy on one broker): each a dict
+    # {"name", "partitions", "replication_factor", "configs": {topic config: value},
+    # "delete": True to delete it}. Topics not listed are left alone; counts only go up.
+    "kafka_topics": [],
     # Cluster shape.
     "allow_even_ensemble": False,
     # OS tuning.

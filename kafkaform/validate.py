@@ -26,6 +26,7 @@ from kafkaform.validation import (
     releases,
     roles,
     shell,
+    topics,
     users,
     value_types,
 )
@@ -57,6 +58,7 @@ NODE_CHECKS: tuple[Callable[[Node], list[Problem]], ...] = (
     shell.check_words,
     properties.check_properties,
     observability.check_observability,
+    topics.check_topics,
 )
 ID_FIELDS = {"zkid", "kafkaid", "zookeeper"}
 
@@ -107,6 +109,7 @@ def findings(
             problems += roles.check_shape(cluster)
             for node in cluster.brokers:
                 problems += guarded(node.name, properties.check_broker_properties, cluster, node)
+                problems += guarded(node.name, topics.check_topic_replication, cluster, node)
         problems += consistency.check_ineffective(cluster.nodes, sources, group_hosts)
     return merge_across_hosts(problems)
 
