@@ -18,6 +18,7 @@ from deploys.tasks.logs import configure_log_shipping
 from deploys.tasks.monitoring import configure_monitoring
 from deploys.tasks.preflight import refuse_destructive_changes
 from deploys.tasks.roll import guard_run, install_roll_library, roll_session
+from deploys.tasks.topics import configure_topics
 from deploys.tasks.zookeeper import configure_zookeeper
 from kafkaform.deploy_support import checked_cluster
 
@@ -51,6 +52,8 @@ if installed.distribution:
         )
         install_host_tools(cluster, node)  # kafka-topics, ... on the PATH
     mark_current(node)
+    # kafka_topics, once for the cluster, after every broker was configured and rolled.
+    configure_topics(cluster, node, installed.distribution, session)
 configure_log_shipping(cluster, node)
 if node.monitoring:
     configure_monitoring(cluster, node)

@@ -21,6 +21,16 @@ STORAGE_TOOL = "kafka.tools.StorageTool"
 TOOL_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
+def tool_java(java: str, install: str, main: str, heap: str = "-Xmx256m") -> str:
+    """The command line that runs one of Kafka's tools from ``install``'s jars, as the deploy
+    itself runs them (the config check, the topics step): quiet logging, a short-lived JVM."""
+    return (
+        f"{java} {heap} {TOOL_JVM_OPTIONS}"
+        f" -Dlog4j.configuration=file:{install}/config/tools-log4j.properties"
+        f" -cp '{install}/libs/*' {main}"
+    )
+
+
 @dataclass(frozen=True)
 class Service:
     """A JVM service: its main class and the files its log4j appenders and GC log write."""

@@ -77,7 +77,9 @@ def registered_brokers(cluster: Cluster) -> list[int]:
 
 
 def bootstrap(cluster: Cluster, names: Iterable[str] | None = None) -> str:
-    nodes = [cluster.node(n) for n in names] if names else cluster.brokers
+    if not names:
+        return cluster.bootstrap_servers()
+    nodes = [cluster.node(n) for n in names]
     return ",".join(f"{n.address}:{n.settings['kafka_port']}" for n in nodes)
 
 

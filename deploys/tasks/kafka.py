@@ -31,12 +31,8 @@ LOGGERS = {
 def kafka_config_check(install: str) -> str:
     """Shell check of a server.properties candidate (at ``{candidate}``): KafkaConfig parses
     it (the storage tool's ``info`` builds one first), and no exception may come out."""
-    return (
-        f"! {JAVA_BIN} -Xmx128m {programs.TOOL_JVM_OPTIONS}"
-        f" -Dlog4j.configuration=file:{install}/config/tools-log4j.properties"
-        f" -cp '{install}/libs/*' {programs.STORAGE_TOOL} info -c {{candidate}} 2>&1"
-        " | grep -m 5 Exception"
-    )
+    tool = programs.tool_java(JAVA_BIN, install, programs.STORAGE_TOOL, heap="-Xmx128m")
+    return f"! {tool} info -c {{candidate}} 2>&1 | grep -m 5 Exception"
 
 
 @deploy("Kafka broker")

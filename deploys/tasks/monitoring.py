@@ -142,9 +142,7 @@ def lag_exporter(cluster: Cluster, node: Node) -> None:
             run_as=user,
             # systemd splits ExecStart like a shell and understands its quotes.
             script=shlex.quote(LAG_SCRIPT),
-            servers=shlex.quote(
-                ",".join(f"{b.address}:{b.settings['kafka_port']}" for b in cluster.brokers)
-            ),
+            servers=shlex.quote(cluster.bootstrap_servers()),
             port=s["lag_exporter_port"],
             interval=s["lag_exporter_interval_seconds"],
         ),

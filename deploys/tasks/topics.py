@@ -46,16 +46,7 @@ REASSIGN_WAIT_SECONDS = 3600  # a replication raise copies whole partitions
 def tool_command(install: str, main: str) -> str:
     """The JVM of one Kafka tool from ``install``'s jars (as the safe-restart scripts start
     TopicCommand)."""
-    return (
-        f"{JAVA_BIN} -Xmx256m {programs.TOOL_JVM_OPTIONS}"
-        f" -Dlog4j.configuration=file:{install}/config/tools-log4j.properties"
-        f" -cp '{install}/libs/*' {main}"
-    )
-
-
-def bootstrap(cluster: Cluster) -> str:
-    """Every broker: a tool still answers while one of them restarts."""
-    return ",".join(f"{n.address}:{n.settings['kafka_port']}" for n in cluster.brokers)
+    return programs.tool_java(JAVA_BIN, install, main)
 
 
 def describe_command(install: str, servers: str) -> str:
@@ -159,7 +150,7 @@ def describe_on_host(install: str, servers: str) -> dict[str, ActualTopic]:
 
 def apply_plan(cluster: Cluster, node: Node, install: str) -> None:
     """Run at execution time on one broker host: describe, plan, refuse or act."""
-    servers = bootstrap(cluster)
+    servers = cluster.bootstrap_servers()
     plan = make_plan(cluster, node, describe_on_host(install, servers))
     if plan.errors:
         raise PyinfraError(str(TopicPlanError(plan.errors)))
@@ -186,7 +177,7 @@ def refuse_plan_errors(cluster: Cluster, node: Node, installed: str) -> None:
                 tool=tool_command(installed, "{main}"),
                 topic_command=programs.TOPIC_COMMAND,
                 config_command=programs.CONFIG_COMMAND,
-                bootstrap=shlex.quote(bootstrap(cluster)),
+                bootstrap=shlex.quote(cluster.bootstrap_servers()),
             )
         except DescribeError as error:
             print(f"    topics: not checked before the run ({error})", file=sys.stderr)
