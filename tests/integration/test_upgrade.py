@@ -162,6 +162,7 @@ def test_one_plain_run_upgrades_under_traffic_and_going_back_is_refused(old_clus
     assert phase_2, changed_operations(result)
     upgraded(old_cluster, upgrade)
 
+    (tmp_path / "back").mkdir()
     back = lab_inventory_with(tmp_path / "back", kafka_version=OLD)
     output = failing_deploy(back)
     assert "refusing this deploy, nothing was changed" in output
