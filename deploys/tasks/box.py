@@ -10,9 +10,10 @@ from __future__ import annotations
 import shlex
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
 from deploys.tasks.common import host_platform
+from deploys.tasks.host_files import put_text
 from kafkaform import identity
 from kafkaform.cluster import Node
 
@@ -43,19 +44,13 @@ def scrub_script(node: Node, family: str) -> str:
 def scrub_identity(node: Node) -> None:
     family = host_platform().family
     if family == "apt":
-        files.put(
-            name="sshd makes its host keys at boot",
-            src=_text(identity.SSH_KEYGEN_DROPIN),
-            dest=identity.SSH_KEYGEN_DROPIN_PATH,
+        put_text(
+            "sshd makes its host keys at boot",
+            identity.SSH_KEYGEN_DROPIN_PATH,
+            identity.SSH_KEYGEN_DROPIN,
             mode="644",
         )
     server.shell(
         name="Remove host keys, machine-id, per-host files, logs and package caches",
         commands=[scrub_script(node, family)],
     )
-
-
-def _text(content: str):
-    from io import StringIO
-
-    return StringIO(content)
