@@ -1,5 +1,6 @@
 """A replication raise is throttled (kafka_topics_reassign_throttle) and its throttle removed
-by --verify, also when the run that started it was stopped before its --verify."""
+by --verify, also when the run that started it was stopped before its --verify; how a
+refused plan reads."""
 
 from __future__ import annotations
 
@@ -15,21 +16,12 @@ from kafkaform.topics import (
     plan_topics,
 )
 from kafkaform.validate import findings
+from tests.unit.test_topics import hosts
 
 THROTTLED = {
     "leader.replication.throttled.replicas": "0:1",
     "follower.replication.throttled.replicas": "0:2",
 }
-
-
-def hosts(**extra):
-    return [
-        (
-            f"k{i}",
-            {"ssh_hostname": f"10.0.0.{i}", "zookeeper": True, "zkid": i, "kafkaid": i, **extra},
-        )
-        for i in (1, 2, 3)
-    ]
 
 
 def throttle_findings(hosts_list):
@@ -99,3 +91,15 @@ def test_the_throttle_is_never_an_inventory_config():
         AlterConfigs("posts", {"retention.ms": "9"}),
         ClearThrottle("posts", {0: (1, 2, 3)}),
     ]
+
+
+def test_a_plan_refused_when_the_step_runs_says_no_topic_changed():
+    from kafkaform.topics import TopicPlanError
+
+    errors = ["kafka_topics['posts'].partitions: 3 partitions in the cluster, 2 in kafka_topics"]
+    prepared = str(TopicPlanError(errors, "kafka-1", prepared=True))
+    assert prepared.startswith("refusing this deploy, nothing was changed; 1 change(s)")
+    late = str(TopicPlanError(errors, "kafka-2", prepared=False))
+    # The brokers may have been rolled by then: only the topics are untouched.
+    assert late.startswith("kafka_topics not applied, no topic was changed; 1 change(s)")
+    assert late.endswith(f"\n  - kafka-2: {errors[0]}")
