@@ -129,7 +129,7 @@ def in_sync(cluster, name: str, replicas: int, partitions: int, timeout: float =
 
 # Polls in a process of its own, as test_upgrade's registry watcher (pyinfra's gevent hub).
 WATCHER = """
-import json, sys, time
+import json, os, sys, time
 from confluent_kafka.admin import AdminClient, ConfigResource
 servers, ids, keys, out = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(","), sys.argv[4]
 admin = AdminClient({"bootstrap.servers": servers})
@@ -145,8 +145,9 @@ while True:
             entry = entries.get(key)
             if entry is not None and entry.value and entry.value != str(2**63 - 1):
                 seen.add(f"{broker}:{key}={entry.value}")
-    with open(out, "w") as f:
+    with open(out + ".new", "w") as f:
         json.dump(sorted(seen), f)
+    os.replace(out + ".new", out)  # never half a file when the test reads it
     time.sleep(0.1)
 """
 
