@@ -40,6 +40,18 @@ def staging_dir(component: str, root: str = STAGING_ROOT) -> str:
     return f"{root}/{component}"
 
 
+def stage_script(stage: str, candidate: Candidate) -> str:
+    """Shell: write ``candidate`` into ``stage`` when the command runs. For a file written a
+    second time in one run: what the run read before it started cannot tell that content."""
+    path = q(f"{stage}/{candidate.name}")
+    new = q(f"{stage}/{candidate.name}.kafkaform-new")
+    return (
+        f"printf '%s' {q(candidate.text)} > {new}"
+        f" && chown {q(candidate.user)}:{q(candidate.group)} {new}"
+        f" && chmod {q(candidate.mode)} {new} && mv -f {new} {path}"
+    )
+
+
 def place_script(
     host: str,
     what: str,

@@ -29,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "kafka_sha512": None,  # pinned checksum; otherwise read from <url>.sha512
     "kafka_local_file": None,  # tarball on the control machine, uploaded (air-gapped sites)
     "kafka_install_root": "/opt/kafka",  # versions side by side, "current" symlink
+    # A version upgrade's run does both of Kafka's phases (kafkaform.upgrade). True stops it
+    # after phase 1: the new binaries run at the old protocol, and a rollback to the old
+    # version is still possible, until a run with this False finishes the upgrade.
+    "kafka_upgrade_hold_protocol": False,
     "download_dir": "/var/cache/kafkaform",
     # Users and directories.
     "kafka_user": "kafka",

@@ -7,6 +7,10 @@ so that old and new brokers understand each other; phase 2 restarts them again w
 pin, so that they speak the new version. Once any broker has spoken a newer protocol, going
 back below it is not supported. A patch step (3.9.1 -> 3.9.2) keeps the protocol: one roll.
 
+One run does both phases, the second only once the first finished on every host; with
+``kafka_upgrade_hold_protocol`` it stops after phase 1 (a window to verify the new binaries,
+in which a rollback to the old version is still possible) until a run without it.
+
 Pure: every input is what facts.live.LiveState read from the hosts (the distribution each
 service's process runs, the live server.properties) plus the inventory. Nothing is recorded
 between runs: a run interrupted anywhere leaves hosts whose state says which phase is still
@@ -30,6 +34,11 @@ SERVICES = ("zookeeper", "kafka")
 # "3.8", "3.8-IV0", "3.8.1": Kafka reads the major.minor (and an inner version we keep).
 PROTOCOL_RE = re.compile(r"^(\d+)\.(\d+)")
 Version = tuple[int, int]  # a protocol's major.minor
+HELD = (
+    "kafka_upgrade_hold_protocol is True: the brokers keep the protocol they speak now, and "
+    "going back to the old version is still possible. Set it to False and run the deploy "
+    "again for phase 2."
+)
 
 
 class Phase(Enum):
@@ -91,6 +100,13 @@ class UpgradePlan:
     running: dict[str, dict[str, str | None]] = field(default_factory=dict)  # host -> svc
     operator_pins: dict[str, str] = field(default_factory=dict)  # host -> kafka_properties
     behind: tuple[str, ...] = ()  # "host service" still on other binaries
+    hold: bool = False  # kafka_upgrade_hold_protocol: no phase 2 until it is False
+
+    @property
+    def finishes_in_this_run(self) -> bool:
+        """Phase 1, then phase 2 in the same run. Not when the operator holds the protocol,
+        with kafka_upgrade_hold_protocol or a pin of their own in kafka_properties."""
+        return self.phase is Phase.PHASE_1 and not self.hold and not self.operator_pins
 
     def describe(self) -> str:
         """One paragraph for the operator: where the upgrade stands and what this run does."""
@@ -98,9 +114,17 @@ class UpgradePlan:
         if self.phase is Phase.PHASE_1:
             lines.append(
                 f"this run restarts {', '.join(self.behind)} on Kafka {self.target} with "
-                f"{PROTOCOL_KEY}={self.pin}; run the deploy again afterwards for phase 2. "
-                "The version running now stays installed for a rollback."
+                f"{PROTOCOL_KEY}={self.pin}; the version running now stays installed."
             )
+            if self.finishes_in_this_run:
+                lines.append(
+                    f"Then phase 2: it restarts the brokers again with {PROTOCOL_KEY} "
+                    f"{shown(target_protocol(self.target))}, one at a time."
+                )
+            elif self.hold:
+                lines.append(HELD)
+        elif self.phase is Phase.PHASE_2 and self.hold:
+            lines.append(f"every service runs Kafka {self.target}; {HELD}")
         elif self.phase is Phase.PHASE_2:
             lines.append(
                 f"every service runs Kafka {self.target}; this run restarts the brokers with "
@@ -182,13 +206,18 @@ def plan_upgrade(cluster: Cluster, states: Mapping[str, State]) -> UpgradePlan:
         if version != target
     )
     pins = operator_pins(cluster)
+    hold = any(b.settings["kafka_upgrade_hold_protocol"] is True for b in cluster.brokers)
     if not running:
         return UpgradePlan(Phase.NONE, target, None, running, pins)
     lowest = held_back(states, wanted)
     if lowest:
         if behind:
-            return UpgradePlan(Phase.PHASE_1, target, lowest.spoken, running, pins, behind)
-        return UpgradePlan(Phase.PHASE_2, target, None, running, pins)
+            return UpgradePlan(
+                Phase.PHASE_1, target, lowest.spoken, running, pins, behind, hold=hold
+            )
+        # Held: the pin stays as phase 1 left it, so the run changes nothing.
+        pin = lowest.spoken if hold else None
+        return UpgradePlan(Phase.PHASE_2, target, pin, running, pins, hold=hold)
     if behind:
         return UpgradePlan(Phase.PATCH, target, None, running, pins, behind)
     return UpgradePlan(Phase.DONE, target, None, running, pins)

@@ -1,10 +1,12 @@
 """A Kafka broker: server.properties from defaults + overrides, its own user and unit."""
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.operations import server
 
 from deploys.tasks.host_files import put_text
 from deploys.tasks.jmx_exporter import JmxAgent
@@ -12,11 +14,14 @@ from deploys.tasks.roll import LIB_DIR, RollSession
 from deploys.tasks.service import GATE_SECONDS, JavaService
 from deploys.tasks.upgrade import upgrade_plan
 from kafkaform import programs
+from kafkaform.candidates import Candidate, place_script, stage_script, staging_dir
 from kafkaform.cluster import Cluster, Node
 from kafkaform.settings import JAVA_BIN
-from kafkaform.templating import template_path
+from kafkaform.templating import render, template_path
 from kafkaform.upgrade import pinned_properties
 
+SERVER_TEMPLATE = "kafka/server.properties.j2"
+CONFIG_CHECKER = "Kafka's configuration parser"
 PARTITIONS_AWK = f"{LIB_DIR}/partitions.awk"  # the safe restart's reading of partition health
 # Kafka's loggers, each to its own file (the appenders of kafkaform.programs.BROKER).
 LOGGERS = {
@@ -61,17 +66,16 @@ def configure_kafka(
     svc.prepare()
     server_properties = f"{svc.config_dir}/server.properties"
     # During an upgrade's phase 1 the protocol stays at the one the cluster speaks now.
-    properties = pinned_properties(
-        cluster.broker_properties(node), upgrade_plan(cluster), node.name
-    )
+    upgrade = upgrade_plan(cluster)
+    properties = pinned_properties(cluster.broker_properties(node), upgrade, node.name)
     changes = [
         # Kafka's own parser (KafkaConfig, through its storage tool) reads the candidate: a
         # value Kafka would refuse at start never reaches the live file or a restart.
         svc.checked_config(
-            "kafka/server.properties.j2",
+            SERVER_TEMPLATE,
             server_properties,
             kafka_config_check(install),
-            "Kafka's configuration parser",
+            CONFIG_CHECKER,
             properties=properties,
         ),
         svc.log4j(programs.BROKER, LOGGERS),
@@ -123,3 +127,45 @@ def configure_kafka(
     if before_start:
         before_start()
     svc.run(unit, changes, session, last="the controller" if controller else None)
+    if upgrade.finishes_in_this_run:
+        unpin_protocol(svc, server_properties, cluster.broker_properties(node), session, controller)
+
+
+def unpin_protocol(
+    svc: JavaService,
+    server_properties: str,
+    properties: Mapping[str, object],
+    session: RollSession,
+    controller: bool,
+) -> None:
+    """An upgrade's phase 2 in the run that did phase 1, queued after every host's phase-1
+    restart (a failure stops the run before it): one broker at a time gets server.properties
+    without the protocol pin, checked as in phase 1, and restarts through the same gates.
+    The file is written by the command itself: the run's file step wrote the pinned one."""
+    candidate = Candidate(
+        "server.properties",
+        server_properties,
+        render(SERVER_TEMPLATE, properties=properties),
+        mode="640",
+        user="root",
+        group=svc.user,
+    )
+    stage = staging_dir(svc.name)
+    check = kafka_config_check(svc.install).replace(
+        "{candidate}", shlex.quote(f"{stage}/{candidate.name}")
+    )
+    roll = {
+        "commands": [
+            stage_script(stage, candidate),
+            place_script(host.name, "server.properties", stage, [candidate], check, CONFIG_CHECKER),
+            svc.restart_command(session),
+        ],
+        "_serial": True,
+    }
+    # Two call sites, the controller's below: pyinfra orders operations by source line.
+    if not controller:
+        server.shell(name="Upgrade phase 2: restart with the new protocol (one at a time)", **roll)
+    else:
+        server.shell(
+            name="Upgrade phase 2: restart with the new protocol (the controller last)", **roll
+        )

@@ -170,6 +170,11 @@ class JavaService:
             stop_timeout=stop_timeout,
         )
 
+    def restart_command(self, session: RollSession) -> str:
+        """The safe restart, under the roll lock this run holds (when the cluster runs)."""
+        script = f"{SCRIPT_DIR}/{self.name}-safe-restart"
+        return f"{script} --lock-token {session.token}" if session.token else script
+
     def run(
         self,
         unit_op: OperationMeta | None,
@@ -219,9 +224,8 @@ class JavaService:
             wait_until_healthy()
             return nothing
         systemd.service(name=f"Enable {name} at boot", service=f"{name}.service", enabled=True)
-        script = f"{SCRIPT_DIR}/{name}-safe-restart"
         restart = {
-            "commands": [f"{script} --lock-token {session.token}" if session.token else script],
+            "commands": [self.restart_command(session)],
             "_serial": True,
             "_if": lambda: live["drift"] or any_change(),
         }

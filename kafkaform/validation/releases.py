@@ -52,6 +52,8 @@ def check_versions(node: Node) -> list[Problem]:
             )
         else:
             problems += protocol_pin_problems(node, kafka)
+    if not isinstance(s["kafka_upgrade_hold_protocol"], bool):
+        problems.append(Problem(node.name, "kafka_upgrade_hold_protocol", "must be True or False"))
     scala = s["scala_version"]
     if isinstance(scala, str) and scala not in SCALA_VERSIONS:
         problems.append(

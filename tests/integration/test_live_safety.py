@@ -287,6 +287,9 @@ def test_a_run_killed_mid_roll_is_completed_by_the_next_plain_run(cluster, tmp_p
     for node in cluster.nodes:
         assert runs_version(node.name, "zookeeper") == runs_version(node.name, "kafka") == new
         assert current_link(node.name) == new
+        # A patch step keeps the protocol: nothing pins it, in this run or the killed one.
+        properties = on_node(node.name, "cat /etc/kafka/server.properties").stdout
+        assert "inter.broker.protocol.version" not in properties
         # The previous version stays for a rollback.
         on_node(node.name, f"test -f /opt/kafka/kafka_2.13-{OLD}/.kafkaform-sha512")
     zk_leader(cluster)

@@ -1,11 +1,11 @@
-"""A rolling version upgrade (3.8.1 -> 3.9.2) on the lab through the real CLI, under traffic:
+"""A rolling version upgrade (3.8.1 -> 3.9.2) on the lab through the real CLI, under traffic.
 
-- phase 1: a plain deploy with the new kafka_version restarts every ZooKeeper server and
-  broker on the new binaries with inter.broker.protocol.version held at 3.8; a run killed in
-  the middle of it is resumed by the next plain run;
-- phase 2: the next plain deploy restarts the brokers without the pin; the one after changes
-  nothing; the old version stays installed until then;
-- going back to 3.8.1 afterwards is refused before anything changes.
+One plain deploy with the new kafka_version does Kafka's two phases: every ZooKeeper server
+and broker restarts on the new binaries with inter.broker.protocol.version held at 3.8, then
+every broker restarts again without the pin. The test kills a run twice: in the middle of
+phase 1, and the moment its phase 2 starts; each time the next plain run takes the upgrade on
+from where the hosts are. The run after that changes nothing; the old version stays installed;
+going back to 3.8.1 is refused before anything changes.
 
 A producer (acks=all, idempotent) writes and a consumer reads throughout: every acknowledged
 message is read back, no error reaches the producer, and at most one broker is ever missing
@@ -15,6 +15,7 @@ from ZooKeeper's registry.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,11 +39,13 @@ from tests.integration.test_live_safety import current_link, main_pid, runs_vers
 
 OLD, NEW = "3.8.1", settings.KAFKA_VERSION
 TOPIC = "upgrade"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 SERVER_PROPERTIES = "/etc/kafka/server.properties"
 
 
-@pytest.fixture(scope="module")
-def cluster(lab_allowed, tmp_path_factory):
+@pytest.fixture
+def old_cluster(lab_allowed, tmp_path_factory):
+    """A new 3-node lab deployed with Kafka 3.8.1, a topic with RF 3 / min ISR 2 on it."""
     for version in (OLD, NEW):
         artifacts.build_distribution(version, settings.SCALA_VERSION)
     cluster = fresh_lab(3)
@@ -96,9 +99,21 @@ def pin(node: str) -> str | None:
     return values[-1] if values else None
 
 
-def killed_after_first_broker(cluster, inventory: str, log) -> None:
-    """Start a deploy and kill it once the first broker restarted (phase 1 half done)."""
-    before = {n.name: main_pid(n.name, "kafka") for n in cluster.brokers}
+def started_phase_2(log) -> bool:
+    """pyinfra logged the start of the phase-2 step (its plan, printed first, names it too)."""
+    text = ANSI.sub("", log.read_text())
+    return any(
+        "Starting serial operation:" in line and "Upgrade phase 2" in line
+        for line in text.splitlines()
+    )
+
+
+def pins(cluster) -> dict[str, str | None]:
+    return {n.name: pin(n.name) for n in cluster.brokers}
+
+
+def killed_deploy(inventory: str, log, until) -> None:
+    """Start a plain deploy and kill it (SIGKILL, the whole process group) once ``until()``."""
     with log.open("w") as out:
         proc = subprocess.Popen(
             [str(BIN / "pyinfra"), "-y", inventory, "deploys/kafka.py"],
@@ -109,46 +124,84 @@ def killed_after_first_broker(cluster, inventory: str, log) -> None:
         )
     try:
         deadline = time.monotonic() + 900
-        while all(main_pid(n, "kafka") == pid for n, pid in before.items()):
+        while not until():
             assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "no broker was restarted"
-            time.sleep(0.5)
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
 
-def test_upgrade_under_traffic_killed_in_phase_1_and_resumed(cluster, tmp_path):
+def upgraded(cluster, upgrade: str) -> None:
+    """Every host on the new version, speaking its protocol; the old one kept installed; the
+    brokers registered; the next plain run changes nothing."""
+    assert pins(cluster) == {"kafka-1": None, "kafka-2": None, "kafka-3": None}
+    for node in cluster.nodes:
+        assert runs_version(node.name, "zookeeper") == runs_version(node.name, "kafka") == NEW
+        assert current_link(node.name) == NEW
+        on_node(node.name, f"test -f /opt/kafka/kafka_2.13-{OLD}/.kafkaform-sha512")
+    assert verify.registered_brokers(cluster) == [1, 2, 3]
+    assert changed_operations(deploy(upgrade)) == []
+
+
+def test_one_plain_run_upgrades_under_traffic_and_going_back_is_refused(old_cluster, tmp_path):
     upgrade = lab_inventory_with(tmp_path, kafka_version=NEW)
+    with (
+        BrokersDown(old_cluster, tmp_path / "down") as down,
+        verify.LiveTraffic(verify.bootstrap(old_cluster), TOPIC) as t,
+    ):
+        started = time.monotonic()
+        result = deploy(upgrade)
+        took = time.monotonic() - started
+    counts = t.check()
+    print(f"upgrade {OLD} -> {NEW} in one run: {took:.1f}s, {counts}")
+    assert result["results"]["totals"]["error"] == 0
+    assert down.most <= 1, f"{down.most} brokers were down at once"
+    phase_2 = [op for op in changed_operations(result) if "Upgrade phase 2" in op]
+    assert phase_2, changed_operations(result)
+    upgraded(old_cluster, upgrade)
+
+    back = lab_inventory_with(tmp_path / "back", kafka_version=OLD)
+    output = failing_deploy(back)
+    assert "refusing this deploy, nothing was changed" in output
+    assert "kafka-1: kafka_version: 3.8.1 speaks inter-broker protocol 3.8" in output
+    for node in old_cluster.nodes:
+        assert runs_version(node.name, "kafka") == NEW
+
+
+def test_an_upgrade_killed_in_phase_1_and_between_the_phases_is_finished_by_plain_runs(
+    old_cluster, tmp_path
+):
+    cluster = old_cluster
+    upgrade = lab_inventory_with(tmp_path, kafka_version=NEW)
+    before = {n.name: main_pid(n.name, "kafka") for n in cluster.brokers}
+    phase_2_log = tmp_path / "killed-between-phases.log"
     started = time.monotonic()
     with (
         BrokersDown(cluster, tmp_path / "down") as down,
         verify.LiveTraffic(verify.bootstrap(cluster), TOPIC) as t,
     ):
-        killed_after_first_broker(cluster, upgrade, tmp_path / "killed.log")
-        # The killed run's lock lapses; the plain run resumes phase 1 with the same pin.
-        assert deploy(upgrade)["results"]["totals"]["error"] == 0
+        # 1. Killed once the first broker restarted: phase 1 half done.
+        killed_deploy(
+            upgrade,
+            tmp_path / "killed-in-phase-1.log",
+            lambda: any(main_pid(n, "kafka") != pid for n, pid in before.items()),
+        )
+        # 2. The plain run resumes phase 1 (the killed run's lock lapses first) and is
+        # killed the moment its phase 2 starts: every host on the new binaries, still pinned.
+        killed_deploy(upgrade, phase_2_log, lambda: started_phase_2(phase_2_log))
+        phase_1 = time.monotonic() - started
         for node in cluster.nodes:
             assert runs_version(node.name, "zookeeper") == runs_version(node.name, "kafka") == NEW
-            assert pin(node.name) == "3.8"
-            on_node(node.name, f"test -f /opt/kafka/kafka_2.13-{OLD}/.kafkaform-sha512")
-        phase_1 = time.monotonic() - started
-        assert deploy(upgrade)["results"]["totals"]["error"] == 0  # phase 2
+        assert "upgrade phase 1" in phase_2_log.read_text()
+        assert sum(p == "3.8" for p in pins(cluster).values()) >= 2, pins(cluster)
+        # 3. A plain run finishes phase 2.
+        assert deploy(upgrade)["results"]["totals"]["error"] == 0
         took = time.monotonic() - started
     counts = t.check()
-    print(f"upgrade {OLD} -> {NEW}: phase 1 {phase_1:.1f}s, total {took:.1f}s, {counts}")
+    print(
+        f"upgrade {OLD} -> {NEW}, killed twice: phase 1 {phase_1:.1f}s, total {took:.1f}s, {counts}"
+    )
     assert down.most <= 1, f"{down.most} brokers were down at once"
-    for node in cluster.nodes:
-        assert pin(node.name) is None
-        assert current_link(node.name) == NEW
-    assert verify.registered_brokers(cluster) == [1, 2, 3]
-    assert changed_operations(deploy(upgrade)) == []
-
-
-def test_going_back_below_the_protocol_spoken_is_refused(cluster, tmp_path):
-    back = lab_inventory_with(tmp_path, kafka_version=OLD)
-    output = failing_deploy(back)
-    assert "refusing this deploy, nothing was changed" in output
-    assert "kafka-1: kafka_version: 3.8.1 speaks inter-broker protocol 3.8" in output
-    for node in cluster.nodes:
-        assert runs_version(node.name, "kafka") == NEW
+    upgraded(cluster, upgrade)

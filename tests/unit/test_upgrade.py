@@ -95,6 +95,34 @@ def test_phase_1_finished_means_phase_2_unpins():
     assert (plan.phase, plan.pin) == (Phase.PHASE_2, None)
 
 
+def test_one_run_does_both_phases_unless_the_protocol_is_held():
+    running_old = hosts(*[(OLD, OLD, None)] * 3)
+    assert plan_upgrade(cluster(NEW), running_old).finishes_in_this_run
+    held = plan_upgrade(cluster(NEW, kafka_upgrade_hold_protocol=True), running_old)
+    assert (held.phase, held.pin, held.finishes_in_this_run) == (Phase.PHASE_1, "3.8", False)
+    assert "kafka_upgrade_hold_protocol is True" in held.describe()
+    own_pin = cluster(NEW, kafka_properties={PROTOCOL_KEY: "3.8"})
+    assert not plan_upgrade(own_pin, running_old).finishes_in_this_run
+    # A patch step, phase 2 and a finished upgrade have no second roll to queue.
+    for versions in [("3.9.1", "3.9.1", None), (NEW, NEW, "3.8"), (NEW, NEW, None)]:
+        assert not plan_upgrade(cluster(NEW), hosts(*[versions] * 3)).finishes_in_this_run
+
+
+def test_a_held_protocol_stays_pinned_after_phase_1_until_the_hold_is_lifted():
+    phase_1_done = hosts(*[(NEW, NEW, "3.8")] * 3)
+    held = plan_upgrade(cluster(NEW, kafka_upgrade_hold_protocol=True), phase_1_done)
+    assert (held.phase, held.pin) == (Phase.PHASE_2, "3.8")
+    assert "Set it to False and run the deploy again" in held.describe()
+    assert plan_upgrade(cluster(NEW), phase_1_done).pin is None
+
+
+def test_the_hold_must_be_a_bool():
+    node = cluster(NEW, kafka_upgrade_hold_protocol="yes").node("kafka-1")
+    assert [(p.field, p.message) for p in releases.check_versions(node)] == [
+        ("kafka_upgrade_hold_protocol", "must be True or False")
+    ]
+
+
 def test_an_interrupted_phase_2_resumes_phase_2():
     states = hosts((NEW, NEW, None), (NEW, NEW, "3.8"), (NEW, NEW, "3.8"))
     assert plan_upgrade(cluster(NEW), states).phase is Phase.PHASE_2
