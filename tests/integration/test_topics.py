@@ -5,8 +5,8 @@ a producer (acks=all, idempotent) writes and a consumer reads:
   raised to replication factor 3 by a throttled reassignment whose throttle is gone after;
 - a decrease (partitions, replication factor) is refused while the deploy is prepared, naming
   the broker and the field: no host, service or topic changes;
-- a topic taken off the list is left alone, one marked delete: True is deleted, and a plain
-  re-run makes no topic change.
+- a topic taken off the list is left alone, one marked delete: True is deleted, a throttle
+  left by a stopped raise is removed, and a plain re-run makes no topic change.
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ import sys
 import time
 
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+)
 
 from deploys.tasks.topics import ACTION_PREFIX, REASSIGNMENT_DIR
 from kafkaform import verify
@@ -94,7 +100,8 @@ def topic_names(cluster) -> set[str]:
 def own_configs(cluster, name: str) -> dict[str, str]:
     """The topic's own overrides (what ConfigCommand --describe lists)."""
     resource = ConfigResource(ConfigResource.Type.TOPIC, name)
-    entries = admin(cluster).describe_configs([resource])[resource].result(30)
+    client = admin(cluster)  # held until the answer came: a dropped client cancels it
+    entries = client.describe_configs([resource])[resource].result(30)
     return {
         k: e.value
         for k, e in entries.items()
@@ -114,6 +121,32 @@ def broker_throttles(cluster) -> dict[str, str]:
             if entry is not None and entry.value and entry.value != str(2**63 - 1):
                 found[f"{node.kafkaid}:{key}"] = entry.value
     return found
+
+
+def leave_throttles(cluster) -> None:
+    """What a raise stopped before its --verify leaves: throttle rates on every broker and the
+    topic's throttled replicas (one resource per request: Kafka's rule for brokers)."""
+    client = admin(cluster)
+
+    def entries(keys, value):
+        return [ConfigEntry(k, value, incremental_operation=AlterConfigOpType.SET) for k in keys]
+
+    resources = [
+        ConfigResource(
+            ConfigResource.Type.TOPIC, ORDERS, incremental_configs=entries(TOPIC_THROTTLE_KEYS, "*")
+        )
+    ]
+    resources += [
+        ConfigResource(
+            ConfigResource.Type.BROKER,
+            str(node.kafkaid),
+            incremental_configs=entries(THROTTLE_KEYS, str(THROTTLE)),
+        )
+        for node in cluster.brokers
+    ]
+    for resource in resources:
+        for future in client.incremental_alter_configs([resource]).values():
+            future.result(30)
 
 
 def in_sync(cluster, name: str, replicas: int, partitions: int, timeout: float = 60) -> dict:
@@ -222,6 +255,7 @@ def test_a_listed_topic_is_created_grown_reconfigured_and_replicated_under_traff
     assert layout["replicas"] == layout["isr"] == [3] * 4, layout
     assert layout["min.insync.replicas"] == 2
     # The throttle was set on the brokers while the replicas copied, and --verify removed it.
+    print(f"throttles seen during the raise: {watch.seen}")
     assert watch.seen and all(s.endswith(f"={THROTTLE}") for s in watch.seen), watch.seen
     assert broker_throttles(cluster) == {}
     assert not set(TOPIC_THROTTLE_KEYS) & set(own_configs(cluster, ORDERS))
@@ -283,6 +317,14 @@ def test_an_unlisted_topic_stays_a_marked_one_goes_and_a_rerun_changes_no_topic(
         time.sleep(1)
     assert {"audit", TRAFFIC, ORDERS} <= topic_names(cluster)
     assert verify.topic_layout(verify.bootstrap(cluster), "audit") == audit
+
+    # A throttle left behind by a run stopped mid-raise is removed by the next run.
+    leave_throttles(cluster)
+    assert len(broker_throttles(cluster)) == 6
+    _, actions = topics_deploy(tmp_path / "throttled", FINAL)
+    assert actions == [f"remove the replication throttle a finished reassignment left on {ORDERS}"]
+    assert broker_throttles(cluster) == {}
+    assert not set(TOPIC_THROTTLE_KEYS) & set(own_configs(cluster, ORDERS))
 
     orders_before = verify.topic_layout(verify.bootstrap(cluster), ORDERS)
     result, actions = topics_deploy(tmp_path / "again", FINAL)
