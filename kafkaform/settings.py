@@ -70,6 +70,9 @@ DEFAULTS: dict[str, Any] = {
     # {"name", "partitions", "replication_factor", "configs": {topic config: value},
     # "delete": True to delete it}. Topics not listed are left alone; counts only go up.
     "kafka_topics": [],
+    # Bytes/s each broker may spend copying replicas when kafka_topics raises a replication
+    # factor (ReassignPartitionsCommand --throttle; its --verify removes the throttle after).
+    "kafka_topics_reassign_throttle": 50_000_000,
     # Cluster shape.
     "allow_even_ensemble": False,
     # OS tuning.

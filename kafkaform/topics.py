@@ -23,6 +23,11 @@ NAME_MAX = 249
 # Kafka creates and owns these; their partition count is part of how groups and transactions
 # find their coordinator, so they are never managed from an inventory.
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+# Topic configs a reassignment's throttle sets, and its --verify removes once it is done.
+THROTTLE_CONFIGS = (
+    "leader.replication.throttled.replicas",
+    "follower.replication.throttled.replicas",
+)
 
 
 def name_problem(name: str) -> str | None:
@@ -158,7 +163,19 @@ class Delete:
         return f"delete {self.name} (marked delete: True)"
 
 
-Action = Create | Reassign | AddPartitions | AlterConfigs | Delete
+@dataclass(frozen=True)
+class ClearThrottle:
+    """A finished reassignment's throttle still set (its run was stopped before --verify):
+    verified against the topic's assignment now, which removes it."""
+
+    name: str
+    assignment: Mapping[int, tuple[int, ...]]
+
+    def __str__(self) -> str:
+        return f"remove the replication throttle a finished reassignment left on {self.name}"
+
+
+Action = Create | Reassign | AddPartitions | AlterConfigs | ClearThrottle | Delete
 
 
 @dataclass
@@ -169,12 +186,19 @@ class Plan:
 
 
 class TopicPlanError(Exception):
-    def __init__(self, errors: list[str]) -> None:
+    """A plan with errors; ``where`` is the broker whose description it was made from.
+    ``prepared``: found while the deploy was prepared, so no host was changed yet."""
+
+    def __init__(self, errors: list[str], where: str, prepared: bool) -> None:
         self.errors = errors
-        lines = "\n".join(f"  - {e}" for e in errors)
+        head = (
+            "refusing this deploy, nothing was changed"
+            if prepared
+            else "kafka_topics not applied, no topic was changed"
+        )
+        lines = "\n".join(f"  - {where}: {e}" for e in errors)
         super().__init__(
-            f"kafka_topics asks for {len(errors)} change(s) kafkaform never makes; "
-            f"nothing was changed:\n{lines}"
+            f"{head}; {len(errors)} change(s) kafkaform never makes to a topic:\n{lines}"
         )
 
 
@@ -185,10 +209,11 @@ def plan_topics(
 ) -> Plan:
     """The actions that bring ``actual`` to ``desired``, in the order they must run: creations,
     replication raises (new partitions then get the raised factor), added partitions, configs
-    (a raised min.insync.replicas after the replicas it needs), deletions."""
+    (a raised min.insync.replicas after the replicas it needs), throttles left behind,
+    deletions."""
     plan = Plan()
     load = replica_load(actual.values(), brokers)
-    creates, raises, grows, alters, deletes = [], [], [], [], []
+    creates, raises, grows, alters, clears, deletes = [], [], [], [], [], []
     keys = {collision_key(name): name for name in actual}
     for spec in desired:
         topic = actual.get(spec.name)
@@ -200,7 +225,8 @@ def plan_topics(
             other = keys.get(collision_key(spec.name))
             if other is not None:
                 plan.errors.append(
-                    f"{spec.name}: collides with the existing topic {other} ('.' and '_' are "
+                    f"{field(spec.name, 'name')}: collides with the existing topic {other} "
+                    "('.' and '_' are "
                     "the same in metric names): Kafka refuses to create it"
                 )
                 continue
@@ -215,6 +241,8 @@ def plan_topics(
         else:
             raise_action = raise_replication(spec, topic, brokers, load)
             raises += [raise_action] if raise_action else []
+            if not raise_action and any(k in topic.configs for k in THROTTLE_CONFIGS):
+                clears.append(ClearThrottle(spec.name, topic.assignment))
             if spec.partitions > topic.partitions:
                 grows.append(AddPartitions(spec.name, topic.partitions, spec.partitions))
         alter, note = config_changes(spec, topic)
@@ -227,22 +255,29 @@ def plan_topics(
             f"{len(unlisted)} topic(s) not in kafka_topics left alone: {', '.join(unlisted)}"
         )
     if not plan.errors:
-        plan.actions = [*creates, *raises, *grows, *alters, *deletes]
+        plan.actions = [*creates, *raises, *grows, *alters, *clears, *deletes]
     return plan
+
+
+def field(name: str, key: str) -> str:
+    """The inventory field an error is about, as validation names it."""
+    return f"kafka_topics[{name!r}].{key}"
 
 
 def decrease_errors(spec: TopicSpec, topic: ActualTopic) -> list[str]:
     errors = []
     if spec.partitions < topic.partitions:
         errors.append(
-            f"{spec.name}: {topic.partitions} partitions in the cluster, {spec.partitions} in "
-            "kafka_topics: Kafka cannot remove partitions (keys would move between them); "
+            f"{field(spec.name, 'partitions')}: {topic.partitions} partitions in the cluster, "
+            f"{spec.partitions} in kafka_topics: Kafka cannot remove partitions (keys would "
+            "move between them); "
             f"set partitions: {topic.partitions}, or create a new topic and migrate"
         )
     current = max((len(r) for r in topic.assignment.values()), default=0)
     if spec.replication_factor < current:
         errors.append(
-            f"{spec.name}: replication factor {current} in the cluster, "
+            f"{field(spec.name, 'replication_factor')}: replication factor {current} in the "
+            "cluster, "
             f"{spec.replication_factor} in kafka_topics: kafkaform never removes replicas; "
             f"set replication_factor: {current} (lowering it is a manual reassignment)"
         )
@@ -292,7 +327,7 @@ def config_changes(spec: TopicSpec, topic: ActualTopic) -> tuple[AlterConfigs | 
         if value is not None and topic.configs.get(key) != value
     }
     to_delete = tuple(k for k, v in spec.configs.items() if v is None and k in topic.configs)
-    alone = sorted(set(topic.configs) - set(spec.configs))
+    alone = sorted(set(topic.configs) - set(spec.configs) - set(THROTTLE_CONFIGS))
     note = (
         f"{spec.name}: configs not in kafka_topics left as they are: {', '.join(alone)}"
         if alone

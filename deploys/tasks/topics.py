@@ -30,6 +30,7 @@ from kafkaform.topics import (
     ActualTopic,
     AddPartitions,
     AlterConfigs,
+    ClearThrottle,
     Create,
     Delete,
     Plan,
@@ -39,7 +40,12 @@ from kafkaform.topics import (
     plan_topics,
 )
 
-REASSIGNMENT_DIR = "/var/lib/kafkaform/reassignments"  # each raise's input, kept for reference
+# Each raise's input (<topic>.json) and the assignment before it (<topic>.rollback.json, as
+# --execute prints it), kept on the host that ran it.
+REASSIGNMENT_DIR = "/var/lib/kafkaform/reassignments"
+# What the step prints on the deploy's stderr, before each action it runs and each note.
+ACTION_PREFIX = "topics: "
+NOTE_PREFIX = "topics, note: "
 REASSIGN_WAIT_SECONDS = 3600  # a replication raise copies whole partitions
 
 
@@ -68,8 +74,9 @@ def config_assignment(configs: Mapping[str, str]) -> str:
     return ",".join(f"{k}=[{v}]" if "," in v else f"{k}={v}" for k, v in configs.items())
 
 
-def action_commands(action: Action, install: str, servers: str) -> list[str]:
-    """The shell commands that carry out one planned action."""
+def action_commands(action: Action, install: str, servers: str, throttle: int) -> list[str]:
+    """The shell commands that carry out one planned action; ``throttle`` (bytes/s) limits
+    the copying of a replication raise."""
     q = shlex.quote
     topics = f"{tool_command(install, programs.TOPIC_COMMAND)} --bootstrap-server {q(servers)}"
     if isinstance(action, Create):
@@ -97,35 +104,69 @@ def action_commands(action: Action, install: str, servers: str) -> list[str]:
             parts.append(f"--delete-config {q(','.join(action.delete))}")
         return [" ".join(parts)]
     if isinstance(action, Reassign):
-        reassign = (
-            f"{tool_command(install, programs.REASSIGN_COMMAND)} --bootstrap-server {q(servers)}"
-        )
-        path = f"{REASSIGNMENT_DIR}/{action.name}.json"
-        document = reassignment_json(action)
-        verify = f"{reassign} --reassignment-json-file {q(path)} --verify"
+        reassign = ReassignCommands(install, servers, action.name)
         return [
-            f"mkdir -p {REASSIGNMENT_DIR} && printf '%s\\n' {q(document)} > {q(path)}",
-            f"{reassign} --reassignment-json-file {q(path)} --execute",
-            # --verify also clears the throttles a reassignment may have set, once it is done.
-            f"for i in $(seq {REASSIGN_WAIT_SECONDS // 2}); do out=$({verify} 2>&1) || "
-            '{ echo "$out"; exit 1; }; '
-            'echo "$out" | grep -q "in progress" || exit 0; sleep 2; done; '
-            f'echo "the reassignment of {action.name} did not finish in '
-            f'{REASSIGN_WAIT_SECONDS} s"; exit 1',
+            reassign.write(action.assignment),
+            reassign.execute(throttle),
+            reassign.wait(),
         ]
+    if isinstance(action, ClearThrottle):
+        # --verify of an assignment already in place finds it complete, and clears.
+        reassign = ReassignCommands(install, servers, action.name)
+        return [reassign.write(action.assignment), reassign.wait()]
     if isinstance(action, Delete):
         return [f"{topics} --delete --topic {q(topic_pattern(action.name))}"]
     raise TypeError(f"not a topic action: {action!r}")
 
 
-def reassignment_json(action: Reassign) -> str:
-    """ReassignPartitionsCommand's input: the new replica list of each changed partition."""
+class ReassignCommands:
+    """ReassignPartitionsCommand on one topic's file in REASSIGNMENT_DIR."""
+
+    def __init__(self, install: str, servers: str, name: str) -> None:
+        self.name = name
+        self.tool = (
+            f"{tool_command(install, programs.REASSIGN_COMMAND)} "
+            f"--bootstrap-server {shlex.quote(servers)}"
+        )
+        self.path = f"{REASSIGNMENT_DIR}/{name}.json"
+        self.rollback = f"{REASSIGNMENT_DIR}/{name}.rollback.json"
+
+    def write(self, assignment: Mapping[int, tuple[int, ...]]) -> str:
+        document = reassignment_json(self.name, assignment)
+        return (
+            f"mkdir -p {REASSIGNMENT_DIR} && "
+            f"printf '%s\\n' {shlex.quote(document)} > {shlex.quote(self.path)}"
+        )
+
+    def execute(self, throttle: int) -> str:
+        """Start it, throttled; keep the assignment it replaces (the rollback file)."""
+        q = shlex.quote
+        return (
+            f"out=$({self.tool} --reassignment-json-file {q(self.path)} --execute "
+            f'--throttle {throttle} 2>&1) || {{ echo "$out"; exit 1; }}; echo "$out"; '
+            f"echo \"$out\" | grep '^{{' | head -n 1 > {q(self.rollback)} || true"
+        )
+
+    def wait(self) -> str:
+        """--verify until done; once done it also removes the throttle (brokers and topic)."""
+        verify = f"{self.tool} --reassignment-json-file {shlex.quote(self.path)} --verify"
+        return (
+            f"for i in $(seq {REASSIGN_WAIT_SECONDS // 2}); do out=$({verify} 2>&1) || "
+            '{ echo "$out"; exit 1; }; '
+            'echo "$out" | grep -q "in progress" || exit 0; sleep 2; done; '
+            f'echo "the reassignment of {self.name} did not finish in '
+            f'{REASSIGN_WAIT_SECONDS} s"; exit 1'
+        )
+
+
+def reassignment_json(name: str, assignment: Mapping[int, tuple[int, ...]]) -> str:
+    """ReassignPartitionsCommand's input: the replica list of each partition given."""
     return json.dumps(
         {
             "version": 1,
             "partitions": [
-                {"topic": action.name, "partition": p, "replicas": list(replicas)}
-                for p, replicas in sorted(action.assignment.items())
+                {"topic": name, "partition": p, "replicas": list(replicas)}
+                for p, replicas in sorted(assignment.items())
             ],
         },
         separators=(",", ":"),
@@ -152,13 +193,14 @@ def apply_plan(cluster: Cluster, node: Node, install: str) -> None:
     """Run at execution time on one broker host: describe, plan, refuse or act."""
     servers = cluster.bootstrap_servers()
     plan = make_plan(cluster, node, describe_on_host(install, servers))
+    throttle = node.settings["kafka_topics_reassign_throttle"]
     if plan.errors:
-        raise PyinfraError(str(TopicPlanError(plan.errors)))
+        raise PyinfraError(str(TopicPlanError(plan.errors, host.name, prepared=False)))
     for note in plan.notes:
-        print(f"    topics: {note}", file=sys.stderr, flush=True)
+        print(f"    {NOTE_PREFIX}{note}", file=sys.stderr, flush=True)
     for action in plan.actions:
-        print(f"    topics: {action}", file=sys.stderr, flush=True)
-        for command in action_commands(action, install, servers):
+        print(f"    {ACTION_PREFIX}{action}", file=sys.stderr, flush=True)
+        for command in action_commands(action, install, servers, throttle):
             ok, output = host.run_shell_command(command)
             if not ok:
                 raise PyinfraError(f"topics: {action} failed:\n{output.output}")
@@ -184,7 +226,7 @@ def refuse_plan_errors(cluster: Cluster, node: Node, installed: str) -> None:
             return
         plan = make_plan(cluster, node, actual)
         if plan.errors:
-            raise PyinfraError(str(TopicPlanError(plan.errors)))
+            raise PyinfraError(str(TopicPlanError(plan.errors, host.name, prepared=True)))
 
     once_per_run(("kafka_topics", "prepare"), check)
 

@@ -32,6 +32,7 @@ CLUSTER_WIDE: dict[str, str] = {
     "zookeeper_election_port": "zookeeper",
     "kafka_upgrade_hold_protocol": "kafka",
     "kafka_topics": "kafka",  # one list for the cluster: the broker that applies it may be any
+    "kafka_topics_reassign_throttle": "kafka",
 }
 ROLE_NAMES = {"all": "host", "kafka": "broker", "zookeeper": "ZooKeeper server"}
 

@@ -9,11 +9,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from kafkaform.cluster import Cluster, Node
-from kafkaform.topics import collision_key, name_problem
+from kafkaform.topics import THROTTLE_CONFIGS, collision_key, name_problem
 from kafkaform.validation.problems import Problem, did_you_mean
 from kafkaform.validation.values import is_int, shown, type_name
 
 SETTING = "kafka_topics"
+THROTTLE_SETTING = "kafka_topics_reassign_throttle"
+# Below this a raise may copy slower than producers write: the new replicas never catch up.
+THROTTLE_LOW = 1_000_000
 REQUIRED = ("name", "partitions", "replication_factor")
 OPTIONAL = ("configs", "delete")
 ENTRY_KEYS = (*REQUIRED, *OPTIONAL)
@@ -58,11 +61,6 @@ TOPIC_CONFIGS: dict[str, str | frozenset[str]] = {
     "segment.ms": LONG,
     "unclean.leader.election.enable": BOOL,
 }
-# Topic configs a reassignment's throttle sets and removes by itself.
-THROTTLE_CONFIGS = (
-    "leader.replication.throttled.replicas",
-    "follower.replication.throttled.replicas",
-)
 WHOLE_RE = re.compile(r"^-?[0-9]+$")
 NUMBER_RE = re.compile(r"^[0-9]*\.?[0-9]+$")
 
@@ -100,6 +98,17 @@ def check_topics(node: Node) -> list[Problem]:
     for field, entry in entries(node):
         problems += [Problem(node.name, f, m) for f, m in entry_problems(field, entry)]
     problems += [Problem(node.name, SETTING, m, w) for m, w in list_problems(node)]
+    throttle = node.settings[THROTTLE_SETTING]
+    if is_int(throttle) and 1 <= throttle < THROTTLE_LOW:
+        problems.append(
+            Problem(
+                node.name,
+                THROTTLE_SETTING,
+                f"{throttle} bytes/s: a replication raise copying slower than the topic is "
+                "written never finishes; it is a rate per broker, e.g. 50000000 (50 MB/s)",
+                warning=True,
+            )
+        )
     return problems
 
 

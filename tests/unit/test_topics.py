@@ -24,6 +24,8 @@ from kafkaform.topics import (
 )
 from kafkaform.validate import check, findings
 
+THROTTLE = 50_000_000
+
 
 def hosts(**extra):
     return [
@@ -336,11 +338,12 @@ def test_commands_run_kafkas_tools_on_the_brokers_classpath():
         Create(spec("p.v1", configs={"cleanup.policy": "compact,delete"})),
         "/opt/kafka/k",
         "a:9092,b:9092",
+        THROTTLE,
     )
     assert "-cp '/opt/kafka/k/libs/*' org.apache.kafka.tools.TopicCommand" in create
     assert "--create --topic p.v1 --partitions 3 --replication-factor 3" in create
     assert "--config cleanup.policy=compact,delete" in create
-    (grow,) = action_commands(AddPartitions("p.v1", 3, 6), "/k", "a:9092")
+    (grow,) = action_commands(AddPartitions("p.v1", 3, 6), "/k", "a:9092", THROTTLE)
     assert r"--alter --topic 'p\.v1' --partitions 6" in grow  # --topic is a regex there
     (alter,) = action_commands(
         AlterConfigs(
@@ -348,6 +351,7 @@ def test_commands_run_kafkas_tools_on_the_brokers_classpath():
         ),
         "/k",
         "a:9092",
+        THROTTLE,
     )
     assert "kafka.admin.ConfigCommand" in alter
     assert (
@@ -355,13 +359,13 @@ def test_commands_run_kafkas_tools_on_the_brokers_classpath():
         in alter
     )
     assert "--delete-config segment.ms" in alter
-    (delete,) = action_commands(Delete("p.v1"), "/k", "a:9092")
+    (delete,) = action_commands(Delete("p.v1"), "/k", "a:9092", THROTTLE)
     assert r"--delete --topic 'p\.v1'" in delete
 
 
 def test_a_reassignment_is_written_executed_and_waited_for():
     action = Reassign("posts", 1, 2, {1: (2, 3), 0: (1, 2)})
-    write, execute, wait = action_commands(action, "/k", "a:9092")
+    write, execute, wait = action_commands(action, "/k", "a:9092", THROTTLE)
     document = json.loads(write.split("printf '%s\\n' ", 1)[1].split(" > ")[0].strip("'"))
     assert document == {
         "version": 1,
@@ -371,7 +375,8 @@ def test_a_reassignment_is_written_executed_and_waited_for():
         ],
     }
     assert "org.apache.kafka.tools.reassign.ReassignPartitionsCommand" in execute
-    assert execute.endswith("--execute") and "--verify" in wait and "in progress" in wait
+    assert "--execute --throttle 50000000" in execute and "--verify" in wait
+    assert "in progress" in wait
 
 
 def test_topic_patterns_and_config_assignments():

@@ -3,6 +3,8 @@ one broker, with Kafka's tools; a decrease stops the run before anything changes
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pyinfra.api.exceptions import PyinfraError
 
@@ -76,9 +78,17 @@ def test_the_plan_runs_once_on_one_broker(tmp_path):
 
 
 def test_a_decrease_stops_the_deploy_before_any_operation(tmp_path):
-    shrunk = [{**TOPICS[0], "partitions": 2}]
-    with pytest.raises(PyinfraError, match="3 partitions in the cluster, 2 in kafka_topics"):
+    shrunk = [{**TOPICS[0], "partitions": 2, "replication_factor": 1}]
+    with pytest.raises(PyinfraError) as refused:
         run_deploy(hosts_with(DESCRIBED, shrunk), deploy=deploy_file(tmp_path, 1))
+    message = str(refused.value)
+    assert message.startswith("refusing this deploy, nothing was changed; 1 change(s)")
+    # The broker whose description showed it, and the inventory field.
+    assert re.search(
+        r"\n  - @fake/kafka-\d: kafka_topics\['posts'\]\.partitions: 3 partitions in the "
+        "cluster, 2 in kafka_topics",
+        message,
+    ), message
 
 
 def test_a_first_deploy_plans_when_the_step_runs(tmp_path):
