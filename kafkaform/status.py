@@ -141,8 +141,8 @@ def assess(cluster: Cluster, seen: Observed) -> Status:
         for kind, (what, _) in PARTITION_KINDS.items():
             if counts[kind]:
                 problems.append(f"Kafka: {counts[kind]} partitions {what}")
-    notes = version_notes(cluster, rows)
-    return Status(rows, counts, list(seen.groups), problems, listed, notes, bool(notes))
+    notes, under_way = version_notes(cluster, rows)
+    return Status(rows, counts, list(seen.groups), problems, listed, notes, under_way)
 
 
 def assess_broker(row: HostRow, broker: int, seen: Observed) -> None:
@@ -171,10 +171,12 @@ def by_value(found: Mapping[str, str | None]) -> str:
     return "; ".join(f"{value} on {', '.join(names)}" for value, names in sorted(hosts.items()))
 
 
-def version_notes(cluster: Cluster, rows: list[HostRow]) -> list[str]:
+def version_notes(cluster: Cluster, rows: list[HostRow]) -> tuple[list[str], bool]:
     """Where a version change stands, from what the services run (not problems: a rolling
-    upgrade runs mixed versions on purpose). Empty when everything runs one version at its
-    own protocol, the inventory's."""
+    upgrade runs mixed versions on purpose), and whether one is under way (services on
+    different versions or protocols, or a protocol held below the version: the inventory
+    asking for another version is not, until a deploy starts it). No note when everything
+    runs one version at its own protocol, the inventory's."""
     brokers = {r.host: r.version for r in rows if r.broker is not None and r.version}
     protocols = {r.host: r.protocol for r in rows if r.broker is not None and r.protocol}
     servers = {r.host: r.zookeeper_version for r in rows if r.zookeeper_version}
@@ -187,12 +189,17 @@ def version_notes(cluster: Cluster, rows: list[HostRow]) -> list[str]:
     if len({protocol_of(p) for p in protocols.values()}) > 1:
         notes.append(f"Kafka: brokers speak different {PROTOCOL_KEY} ({by_value(protocols)})")
     if notes:
-        return [*notes, "an upgrade (or a rollback) is under way: run the deploy to finish it"]
+        return [
+            *notes,
+            "an upgrade (or a rollback) is under way: run the deploy to finish it",
+        ], True
+    under_way = False
     if brokers and protocols:
         version, protocol = next(iter(brokers.values())), next(iter(protocols.values()))
         held, running = protocol_of(protocol), protocol_of(version)
         pins = operator_pins(cluster)
         if held and running and held < running and not pins:
+            under_way = True
             notes.append(
                 f"Kafka: every broker runs {version} but speaks protocol {protocol}: upgrade "
                 f"phase 2 (the roll to protocol {shown(running)}) is still to run: run the deploy"
@@ -203,7 +210,7 @@ def version_notes(cluster: Cluster, rows: list[HostRow]) -> list[str]:
                 f"Kafka: the inventory's kafka_version is {wanted}, the brokers run {version}: "
                 "run the deploy to roll it out"
             )
-    return notes
+    return notes, under_way
 
 
 COLUMNS = ("HOST", "ZOOKEEPER", "ZK-VERSION", "BROKER", "REGISTERED", "CONTROLLER", "VERSION",

@@ -304,6 +304,7 @@ def test_brokers_behind_the_inventory_s_version_are_noted():
         (n.name, {**n.data, "kafka_version": "3.9.1"}) for n in CLUSTER.nodes
     )
     result = status.assess(older, seen_with())
+    assert not result.upgrade_under_way  # asked for, not started
     assert result.notes == [
         "Kafka: the inventory's kafka_version is 3.9.1, the brokers run 3.9.2: run the deploy "
         "to roll it out"
