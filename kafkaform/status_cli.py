@@ -5,19 +5,30 @@ scripts and CI can gate on it."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from kafkaform import status_reads
 from kafkaform.cluster import Cluster
 from kafkaform.status import assess, table
 
-EXIT_HEALTHY, EXIT_UNHEALTHY = 0, 1
+# 2: nothing was judged (as for a usage error), so a script never takes it for "unhealthy".
+EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_NO_INVENTORY = 0, 1, 2
 
 
 def run(args: argparse.Namespace) -> int:
-    from kafkaform.validate import load_inventory
+    from kafkaform.validate import InventoryError, check_inventory, load_inventory
 
-    inventory = load_inventory(args.inventory)
+    try:
+        inventory = load_inventory(args.inventory)
+    except Exception as error:  # the inventory file is user code: report, don't trace
+        cause = getattr(error, "exception", error)  # pyinfra wraps errors raised in the file
+        print(f"{args.inventory}: cannot load the inventory: {cause}", file=sys.stderr)
+        return EXIT_NO_INVENTORY
+    errors = check_inventory(inventory)
+    if errors:
+        print(f"{args.inventory}: {InventoryError(errors)}", file=sys.stderr)
+        return EXIT_NO_INVENTORY
     cluster = Cluster.from_hosts((h.name, h.data.dict()) for h in inventory)
     status = assess(cluster, status_reads.observe(cluster, args.timeout))
     print(status.to_json() if args.json else table(status))
@@ -33,7 +44,8 @@ def add_cli(subparsers: Any) -> None:
             "version the broker runs and its protocol version, partitions it leads and its "
             "replicas out of sync, data-dir disk use; cluster-wide partition health (--json "
             "lists the partitions) and consumer groups' lag; notes when an upgrade is under "
-            "way. Exit status 0 when healthy, 1 when anything is unhealthy."
+            "way. Exit status 0 when healthy, 1 when anything is unhealthy, 2 when the "
+            "inventory cannot be loaded or is invalid (nothing was asked)."
         ),
     )
     parser.add_argument("inventory", help="pyinfra inventory file, e.g. inventories/lab.py")

@@ -474,3 +474,27 @@ def test_a_zookeeper_host_s_disk_is_its_data_dirs():
     assert status_reads.data_dirs(node) == ["/var/lib/zookeeper/data", "/var/lib/zookeeper/datalog"]
     seen = Observed(**{**HEALTHY.__dict__, "disk_used": {"kafka-3": 93}})
     assert status.assess(CLUSTER, seen).problems == ["kafka-3: data dir disk 93% used"]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (None, "cannot load the inventory: no inventory file"),
+        ("hosts = [(\n", "cannot load the inventory"),
+        (
+            "hosts = [('kafka-1', {'kafkaid': 1, 'zookeeper': True, 'zkid': 1}),"
+            " ('kafka-2', {'kafkaid': 1})]\n",
+            "kafkaid",
+        ),
+    ],
+)
+def test_an_inventory_that_cannot_be_judged_exits_2_and_asks_nothing(
+    monkeypatch, capsys, tmp_path, text, said
+):
+    inventory = tmp_path / "inv.py"
+    if text is not None:
+        inventory.write_text(text)
+    monkeypatch.setattr(status_reads, "observe", lambda cluster, timeout: pytest.fail("asked"))
+    assert cli.main(["status", str(inventory)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and said in err and "Traceback" not in err
