@@ -17,7 +17,7 @@ EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_NO_INVENTORY = 0, 1, 2
 
 
 def run(args: argparse.Namespace) -> int:
-    from kafkaform.validate import InventoryError, check_inventory, load_inventory
+    from kafkaform.validate import InventoryError, inventory_findings, load_inventory
 
     try:
         inventory = load_inventory(args.inventory)
@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
         cause = getattr(error, "exception", error)  # pyinfra wraps errors raised in the file
         print(f"{args.inventory}: cannot load the inventory: {cause}", file=sys.stderr)
         return EXIT_NO_INVENTORY
-    errors = check_inventory(inventory)
+    # Its warnings (settings that cannot take effect) are the deploy's and validate's to say.
+    errors = [p for p in inventory_findings(inventory) if not p.warning]
     if errors:
         print(f"{args.inventory}: {InventoryError(errors)}", file=sys.stderr)
         return EXIT_NO_INVENTORY

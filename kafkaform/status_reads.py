@@ -195,7 +195,9 @@ def read_zookeeper(cluster: Cluster, timeout: float) -> tuple[list[int] | None, 
 def read_kafka(servers: str, timeout: float) -> tuple[list[PartitionState], dict[int, str]]:
     from confluent_kafka.admin import AdminClient, ConfigResource
 
-    admin = AdminClient({"bootstrap.servers": servers})
+    # Syslog level 5: without librdkafka's info lines ("Purging 1 unserved events from
+    # background queue" as the client goes), which would land among a script's output.
+    admin = AdminClient({"bootstrap.servers": servers, "log_level": 5})
     metadata = admin.list_topics(timeout=timeout)
     # Every topic in one request; a broker's configs only one per request (Kafka's rule).
     requests = [[ConfigResource(ConfigResource.Type.TOPIC, t) for t in metadata.topics]]

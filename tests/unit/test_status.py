@@ -112,18 +112,21 @@ def test_table_and_json_say_the_same(monkeypatch):
 
 
 @pytest.mark.parametrize(("seen", "code"), [(HEALTHY, 0), (KAFKA_2_DOWN, 1)])
-def test_exit_status_gates_on_health(monkeypatch, capsys, tmp_path, seen, code):
+def test_exit_status_gates_on_health(monkeypatch, capsys, caplog, tmp_path, seen, code):
     inventory = tmp_path / "inv.py"
     inventory.write_text(
-        "hosts = ["
+        "hosts = (["
         + ", ".join(
             f"('kafka-{i}', {{'kafkaid': {i}, 'zookeeper': True, 'zkid': {i}}})" for i in (1, 2, 3)
         )
-        + "]\n"
+        # A setting that cannot take effect (no monitoring host): validate's warning to say.
+        + "], {'alert_for': {'broker_down': '2m'}})\n"
     )
     monkeypatch.setattr(status_reads, "observe", lambda cluster, timeout: seen)
     assert cli.main(["status", str(inventory), "--json"]) == code
-    assert json.loads(capsys.readouterr().out)["healthy"] is (code == 0)
+    out, err = capsys.readouterr()
+    assert json.loads(out)["healthy"] is (code == 0)
+    assert err == "" and not [r for r in caplog.records if "alert_for" in r.getMessage()]
 
 
 def test_a_read_that_failed_is_a_problem_of_its_own():
@@ -169,7 +172,7 @@ def test_kafka_is_asked_for_one_broker_s_configs_per_request(monkeypatch):
 
     from confluent_kafka import admin as kafka_admin
 
-    requests = []
+    requests, configs = [], []
 
     class Answer:
         def __init__(self, value):
@@ -180,7 +183,7 @@ def test_kafka_is_asked_for_one_broker_s_configs_per_request(monkeypatch):
 
     class FakeAdmin:
         def __init__(self, config):
-            pass
+            configs.append(config)
 
         def list_topics(self, timeout):
             part = SimpleNamespace(id=0, leader=1, replicas=[1, 2], isrs=[1, 2])
@@ -205,6 +208,7 @@ def test_kafka_is_asked_for_one_broker_s_configs_per_request(monkeypatch):
     assert all(sum(kind == broker for kind, _ in r) <= 1 for r in requests)
     assert protocol == {1: "3.9-IV0", 2: "3.9-IV0"}
     assert partitions == [PartitionState("a", 0, 1, (1, 2), (1, 2), 2)]
+    assert configs == [{"bootstrap.servers": "b:9092", "log_level": 5}]  # no info lines
 
 
 # --- versions: what each service runs, and an upgrade under way --------------------------------
