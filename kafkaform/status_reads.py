@@ -27,6 +27,7 @@ from kafkaform.status import GroupLag, Observed, PartitionState
 from kafkaform.upgrade import PROTOCOL_KEY
 
 T = TypeVar("T")
+MAX_READS_AT_ONCE = 64
 
 KAFKA_VERSION_METRIC = "kafka_server_app_info_version"  # {version="3.9.2"} 1
 KAFKA_VERSION = re.compile(
@@ -42,7 +43,8 @@ def observe(cluster: Cluster, timeout: float = 10.0) -> Observed:
     are None or missing."""
     from kafkaform import verify
 
-    with ThreadPoolExecutor(max_workers=16) as pool:
+    # Up to three reads a host (srvr, node_exporter, JMX exporter), all at once.
+    with ThreadPoolExecutor(max_workers=min(MAX_READS_AT_ONCE, 3 * len(cluster.nodes) + 1)) as pool:
         srvr = {
             n.name: pool.submit(
                 verify.srvr, n.address, n.settings["zookeeper_client_port"], timeout
