@@ -66,7 +66,8 @@ def observe(cluster: Cluster, timeout: float = 10.0) -> Observed:
             servers = cluster.bootstrap_servers()
             # Each read on its own: groups that cannot be read do not hide the partitions.
             try:
-                partitions, protocol = read_kafka(servers, timeout)
+                partitions, protocol, unanswered = read_kafka(servers, timeout)
+                errors += unanswered
             except Exception as error:  # noqa: BLE001 - a silent cluster is a status, not a crash
                 errors.append(f"Kafka: partitions: {error}")
             try:
@@ -194,7 +195,12 @@ def read_zookeeper(cluster: Cluster, timeout: float) -> tuple[list[int] | None, 
         client.close()
 
 
-def read_kafka(servers: str, timeout: float) -> tuple[list[PartitionState], dict[int, str]]:
+def read_kafka(
+    servers: str, timeout: float
+) -> tuple[list[PartitionState], dict[int, str], list[str]]:
+    """Partitions with their min.insync.replicas, each broker's protocol in effect, and the
+    brokers that did not tell their configs (a broker killed a moment ago stays in the
+    metadata until its ZooKeeper session lapses: it costs its protocol, not the partitions)."""
     from confluent_kafka.admin import AdminClient, ConfigResource
 
     # Syslog level 5: without librdkafka's info lines ("Purging 1 unserved events from
@@ -202,14 +208,21 @@ def read_kafka(servers: str, timeout: float) -> tuple[list[PartitionState], dict
     admin = AdminClient({"bootstrap.servers": servers, "log_level": 5})
     metadata = admin.list_topics(timeout=timeout)
     # Every topic in one request; a broker's configs only one per request (Kafka's rule).
+    # All sent before any answer is awaited: one timeout at most.
     requests = [[ConfigResource(ConfigResource.Type.TOPIC, t) for t in metadata.topics]]
     requests += [[ConfigResource(ConfigResource.Type.BROKER, str(b))] for b in metadata.brokers]
-    configs = {
-        (r.restype, r.name): future.result(timeout=timeout)
-        for resources in requests
-        if resources
-        for r, future in admin.describe_configs(resources, request_timeout=timeout).items()
-    }
+    futures = {}
+    for resources in requests:
+        if resources:
+            futures.update(admin.describe_configs(resources, request_timeout=timeout))
+    configs, errors = {}, []
+    for resource, future in futures.items():
+        try:
+            configs[(resource.restype, resource.name)] = future.result(timeout=timeout)
+        except Exception as error:
+            if resource.restype != ConfigResource.Type.BROKER:
+                raise
+            errors.append(f"Kafka: broker {resource.name} did not tell its configs: {error}")
     partitions = []
     for topic, meta in sorted(metadata.topics.items()):
         topic_config = configs[(ConfigResource.Type.TOPIC, topic)]
@@ -221,5 +234,6 @@ def read_kafka(servers: str, timeout: float) -> tuple[list[PartitionState], dict
     protocol = {
         int(b): configs[(ConfigResource.Type.BROKER, str(b))][PROTOCOL_KEY].value
         for b in metadata.brokers
+        if (ConfigResource.Type.BROKER, str(b)) in configs
     }
-    return partitions, protocol
+    return partitions, protocol, errors

@@ -166,20 +166,24 @@ def test_a_nearly_full_data_dir_flags_its_host():
     assert "91%" in status.table(result)
 
 
-def test_kafka_is_asked_for_one_broker_s_configs_per_request(monkeypatch):
-    """Kafka refuses a describe_configs naming two brokers (the lab said so)."""
+class Answer:
+    def __init__(self, value):
+        self.value = value
+
+    def result(self, timeout):
+        if isinstance(self.value, Exception):
+            raise self.value
+        return self.value
+
+
+def fake_admin(monkeypatch, silent: tuple[str, ...] = ()) -> tuple[list, list]:
+    """An AdminClient for a topic "a" on brokers 1 and 2; the ``silent`` brokers' configs
+    time out. Returns the configs it was made with and the describe_configs requests."""
     from types import SimpleNamespace
 
     from confluent_kafka import admin as kafka_admin
 
     requests, configs = [], []
-
-    class Answer:
-        def __init__(self, value):
-            self.value = value
-
-        def result(self, timeout):
-            return self.value
 
     class FakeAdmin:
         def __init__(self, config):
@@ -197,18 +201,40 @@ def test_kafka_is_asked_for_one_broker_s_configs_per_request(monkeypatch):
                 r: Answer(
                     {"min.insync.replicas": Answer("2")}
                     if r.restype == kafka_admin.ConfigResource.Type.TOPIC
+                    else TimeoutError("Local: Timed out")
+                    if r.name in silent
                     else {"inter.broker.protocol.version": Answer("3.9-IV0")}
                 )
                 for r in resources
             }
 
     monkeypatch.setattr(kafka_admin, "AdminClient", FakeAdmin)
-    partitions, protocol = status_reads.read_kafka("b:9092", 1.0)
+    return configs, requests
+
+
+def test_kafka_is_asked_for_one_broker_s_configs_per_request(monkeypatch):
+    """Kafka refuses a describe_configs naming two brokers (the lab said so)."""
+    from confluent_kafka import admin as kafka_admin
+
+    configs, requests = fake_admin(monkeypatch)
+    partitions, protocol, errors = status_reads.read_kafka("b:9092", 1.0)
     broker = kafka_admin.ConfigResource.Type.BROKER
     assert all(sum(kind == broker for kind, _ in r) <= 1 for r in requests)
-    assert protocol == {1: "3.9-IV0", 2: "3.9-IV0"}
+    assert protocol == {1: "3.9-IV0", 2: "3.9-IV0"} and errors == []
     assert partitions == [PartitionState("a", 0, 1, (1, 2), (1, 2), 2)]
     assert configs == [{"bootstrap.servers": "b:9092", "log_level": 5}]  # no info lines
+
+
+def test_a_broker_that_does_not_tell_its_configs_costs_its_protocol_not_the_partitions(
+    monkeypatch,
+):
+    """Right after `lab kill kafka-2` the broker is still in the metadata for ~20 s (the lab
+    showed "Kafka: partitions: ... Timed out" and no partitions at all)."""
+    fake_admin(monkeypatch, silent=("2",))
+    partitions, protocol, errors = status_reads.read_kafka("b:9092", 1.0)
+    assert partitions == [PartitionState("a", 0, 1, (1, 2), (1, 2), 2)]
+    assert protocol == {1: "3.9-IV0"}
+    assert errors == ["Kafka: broker 2 did not tell its configs: Local: Timed out"]
 
 
 # --- versions: what each service runs, and an upgrade under way --------------------------------
@@ -452,7 +478,7 @@ def test_observe_asks_every_host_at_once_and_puts_each_answer_on_its_host(monkey
     monkeypatch.setattr(verify, "srvr", srvr)
     monkeypatch.setattr(status_reads, "metrics", metrics)
     monkeypatch.setattr(status_reads, "read_zookeeper", lambda c, t: ([1], 1))
-    monkeypatch.setattr(status_reads, "read_kafka", lambda s, t: ([], {1: "3.9-IV0"}))
+    monkeypatch.setattr(status_reads, "read_kafka", lambda s, t: ([], {1: "3.9-IV0"}, []))
     monkeypatch.setattr(status_reads, "read_groups", lambda s, t: [])
     started = time.monotonic()
     seen = status_reads.observe(cluster, timeout=1)
