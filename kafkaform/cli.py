@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kafkaform import artifacts, box, dockerd, status, validate
+from kafkaform import artifacts, box, dockerd, status_cli, validate
 from kafkaform.lab import cli as lab_cli
 
 
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab_cli.add_cli(sub)
     box.add_cli(sub)
     dockerd.add_cli(sub)
-    status.add_cli(sub)
+    status_cli.add_cli(sub)
     return parser
 
 

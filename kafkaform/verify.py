@@ -38,9 +38,9 @@ def ensemble_modes(cluster: Cluster) -> dict[str, str]:
     }
 
 
-def server_mode(address: str, port: int = 2181, timeout: float = 3.0) -> str | None:
-    """One server's mode from ``srvr`` (leader, follower, standalone), or None when it does
-    not answer or does not serve."""
+def srvr(address: str, port: int = 2181, timeout: float = 3.0) -> dict[str, str] | None:
+    """One server's ``srvr`` answer as a dict ("Mode", "Zookeeper version", ...), or None when
+    it does not answer (a server that does not serve answers without a "Mode")."""
     import socket
 
     try:
@@ -51,10 +51,14 @@ def server_mode(address: str, port: int = 2181, timeout: float = 3.0) -> str | N
                 data += chunk
     except OSError:
         return None
-    for line in data.decode(errors="replace").splitlines():
-        if line.startswith("Mode: "):
-            return line.split(": ", 1)[1].strip()
-    return None
+    lines = data.decode(errors="replace").splitlines()
+    return dict((k, v.strip()) for k, _, v in (line.partition(": ") for line in lines) if v)
+
+
+def server_mode(address: str, port: int = 2181, timeout: float = 3.0) -> str | None:
+    """One server's mode from ``srvr`` (leader, follower, standalone), or None when it does
+    not answer or does not serve."""
+    return (srvr(address, port, timeout) or {}).get("Mode")
 
 
 def ensemble_modes_reachable(cluster: Cluster) -> dict[str, str]:
