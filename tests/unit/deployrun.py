@@ -57,6 +57,7 @@ def run_deploy(
     """``session``: what taking the roll lock yields (no ZooKeeper is contacted offline)."""
     session = session or RollSession(token="test-token")
     cwd = os.getcwd()
+    state: State | None = None
     real_open_session = roll.open_session
     roll.open_session = lambda *args, **kwargs: session
     os.chdir(REPO)
@@ -88,5 +89,11 @@ def run_deploy(
                 run.commands[host.name] = list(host.connector.executed_commands)
             return run
     finally:
+        # A fact that failed on one host (pyinfra's get_facts raises at the first) leaves the
+        # other hosts' fact greenlets pending. Resumed inside a later test's run, they would
+        # set pyinfra's context variables (state, config, host) back to this run's ones.
+        if state is not None:
+            state.pool.kill()
+            state.fact_pool.kill()
         roll.open_session = real_open_session
         os.chdir(cwd)
