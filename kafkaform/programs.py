@@ -115,13 +115,10 @@ TOOLS: tuple[Tool, ...] = (
             "kafka.admin.ConsumerGroupCommand",
         ),
     ),
-    Tool("kafka-configs", ("kafka.admin.ConfigCommand",)),
+    Tool("kafka-configs", (CONFIG_COMMAND,)),
     Tool(
         "kafka-reassign-partitions",
-        (
-            "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
-            "kafka.admin.ReassignPartitionsCommand",
-        ),
+        (REASSIGN_COMMAND, "kafka.admin.ReassignPartitionsCommand"),
     ),
     Tool(
         "kafka-leader-election",
