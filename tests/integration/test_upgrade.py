@@ -145,6 +145,14 @@ def upgraded(cluster, upgrade: str) -> None:
     assert changed_operations(deploy(upgrade)) == []
 
 
+def killed_after_first_broker(cluster, inventory: str, log) -> None:
+    """A plain deploy killed once the first broker restarted (phase 1 half done)."""
+    before = {n.name: main_pid(n.name, "kafka") for n in cluster.brokers}
+    killed_deploy(
+        inventory, log, lambda: any(main_pid(n, "kafka") != pid for n, pid in before.items())
+    )
+
+
 def test_one_plain_run_upgrades_under_traffic_and_going_back_is_refused(old_cluster, tmp_path):
     upgrade = lab_inventory_with(tmp_path, kafka_version=NEW)
     with (
@@ -176,7 +184,6 @@ def test_an_upgrade_killed_in_phase_1_and_between_the_phases_is_finished_by_plai
 ):
     cluster = old_cluster
     upgrade = lab_inventory_with(tmp_path, kafka_version=NEW)
-    before = {n.name: main_pid(n.name, "kafka") for n in cluster.brokers}
     phase_2_log = tmp_path / "killed-between-phases.log"
     started = time.monotonic()
     with (
@@ -184,11 +191,7 @@ def test_an_upgrade_killed_in_phase_1_and_between_the_phases_is_finished_by_plai
         verify.LiveTraffic(verify.bootstrap(cluster), TOPIC) as t,
     ):
         # 1. Killed once the first broker restarted: phase 1 half done.
-        killed_deploy(
-            upgrade,
-            tmp_path / "killed-in-phase-1.log",
-            lambda: any(main_pid(n, "kafka") != pid for n, pid in before.items()),
-        )
+        killed_after_first_broker(cluster, upgrade, tmp_path / "killed-in-phase-1.log")
         # 2. The plain run resumes phase 1 (the killed run's lock lapses first) and is
         # killed the moment its phase 2 starts: every host on the new binaries, still pinned.
         killed_deploy(upgrade, phase_2_log, lambda: started_phase_2(phase_2_log))
