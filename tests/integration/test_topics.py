@@ -123,6 +123,15 @@ def broker_throttles(cluster) -> dict[str, str]:
     return found
 
 
+def throttles_become(cluster, wanted, seconds: float = 30) -> None:
+    """A broker's dynamic config reaches it through a ZooKeeper watch, a moment after it was
+    set or removed: wait (bounded) until every broker's throttles are as ``wanted``."""
+    deadline = time.monotonic() + seconds
+    while not wanted(found := broker_throttles(cluster)):
+        assert time.monotonic() < deadline, found
+        time.sleep(0.5)
+
+
 def leave_throttles(cluster) -> None:
     """What a raise stopped before its --verify leaves: throttle rates on every broker and the
     topic's throttled replicas (one resource per request: Kafka's rule for brokers)."""
@@ -257,7 +266,7 @@ def test_a_listed_topic_is_created_grown_reconfigured_and_replicated_under_traff
     # The throttle was set on the brokers while the replicas copied, and --verify removed it.
     print(f"throttles seen during the raise: {watch.seen}")
     assert watch.seen and all(s.endswith(f"={THROTTLE}") for s in watch.seen), watch.seen
-    assert broker_throttles(cluster) == {}
+    throttles_become(cluster, lambda found: found == {})
     assert not set(TOPIC_THROTTLE_KEYS) & set(own_configs(cluster, ORDERS))
     # The assignment it replaced is kept for a rollback, on the broker that ran the step.
     kept = [
@@ -320,10 +329,10 @@ def test_an_unlisted_topic_stays_a_marked_one_goes_and_a_rerun_changes_no_topic(
 
     # A throttle left behind by a run stopped mid-raise is removed by the next run.
     leave_throttles(cluster)
-    assert len(broker_throttles(cluster)) == 6
+    throttles_become(cluster, lambda found: len(found) == 6)
     _, actions = topics_deploy(tmp_path / "throttled", FINAL)
     assert actions == [f"remove the replication throttle a finished reassignment left on {ORDERS}"]
-    assert broker_throttles(cluster) == {}
+    throttles_become(cluster, lambda found: found == {})
     assert not set(TOPIC_THROTTLE_KEYS) & set(own_configs(cluster, ORDERS))
 
     orders_before = verify.topic_layout(verify.bootstrap(cluster), ORDERS)
