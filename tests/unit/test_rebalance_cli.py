@@ -5,13 +5,15 @@ safe is refused with nothing changed."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from kafkaform import rebalance_cli
 from kafkaform.cli import main
 from kafkaform.cluster import Cluster
 from kafkaform.partition_reads import Layout
-from kafkaform.rebalance_cli import CommandError, reassign, retire
+from kafkaform.rebalance_cli import RESULT_RE, CommandError, reassign, retire
 from tests.unit.fakes import fake_hosts
 
 THREE = {("orders", p): ((p % 3) + 1, ((p + 1) % 3) + 1) for p in range(6)}
@@ -101,7 +103,10 @@ def test_a_run_is_throttled_waited_for_and_then_elects_the_preferred_leaders(lab
     assert outcome.bytes_copied == sum(
         sizes.get(m.partition, 0) * len(m.added) for m in outcome.plan.moves
     )
-    assert lab["printed"][-1].startswith(f"reassigned {len(outcome.plan.moves)} partition(s)")
+    result = re.search(RESULT_RE, lab["printed"][-1]).groupdict()
+    assert int(result["partitions"]) == len(outcome.plan.moves)
+    assert int(result["replicas"]) == outcome.plan.replicas_copied
+    assert float(result["mb"]) == round(outcome.bytes_copied / 1e6, 1)
 
 
 def test_the_default_throttle_is_the_inventorys(lab):
