@@ -26,9 +26,10 @@ LOG_DIRS = (
 class FakeShell:
     """Records each command; ``leftover``: a previous run's file is on the host."""
 
-    def __init__(self, leftover: bool = False) -> None:
+    def __init__(self, leftover: bool = False, failing: str = "never") -> None:
         self.commands: list[str] = []
         self.leftover = leftover
+        self.failing = failing  # a command containing it fails
         self.name = ""
 
     def __call__(self, inventory, name):
@@ -45,6 +46,8 @@ class FakeShell:
         self.commands.append(command)
         if command.startswith("test -f"):
             return self.leftover, []
+        if self.failing in command:
+            return False, ["Error completing leader election"]
         return True, [LOG_DIRS] if "LogDirsCommand" in command else []
 
     def run(self, command, what):
@@ -107,6 +110,17 @@ def test_a_run_is_throttled_waited_for_and_then_elects_the_preferred_leaders(lab
     assert int(result["partitions"]) == len(outcome.plan.moves)
     assert int(result["replicas"]) == outcome.plan.replicas_copied
     assert float(result["mb"]) == round(outcome.bytes_copied / 1e6, 1)
+
+
+def test_a_failed_election_is_a_note_the_replicas_are_in_place(lab):
+    first = Layout(THREE, registered=registered(1, 2, 3, 4, 5))
+    lab["layouts"] = [first]
+    planned = reassign("inv", dry_run=True, progress=lab["printed"].append).plan
+    lab["shell"] = FakeShell(failing="PREFERRED")
+    lab["layouts"] = [first, Layout(planned.after, registered=registered(1, 2, 3, 4, 5))]
+    assert reassign("inv", progress=lab["printed"].append).executed
+    note = next(line for line in lab["printed"] if line.startswith("note:"))
+    assert note.endswith("Error completing leader election")
 
 
 def test_the_default_throttle_is_the_inventorys(lab):

@@ -106,3 +106,26 @@ def test_the_deploy_goes_on_once_the_removed_broker_holds_nothing():
     layout = Layout({("orders", 0): (1, 2)}, registered={1: "a", 2: "b", 3: "c", 4: "d"})
     run = run_deploy(live_hosts(3), deploy=PREFLIGHT, layout=layout)
     assert all(any(HEADER in c for c in run.commands[f"@fake/kafka-{i}"]) for i in (1, 2, 3))
+
+
+def test_the_check_reads_zookeeper_only_while_a_broker_runs(monkeypatch, capsys):
+    from deploys.tasks import preflight
+    from facts.live import build_state
+    from kafkaform.cluster import Cluster
+
+    cluster = Cluster.from_hosts(fake_hosts("debian12", nodes=3))
+    fresh = {f"@fake/kafka-{i}": build_state([]) for i in (1, 2, 3)}
+    live = {f"@fake/kafka-{i}": build_state(deployed(i)) for i in (1, 2, 3)}
+
+    asked = []
+
+    def unreachable(cluster, timeout=10.0):
+        asked.append(cluster)
+        raise TimeoutError("no ZooKeeper")
+
+    monkeypatch.setattr(preflight, "read_layout", unreachable)
+    assert preflight.stranded_replicas(cluster, fresh) == []
+    assert asked == []  # no broker runs: nothing to read
+    assert preflight.stranded_replicas(cluster, live) == []
+    assert asked == [cluster]
+    assert "replicas of removed brokers: not checked (no ZooKeeper)" in capsys.readouterr().err
