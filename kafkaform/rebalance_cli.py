@@ -85,11 +85,14 @@ class BrokerShell:
         self.host = inventory.get_host(name)
 
     def __enter__(self) -> BrokerShell:
+        from pyinfra.api.exceptions import ConnectError
         from pyinfra.context import ctx_host, ctx_state
 
         with ctx_state.use(self.state), ctx_host.use(self.host):
-            if self.host.connect(raise_exceptions=True) is None and not self.host.connected:
-                raise CommandError(f"cannot connect to {self.name}")
+            try:
+                self.host.connect(show_errors=False, raise_exceptions=True)
+            except ConnectError as error:
+                raise CommandError(f"cannot connect to {self.name}: {error}") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -104,8 +107,11 @@ class BrokerShell:
     def attempt(self, command: str) -> tuple[bool, list[str]]:
         from pyinfra.context import ctx_host, ctx_state
 
+        # As the deploy's operations do: through sudo when the inventory logs in as another
+        # user (the dev nodes' vagrant); the tools write under /var/lib/kafkaform.
+        sudo = bool(self.host.data.get("_sudo"))
         with ctx_state.use(self.state), ctx_host.use(self.host):
-            ok, output = self.host.run_shell_command(command)
+            ok, output = self.host.run_shell_command(command, _sudo=sudo)
         return ok, list(output.output_lines)
 
 

@@ -204,3 +204,13 @@ def test_the_cli_exits_2_for_an_inventory_it_cannot_load(tmp_path, capsys):
     assert "cannot load the inventory" in capsys.readouterr().err
     assert main(["drain", missing, "--broker", "3"]) == 2
     assert main(["retire", missing, "--broker", "3"]) == 2
+
+
+def test_the_broker_shell_runs_commands_through_the_inventorys_connector():
+    from pyinfra.api import Inventory
+
+    with rebalance_cli.BrokerShell(Inventory((["@local"], {})), "@local") as shell:
+        assert shell.run("echo one; echo two", "echo") == ["one", "two"]
+        assert shell.attempt("echo gone; exit 3") == (False, ["gone"])
+        with pytest.raises(CommandError, match="the check failed on @local:\ngone"):
+            shell.run("echo gone; exit 3", "the check")
