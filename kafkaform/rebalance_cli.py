@@ -115,6 +115,16 @@ class BrokerShell:
         return ok, list(output.output_lines)
 
 
+def layout_of(cluster: Cluster) -> Layout:
+    try:
+        return read_layout(cluster)
+    except Exception as error:  # noqa: BLE001 - kazoo raises its own types
+        raise CommandError(
+            f"cannot read the partitions' assignment in ZooKeeper "
+            f"({cluster.zookeeper_connect()}): {error}"
+        ) from None
+
+
 def tool_host(cluster: Cluster, layout: Layout, targets: list[int]) -> Node:
     """The broker host the tools run on: the first registered one that keeps its replicas."""
     for node in cluster.brokers:
@@ -135,7 +145,7 @@ def reassign(
     ``drained`` holds an even share, ``drained`` none."""
     inventory, cluster = load_cluster(inventory_path)
     targets = [n.kafkaid for n in cluster.brokers if n.kafkaid != drained]
-    layout = read_layout(cluster)
+    layout = layout_of(cluster)
     if drained is not None and drained not in replica_counts(layout.assignment):
         progress(f"broker {drained} holds no replica")
     down = [
@@ -162,7 +172,7 @@ def reassign(
                 progress("--> Finishing the reassignment a previous run started, and its throttle")
                 shell.run(commands.wait(), "waiting for the previous reassignment")
                 shell.run(commands.finish(finished_name()), "keeping its file")
-                layout = read_layout(cluster)
+                layout = layout_of(cluster)
         if layout.reassigning and not dry_run:
             shown = ", ".join(f"{t}-{p}" for t, p in sorted(layout.reassigning)[:10])
             raise CommandError(
@@ -195,7 +205,7 @@ def reassign(
                 "note: not every preferred leader could be elected now (the brokers' "
                 "automatic leader rebalance does it later):\n" + "\n".join(output[-10:])
             )
-    check_result(read_layout(cluster), plan, drained)
+    check_result(layout_of(cluster), plan, drained)
     progress(
         f"reassigned {len(plan.moves)} partition(s): {plan.replicas_copied} replica(s), "
         f"{outcome.bytes_copied / MB:.1f} MB copied in {outcome.seconds:.1f} s"
@@ -251,7 +261,7 @@ def retire(inventory_path: str, broker: int, progress: Progress = print) -> None
             f"{node.name} also runs a ZooKeeper server: taking it out changes the ensemble, "
             "which is ZooKeeper's membership procedure, not this command"
         )
-    held = replica_counts(read_layout(cluster).assignment)[broker]
+    held = replica_counts(layout_of(cluster).assignment)[broker]
     if held:
         raise CommandError(
             f"broker {broker} still holds {held} replica(s): run `kafkaform drain "

@@ -198,6 +198,18 @@ def test_retire_refuses_a_broker_with_replicas_or_a_zookeeper_host(lab):
     assert "remove @fake/kafka-5 from the inventory" in lab["printed"][-1]
 
 
+def test_a_zookeeper_that_does_not_answer_is_a_command_error(lab, monkeypatch, capsys):
+    def unreachable(cluster, timeout=10.0):
+        raise TimeoutError("Connection time-out")
+
+    monkeypatch.setattr(rebalance_cli, "read_layout", unreachable)
+    assert main(["rebalance", "inv"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kafkaform rebalance: cannot read the partitions' assignment")
+    assert err.rstrip().endswith("Connection time-out")
+    assert main(["retire", "inv", "--broker", "5"]) == 1
+
+
 def test_the_cli_exits_2_for_an_inventory_it_cannot_load(tmp_path, capsys):
     missing = str(tmp_path / "none.py")
     assert main(["rebalance", missing, "--dry-run"]) == 2
