@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kafkaform import artifacts, box, dockerd, status_cli, validate
+from kafkaform import artifacts, box, dockerd, rebalance_cli, status_cli, validate
 from kafkaform.lab import cli as lab_cli
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     box.add_cli(sub)
     dockerd.add_cli(sub)
     status_cli.add_cli(sub)
+    rebalance_cli.add_cli(sub)
     return parser
 
 

@@ -7,6 +7,7 @@ any host stops the run for all of them, with every problem listed.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -17,18 +18,38 @@ from facts.live import LiveState
 from kafkaform.cluster import Cluster
 from kafkaform.deploy_support import once_per_run, prepared_facts
 from kafkaform.live import BAKE_REASON, State, bake_problems, live_problems, probe_paths
+from kafkaform.partition_reads import read_layout
+from kafkaform.rebalance import stranded_replica_problems
 from kafkaform.upgrade import upgrade_problems
 from kafkaform.validate import Problem
 
 
 def refuse_destructive_changes(inventory: Any, cluster: Cluster) -> None:
     """deploys/kafka.py: data directories, ZooKeeper membership and ids, roles of live hosts;
-    a version below the protocol the brokers speak, a --limit run in mid-upgrade."""
+    a version below the protocol the brokers speak, a --limit run in mid-upgrade; a broker
+    taken out of the inventory while it still holds replicas."""
 
     def problems(states: dict[str, State]) -> list[Problem]:
-        return live_problems(cluster, states) + upgrade_problems(cluster, states)
+        found = live_problems(cluster, states) + upgrade_problems(cluster, states)
+        return found + stranded_replicas(cluster, states)
 
     _once(inventory, "deploy", problems, cluster)
+
+
+def stranded_replicas(cluster: Cluster, states: dict[str, State]) -> list[Problem]:
+    """Replicas on brokers no inventory host runs. The removed host is not in the inventory,
+    so only the cluster knows it: its assignment, read in ZooKeeper when a broker runs. A
+    ZooKeeper that does not answer is not judged here: the roll lock, taken next, refuses
+    the run then."""
+    if not any(state["services"]["kafka"]["active"] for state in states.values()):
+        return []  # no broker runs: nothing was assigned yet, or nothing can be read
+    try:
+        layout = read_layout(cluster)
+    except Exception as error:  # noqa: BLE001 - kazoo raises its own types
+        print(f"    replicas of removed brokers: not checked ({error})", file=sys.stderr)
+        return []
+    ids = [node.kafkaid for node in cluster.brokers]
+    return stranded_replica_problems(layout.assignment, ids, layout.registered)
 
 
 def refuse_unsafe_bake(inventory: Any, cluster: Cluster) -> None:

@@ -9,7 +9,6 @@ with an error (a decrease) stops the deploy before any host is changed.
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from collections.abc import Mapping
@@ -24,7 +23,11 @@ from facts.topics import DescribeError, TopicsDescribed, parse_description
 from kafkaform import programs
 from kafkaform.cluster import Cluster, Node
 from kafkaform.deploy_support import once_per_run
-from kafkaform.settings import JAVA_BIN
+from kafkaform.reassignment import (  # REASSIGNMENT_DIR: where tests and operators look
+    REASSIGNMENT_DIR,  # noqa: F401
+    ReassignCommands,
+    tool_command,
+)
 from kafkaform.topics import (
     Action,
     ActualTopic,
@@ -40,19 +43,9 @@ from kafkaform.topics import (
     plan_topics,
 )
 
-# Each raise's input (<topic>.json) and the assignment before it (<topic>.rollback.json, as
-# --execute prints it), kept on the host that ran it.
-REASSIGNMENT_DIR = "/var/lib/kafkaform/reassignments"
 # What the step prints on the deploy's stderr, before each action it runs and each note.
 ACTION_PREFIX = "topics: "
 NOTE_PREFIX = "topics, note: "
-REASSIGN_WAIT_SECONDS = 3600  # a replication raise copies whole partitions
-
-
-def tool_command(install: str, main: str) -> str:
-    """The JVM of one Kafka tool from ``install``'s jars (as the safe-restart scripts start
-    TopicCommand)."""
-    return programs.tool_java(JAVA_BIN, install, main)
 
 
 def describe_command(install: str, servers: str) -> str:
@@ -117,60 +110,6 @@ def action_commands(action: Action, install: str, servers: str, throttle: int) -
     if isinstance(action, Delete):
         return [f"{topics} --delete --topic {q(topic_pattern(action.name))}"]
     raise TypeError(f"not a topic action: {action!r}")
-
-
-class ReassignCommands:
-    """ReassignPartitionsCommand on one topic's file in REASSIGNMENT_DIR."""
-
-    def __init__(self, install: str, servers: str, name: str) -> None:
-        self.name = name
-        self.tool = (
-            f"{tool_command(install, programs.REASSIGN_COMMAND)} "
-            f"--bootstrap-server {shlex.quote(servers)}"
-        )
-        self.path = f"{REASSIGNMENT_DIR}/{name}.json"
-        self.rollback = f"{REASSIGNMENT_DIR}/{name}.rollback.json"
-
-    def write(self, assignment: Mapping[int, tuple[int, ...]]) -> str:
-        document = reassignment_json(self.name, assignment)
-        return (
-            f"mkdir -p {REASSIGNMENT_DIR} && "
-            f"printf '%s\\n' {shlex.quote(document)} > {shlex.quote(self.path)}"
-        )
-
-    def execute(self, throttle: int) -> str:
-        """Start it, throttled; keep the assignment it replaces (the rollback file)."""
-        q = shlex.quote
-        return (
-            f"out=$({self.tool} --reassignment-json-file {q(self.path)} --execute "
-            f'--throttle {throttle} 2>&1) || {{ echo "$out"; exit 1; }}; echo "$out"; '
-            f"echo \"$out\" | grep '^{{' | head -n 1 > {q(self.rollback)} || true"
-        )
-
-    def wait(self) -> str:
-        """--verify until done; once done it also removes the throttle (brokers and topic)."""
-        verify = f"{self.tool} --reassignment-json-file {shlex.quote(self.path)} --verify"
-        return (
-            f"for i in $(seq {REASSIGN_WAIT_SECONDS // 2}); do out=$({verify} 2>&1) || "
-            '{ echo "$out"; exit 1; }; '
-            'echo "$out" | grep -q "in progress" || exit 0; sleep 2; done; '
-            f'echo "the reassignment of {self.name} did not finish in '
-            f'{REASSIGN_WAIT_SECONDS} s"; exit 1'
-        )
-
-
-def reassignment_json(name: str, assignment: Mapping[int, tuple[int, ...]]) -> str:
-    """ReassignPartitionsCommand's input: the replica list of each partition given."""
-    return json.dumps(
-        {
-            "version": 1,
-            "partitions": [
-                {"topic": name, "partition": p, "replicas": list(replicas)}
-                for p, replicas in sorted(assignment.items())
-            ],
-        },
-        separators=(",", ":"),
-    )
 
 
 def make_plan(cluster: Cluster, node: Node, actual: Mapping[str, ActualTopic]) -> Plan:

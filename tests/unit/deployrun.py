@@ -16,8 +16,9 @@ from pyinfra.api.state import StateStage
 from pyinfra.context import ctx_config, ctx_inventory, ctx_state
 from pyinfra_cli.util import load_deploy_file
 
-from deploys.tasks import roll
+from deploys.tasks import preflight, roll
 from deploys.tasks.roll import RollSession
+from kafkaform.partition_reads import Layout
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -53,13 +54,17 @@ def run_deploy(
     hosts: list[tuple[str, dict[str, Any]]],
     deploy: str = "deploys/kafka.py",
     session: RollSession | None = None,
+    layout: Layout | None = None,
 ) -> Run:
-    """``session``: what taking the roll lock yields (no ZooKeeper is contacted offline)."""
+    """``session``: what taking the roll lock yields (no ZooKeeper is contacted offline);
+    ``layout``: the partitions' assignment the preflight reads in ZooKeeper (default: none)."""
     session = session or RollSession(token="test-token")
     cwd = os.getcwd()
     state: State | None = None
     real_open_session = roll.open_session
     roll.open_session = lambda *args, **kwargs: session
+    real_read_layout = preflight.read_layout
+    preflight.read_layout = lambda cluster, timeout=10.0: layout or Layout({})
     os.chdir(REPO)
     try:
         with cli_ordering():
@@ -96,4 +101,5 @@ def run_deploy(
             state.pool.kill()
             state.fact_pool.kill()
         roll.open_session = real_open_session
+        preflight.read_layout = real_read_layout
         os.chdir(cwd)
