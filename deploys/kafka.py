@@ -10,6 +10,7 @@ with every problem listed. A failed step stops the whole run; the next plain run
 
 from pyinfra import host, inventory
 
+from deploys.tasks.broker_identity import resolve_broker_ids
 from deploys.tasks.distribution import mark_current
 from deploys.tasks.host_tools import install_host_tools
 from deploys.tasks.install import install, wanted_by
@@ -26,6 +27,8 @@ cluster = checked_cluster(inventory)
 guard_run()  # every host answers; no parallel modes; the first failure stops the run
 refuse_destructive_changes(inventory, cluster)  # data dirs, ensemble, roles of live hosts
 session = roll_session(cluster)  # the cluster's roll lock, the active controller
+# "auto" broker ids claimed (every later step sees them); volumes of others refused.
+cluster = resolve_broker_ids(cluster, session)
 node = cluster.node(host.name)
 
 # What this host's roles use, installed as a box bake does (deploys/tasks/install.py): on a

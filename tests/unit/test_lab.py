@@ -281,7 +281,7 @@ def test_cli_parsing() -> None:
     assert (ssh.node, ssh.command) == ("kafka-1", ["ls", "-l", "/"])
 
 
-@pytest.mark.parametrize("action", ["up", "down", "status", "stop", "start", "kill", "ssh"])
+@pytest.mark.parametrize("action", ["up", "down", "status", "stop", "start", "kill", "wipe", "ssh"])
 def test_every_command_has_help(action: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         parse(["lab", action, "--help"])
@@ -306,12 +306,12 @@ def test_commands_without_a_lab_say_what_to_do(tmp_path: Path) -> None:
         lifecycle.ssh_command("kafka-1", tmp_path)
 
 
-@pytest.mark.parametrize("action", ["stop", "start", "kill"])
+@pytest.mark.parametrize("action", ["stop", "start", "kill", "wipe"])
 def test_node_commands_reach_their_action(
     action: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     calls: list[tuple[str, str, dict]] = []
-    for name in ("stop", "start", "kill"):
+    for name in ("stop", "start", "kill", "wipe"):
         monkeypatch.setattr(
             lab_cli,
             f"{name}_node",
