@@ -10,7 +10,7 @@ with every problem listed. A failed step stops the whole run; the next plain run
 
 from pyinfra import host, inventory
 
-from deploys.tasks.broker_identity import resolve_broker_ids
+from deploys.tasks.broker_identity import adopt_volumes, resolve_broker_ids
 from deploys.tasks.distribution import mark_current
 from deploys.tasks.host_tools import install_host_tools
 from deploys.tasks.install import install, wanted_by
@@ -50,8 +50,14 @@ if installed.distribution:
             wait=node.kafkaid is None,
         )
     if node.kafkaid is not None:
+
+        def before_broker_starts() -> None:
+            if zookeeper_up:
+                zookeeper_up()
+            adopt_volumes(cluster, node)  # a data volume kept from an earlier machine
+
         configure_kafka(
-            cluster, node, installed.distribution, session, installed.agent, zookeeper_up
+            cluster, node, installed.distribution, session, installed.agent, before_broker_starts
         )
         install_host_tools(cluster, node)  # kafka-topics, ... on the PATH
     mark_current(node)

@@ -10,8 +10,10 @@ its disk, or claimed) and no broker is registered with it from another address. 
 host left the inventory, and whose broker is not registered, is free: the host is gone, and
 a new host takes its id, and so its partitions. A registered broker is never taken over.
 
-A volume is refused, before any change, when its meta.properties names another cluster than
-ZooKeeper's, or (for "auto" hosts) a broker id that belongs to another host.
+A volume kept from an earlier machine is adopted (its files given to this host's kafka
+account) before the broker first starts on it. A volume is refused, before any change, when
+its meta.properties names another cluster than ZooKeeper's, or (for "auto" hosts) a broker id
+that belongs to another host.
 """
 
 from __future__ import annotations
@@ -174,6 +176,20 @@ def volume_problems(
                     )
                 )
     return problems
+
+
+def adopted_dirs(node: Node, state: State | None) -> list[str]:
+    """The inventory's data dirs holding Kafka data on a host that never ran this broker
+    (no server.properties yet): a volume from an earlier machine, whose files belong to
+    that machine's kafka account, which need not have this one's uid."""
+    if state is None or state["kafka"]["config"] is not None or node.kafkaid is None:
+        return []
+    dirs = state["dirs"]["kafka"]
+    return [
+        path
+        for path in node.settings["kafka_data_dirs"]
+        if dirs.get(path, {}).get("meta") or dirs.get(path, {}).get("partitions", 0) > 0
+    ]
 
 
 def claimed_ids(cluster: Cluster, claims: Mapping[int, str]) -> dict[str, int]:

@@ -11,6 +11,7 @@ A volume of another cluster or broker stops the run here, before anything change
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -18,11 +19,19 @@ from typing import Any
 
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_state
+from pyinfra.operations import server
 
 from deploys.tasks.preflight import live_states, refusal
 from deploys.tasks.roll import RollSession
-from kafkaform.broker_ids import Assignment, Registry, assign_ids, claims_path, volume_problems
-from kafkaform.cluster import Cluster
+from kafkaform.broker_ids import (
+    Assignment,
+    Registry,
+    adopted_dirs,
+    assign_ids,
+    claims_path,
+    volume_problems,
+)
+from kafkaform.cluster import Cluster, Node
 from kafkaform.deploy_support import once_per_run
 
 CLAIM_ATTEMPTS = 5  # a lost race re-reads ZooKeeper; only a concurrent claimer causes one
@@ -83,6 +92,20 @@ def resolve_broker_ids(
         return resolved
 
     return once_per_run("broker-ids", resolve)
+
+
+def adopt_volumes(cluster: Cluster, node: Node) -> None:
+    """Queued after the kafka account exists and before the broker first starts: a data
+    volume kept from an earlier machine becomes this account's (only on that first run:
+    afterwards the host has a server.properties)."""
+    state = live_states(ctx_state.get().inventory, cluster).get(node.name)
+    dirs = adopted_dirs(node, state)
+    if dirs:
+        owner = shlex.quote(f"{node.settings['kafka_user']}:{node.settings['kafka_user']}")
+        server.shell(
+            name="Kafka data volume kept from an earlier host: owned by this host's kafka",
+            commands=[f"chown -R {owner} {' '.join(shlex.quote(d) for d in dirs)}"],
+        )
 
 
 def _chroot(cluster: Cluster) -> str:

@@ -199,3 +199,13 @@ def test_preflight_leaves_auto_hosts_to_the_resolution(kafkaid: Any):
     state = build_state(deployed(1, ensemble=1))  # its data says broker 1
     found = [p.field for p in live_problems(cluster, {"kafka-1": state})]
     assert found == ([] if kafkaid == "auto" else ["kafkaid"])
+
+
+def test_a_volume_on_a_machine_that_never_ran_the_broker_is_adopted():
+    from kafkaform.broker_ids import adopted_dirs
+
+    node = cluster_of(3).node("kafka-1")
+    assert adopted_dirs(node, volume("3")) == [KAFKA_DATA]
+    assert adopted_dirs(node, fresh()) == []  # nothing there: the deploy creates it
+    assert adopted_dirs(node, running(1)) == []  # this host's broker wrote it
+    assert adopted_dirs(node, None) == []

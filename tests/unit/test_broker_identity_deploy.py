@@ -193,3 +193,27 @@ def test_a_foreign_volume_stops_the_run_before_any_operation(meta: dict[str, Any
     assert message.startswith("refusing this deploy, nothing was changed; 1 problem(s):")
     assert "@fake/kafka-3: " in message and words in message
     assert zookeeper.creates == []  # refused before anything was claimed either
+
+
+def test_a_kept_volume_is_given_to_the_new_kafka_account_before_the_broker_starts():
+    zookeeper = FakeZooKeeper(
+        cluster_znodes(registered={1: "10.0.0.11", 2: "10.0.0.12"}, claims={3: "@fake/kafka-3"})
+    )
+    kept = output(kafka_dirs={KAFKA_DATA: (3, {"broker.id": "3", "cluster.id": CLUSTER_ID})})
+    hosts = with_live(
+        fake_hosts("debian12", 3, kafkaid="auto"),
+        {"@fake/kafka-1": deployed(1), "@fake/kafka-2": deployed(2), "@fake/kafka-3": kept},
+    )
+    session = RollSession(token="t", client=zookeeper)
+    run = run_deploy(hosts, session=session)
+    adopt = f"chown -R kafka:kafka {KAFKA_DATA}"
+    commands = run.commands["@fake/kafka-3"]
+    (at,) = [i for i, c in enumerate(commands) if adopt in c]
+    account = commands.index(next(c for c in commands if c.startswith("useradd") and "kafka" in c))
+    start = commands.index("systemctl start kafka.service")
+    assert account < at < start
+    assert not any(adopt in c for c in run.commands["@fake/kafka-1"])
+    # kafka-1 and 2 ran before any claim was written (a first deploy): claimed now; kafka-3
+    # already held broker 3's claim.
+    assert zookeeper.creates == [f"{CLAIMS}/1", f"{CLAIMS}/2"]
+    assert zookeeper.owner(3) == "@fake/kafka-3"
