@@ -4,8 +4,9 @@
 
 Before any operation is queued the whole inventory is validated, every host must answer, the
 hosts' live state is compared with the inventory (changes that would lose data or quorum are
-refused) and the cluster's roll lock is taken: one bad host stops the deploy for all of them,
-with every problem listed. A failed step stops the whole run; the next plain run completes it.
+refused) and the cluster's roll lock is taken, then "auto" broker ids are claimed and data
+volumes checked: one bad host stops the deploy for all of them, with every problem listed.
+A failed step stops the whole run; the next plain run completes it.
 """
 
 from pyinfra import host, inventory
