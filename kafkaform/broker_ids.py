@@ -192,12 +192,15 @@ def adopted_dirs(node: Node, state: State | None) -> list[str]:
     ]
 
 
-def claimed_ids(cluster: Cluster, claims: Mapping[int, str]) -> dict[str, int]:
-    """Read-only resolution for tools that do not deploy (status): each "auto" host's
-    lowest claimed id, by its inventory name."""
+def known_ids(cluster: Cluster, registry: Registry) -> dict[str, int]:
+    """Read-only resolution for tools that do not deploy (status): each "auto" host's claimed
+    id, else the id of the broker registered from its address."""
     ids: dict[str, int] = {}
-    for broker, owner in sorted(claims.items()):
-        node = next((n for n in cluster.nodes if n.name == owner), None)
-        if node is not None and node.auto_kafkaid:
+    for broker, owner in sorted(registry.claims.items()):
+        if any(n.name == owner and n.auto_kafkaid for n in cluster.nodes):
             ids.setdefault(owner, broker)
+    for broker, address in sorted(registry.registered.items()):
+        for node in cluster.nodes:
+            if node.auto_kafkaid and node.address == address:
+                ids.setdefault(node.name, broker)
     return ids

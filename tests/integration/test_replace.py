@@ -52,9 +52,10 @@ FIRST = {"kafka-1": ENSEMBLE["kafka-1"]} | {
 AFTER = {name: roles for name, roles in FIRST.items() if name != "kafka-4"} | {"kafka-5": AUTO}
 
 
-def inventory(directory: Path, roles: dict[str, dict]) -> str:
-    """The running lab's hosts named in ``roles`` (in that order) with only those roles."""
-    path = directory / "replace_inventory.py"
+def inventory(directory: Path, name: str, roles: dict[str, dict]) -> str:
+    """The running lab's hosts named in ``roles`` (in that order) with only those roles, in
+    inventory file ``name`` (pyinfra caches a file's code by its path)."""
+    path = directory / f"{name}.py"
     path.write_text(
         "from kafkaform.lab.plan import inventory_group_data, inventory_hosts\n"
         "from kafkaform.lab.state import load_state\n\n"
@@ -147,7 +148,7 @@ def bench(line: dict) -> None:
 def lab(lab_allowed, tmp_path_factory):
     fresh_lab(5)
     directory = tmp_path_factory.mktemp("replace")
-    first = inventory(directory, FIRST)
+    first = inventory(directory, "replace_first", FIRST)
     assert deploy(first)["results"]["totals"]["error"] == 0
     cluster = cluster_of(first)
     verify.create_topic(verify.bootstrap(cluster), TOPIC, partitions=6, replication=3, min_isr=2)
@@ -222,7 +223,7 @@ def test_auto_ids_replacement_and_foreign_volumes_under_traffic(lab, tmp_path):
         while 3 in verify.registered_brokers(cluster):
             assert time.monotonic() < deadline, "broker 3 stayed registered"
             time.sleep(1)
-        after = inventory(tmp_path, AFTER)
+        after = inventory(tmp_path, "replace_after", AFTER)
         real_cluster_id = meta("kafka-2")["cluster.id"]
         for foreign, words in (
             ({"broker.id": "1", "cluster.id": real_cluster_id}, "its data names broker 1"),

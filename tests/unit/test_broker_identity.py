@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from facts.live import build_state
-from kafkaform.broker_ids import Registry, assign_ids, claimed_ids, claims_path, volume_problems
+from kafkaform.broker_ids import Registry, assign_ids, claims_path, known_ids, volume_problems
 from kafkaform.cluster import Cluster
 from kafkaform.validate import check_inventory
 from tests.unit.livestates import CLUSTER_ID, KAFKA_DATA, deployed, output
@@ -173,10 +173,15 @@ def test_claims_live_under_the_kafka_chroot():
     assert claims_path("") == "/kafkaform/broker-ids"
 
 
-def test_claimed_ids_read_only_for_tools_that_do_not_deploy():
-    cluster = cluster_of("auto", 2, "auto")
-    claims = {5: "kafka-3", 1: "kafka-1", 2: "kafka-2", 4: "gone"}
-    assert claimed_ids(cluster, claims) == {"kafka-1": 1, "kafka-3": 5}
+def test_known_ids_for_tools_that_do_not_deploy():
+    cluster = cluster_of("auto", 2, "auto", "auto")
+    registry = Registry(
+        registered={1: "10.0.0.11", 2: "10.0.0.12", 6: "10.0.0.14"},
+        claims={5: "kafka-3", 1: "kafka-1", 2: "kafka-2", 4: "gone"},
+    )
+    # Claims first, then the registration from the host's address; kafka-2 is no "auto" host.
+    assert known_ids(cluster, registry) == {"kafka-1": 1, "kafka-3": 5, "kafka-4": 6}
+    assert known_ids(cluster, Registry()) == {}
 
 
 def inventory_problems(kafkaid: Any) -> list[str]:

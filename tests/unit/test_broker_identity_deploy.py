@@ -63,6 +63,12 @@ class FakeZooKeeper:
             raise BadVersionError(path)
         self.nodes[path] = (value, self.nodes[path][1] + 1)
 
+    def stop(self) -> None:
+        self.stopped = True
+
+    def close(self) -> None:
+        pass
+
     def owner(self, broker: int) -> str:
         return json.loads(self.get(f"{CLAIMS}/{broker}")[0])["host"]
 
@@ -217,3 +223,34 @@ def test_a_kept_volume_is_given_to_the_new_kafka_account_before_the_broker_start
     # already held broker 3's claim.
     assert zookeeper.creates == [f"{CLAIMS}/1", f"{CLAIMS}/2"]
     assert zookeeper.owner(3) == "@fake/kafka-3"
+
+
+def test_status_shows_auto_hosts_by_the_ids_zookeeper_knows(monkeypatch, capsys, tmp_path):
+    from kafkaform import cli, status_reads, verify
+    from tests.unit.test_status import HEALTHY
+
+    zookeeper = FakeZooKeeper(
+        cluster_znodes(registered={1: "10.0.0.11", 2: "10.0.0.12", 3: "10.0.0.13"}, claims={})
+    )
+    zookeeper.nodes[f"{CLAIMS}/2"] = (json.dumps({"host": "kafka-2"}).encode(), 0)
+    monkeypatch.setattr(verify, "zk_client", lambda hosts, timeout: zookeeper)
+    judged = []
+
+    def observe(cluster, timeout):
+        judged.append({n.name: n.kafkaid for n in cluster.nodes})
+        return HEALTHY
+
+    monkeypatch.setattr(status_reads, "observe", observe)
+    inventory = tmp_path / "inv.py"
+    hosts = [
+        (
+            f"kafka-{i}",
+            {"ssh_hostname": f"10.0.0.1{i}", "kafkaid": "auto", "zookeeper": True, "zkid": i},
+        )
+        for i in (1, 2, 3)
+    ]
+    inventory.write_text(f"hosts = ({hosts!r}, {{}})\n")
+    assert cli.main(["status", str(inventory), "--json"]) == 0
+    assert judged == [{"kafka-1": 1, "kafka-2": 2, "kafka-3": 3}]
+    assert [row["broker"] for row in json.loads(capsys.readouterr().out)["hosts"]] == [1, 2, 3]
+    assert zookeeper.stopped
