@@ -98,20 +98,37 @@ def _json(raw: bytes | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def with_claimed_ids(cluster: Cluster, timeout: float = 10.0) -> Cluster:
-    """For tools that read but do not deploy (kafkaform status): "auto" hosts with the ids
-    ZooKeeper knows them by (broker_ids.known_ids; a host it does not know stays "auto")."""
-    if not any(n.auto_kafkaid for n in cluster.nodes) or not cluster.ensemble:
-        return cluster
+def open_client(cluster: Cluster, timeout: float) -> Any | None:
+    """A kazoo client of the cluster's ensemble, or None when none answers in ``timeout``."""
+    if not cluster.ensemble:
+        return None
     from kafkaform import verify
 
     try:
-        client = verify.zk_client(cluster.zookeeper_connect(), timeout)
-    except Exception:  # noqa: BLE001 - ZooKeeper silent: status reports that itself
+        return verify.zk_client(cluster.zookeeper_connect(), timeout)
+    except Exception:  # noqa: BLE001 - kazoo's own timeout type, or a refused connection
+        return None
+
+
+def close_client(client: Any) -> None:
+    try:
+        client.stop()
+        client.close()
+    except Exception:  # noqa: BLE001 - done with it either way; its session expires
+        pass
+
+
+def with_claimed_ids(cluster: Cluster, timeout: float = 10.0) -> Cluster:
+    """For tools that read but do not deploy (kafkaform status, tests/verify): "auto" hosts
+    with the ids ZooKeeper knows them by (broker_ids.known_ids; one it does not know stays
+    "auto"). ZooKeeper silent: the cluster as it was (status reports the silence itself)."""
+    if not any(n.auto_kafkaid for n in cluster.nodes):
+        return cluster
+    client = open_client(cluster, timeout)
+    if client is None:
         return cluster
     try:
         registry = read_registry(client, cluster.brokers[0].settings["zookeeper_chroot"])
     finally:
-        client.stop()
-        client.close()
+        close_client(client)
     return cluster.with_kafkaids(known_ids(cluster, registry))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_state
@@ -19,11 +20,18 @@ from pyinfra.operations import server
 
 from deploys.tasks.preflight import live_states, refusal
 from deploys.tasks.roll import RollSession
-from kafkaform.broker_claims import ClaimRace, read_registry, write_claims
+from kafkaform.broker_claims import (
+    ClaimRace,
+    close_client,
+    open_client,
+    read_registry,
+    write_claims,
+)
 from kafkaform.broker_ids import Registry, adopted_dirs, assign_ids, claims_path, volume_problems
 from kafkaform.cluster import Cluster, Node
 from kafkaform.deploy_support import once_per_run
 
+PROBE_SECONDS = 5.0  # for an ensemble a run without a roll session did not find running
 CLAIM_ATTEMPTS = 5  # a lost race re-reads ZooKeeper; only a concurrent claimer causes one
 
 
@@ -38,10 +46,20 @@ def resolve_broker_ids(
     resolved (and claimed when ZooKeeper runs); refuses foreign volumes."""
 
     def resolve() -> Cluster:
-        inventory = ctx_state.get().inventory
-        states = live_states(inventory, cluster)
+        if session.client is not None or not any(n.auto_kafkaid for n in cluster.nodes):
+            return settle(session.client)
+        # No roll lock (nothing runs on the hosts of this run, e.g. a --limit run of new
+        # hosts): the claims' atomic create alone keeps concurrent runs apart.
+        client = open_client(cluster, PROBE_SECONDS)
+        try:
+            return settle(client)
+        finally:
+            if client is not None:
+                close_client(client)
+
+    def settle(client: Any) -> Cluster:
+        states = live_states(ctx_state.get().inventory, cluster)
         chroot = _chroot(cluster)
-        client = session.client
         registry = read_registry(client, chroot) if client is not None else Registry()
         for _ in range(CLAIM_ATTEMPTS):
             assignment = assign_ids(cluster, states, registry)

@@ -11,6 +11,7 @@ import pytest
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 from pyinfra.api.exceptions import PyinfraError
 
+from deploys.tasks import broker_identity
 from deploys.tasks.roll import RollSession
 from facts.live import HEADER
 from tests.unit.converged import recording_writes
@@ -32,6 +33,7 @@ class FakeZooKeeper:
     version). ``before_create``: called once per path before its create, to stage a race."""
 
     def __init__(self, nodes: dict[str, bytes] | None = None) -> None:
+        self.stopped = False
         self.nodes = {path: (data, 0) for path, data in (nodes or {}).items()}
         self.before_create: dict[str, Callable[[], None]] = {}
         self.creates: list[str] = []
@@ -109,9 +111,31 @@ def broker_ids(rendered: dict[str, str]) -> dict[str, int]:
     }
 
 
-def test_first_deploy_of_three_auto_hosts_renders_ids_1_to_3():
+def test_first_deploy_of_three_auto_hosts_renders_ids_1_to_3(monkeypatch):
+    asked = []
+    monkeypatch.setattr(
+        broker_identity, "open_client", lambda cluster, timeout: asked.append(timeout)
+    )
     rendered = deploy(fake_hosts("debian12", 3, kafkaid="auto"), zookeeper=None)
     assert broker_ids(rendered) == {"kafka-1": 1, "kafka-2": 2, "kafka-3": 3}
+    assert asked == [broker_identity.PROBE_SECONDS]  # no ensemble answered: not claimed
+
+
+def test_a_run_without_the_roll_lock_still_claims_through_zookeeper(monkeypatch):
+    # No roll session (as in a --limit run of new hosts, where nothing runs), but the
+    # ensemble answers: kafka-1 and kafka-2 hold claims 1 and 3, kafka-3 is new.
+    zookeeper = FakeZooKeeper(
+        cluster_znodes(
+            registered={1: "10.0.0.11", 3: "10.0.0.12"},
+            claims={1: "@fake/kafka-1", 3: "@fake/kafka-2"},
+        )
+    )
+    monkeypatch.setattr(broker_identity, "open_client", lambda cluster, timeout: zookeeper)
+    hosts = fake_hosts("debian12", 3, kafkaid="auto")
+    rendered = deploy(hosts, zookeeper=None)
+    assert broker_ids(rendered) == {"kafka-1": 1, "kafka-2": 3, "kafka-3": 2}
+    assert zookeeper.owner(2) == "@fake/kafka-3"
+    assert zookeeper.stopped  # the client it opened for this is closed again
 
 
 def test_auto_ids_are_claimed_in_zookeeper_and_reach_every_file():
@@ -254,3 +278,20 @@ def test_status_shows_auto_hosts_by_the_ids_zookeeper_knows(monkeypatch, capsys,
     assert judged == [{"kafka-1": 1, "kafka-2": 2, "kafka-3": 3}]
     assert [row["broker"] for row in json.loads(capsys.readouterr().out)["hosts"]] == [1, 2, 3]
     assert zookeeper.stopped
+
+
+def test_without_an_answering_ensemble_tools_keep_the_inventory_as_it_is(monkeypatch):
+    from kafkaform import broker_claims, verify
+    from kafkaform.cluster import Cluster
+
+    def silent(hosts, timeout):
+        raise TimeoutError("no server answered")
+
+    monkeypatch.setattr(verify, "zk_client", silent)
+    hosts = [("kafka-1", {"kafkaid": "auto", "zookeeper": True, "zkid": 1})]
+    cluster = Cluster.from_hosts(hosts)
+    assert broker_claims.open_client(cluster, 0.1) is None
+    assert broker_claims.with_claimed_ids(cluster) is cluster
+    explicit = Cluster.from_hosts([("kafka-1", {"kafkaid": 1, "zookeeper": True, "zkid": 1})])
+    monkeypatch.setattr(verify, "zk_client", lambda hosts, timeout: pytest.fail("asked"))
+    assert broker_claims.with_claimed_ids(explicit) is explicit  # nothing to resolve
