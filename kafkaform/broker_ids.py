@@ -66,11 +66,19 @@ def assign_ids(cluster: Cluster, states: Mapping[str, State], registry: Registry
     names = {n.name for n in cluster.nodes}
     addresses = {n.address: n.name for n in cluster.nodes}
     holders: dict[int, str] = {}  # id -> inventory host that has it
+    recorded: dict[int, list[str]] = {}  # id -> "auto" hosts whose data names it
     for node in cluster.nodes:
         if isinstance(node.kafkaid, int):
             holders[node.kafkaid] = node.name
         elif node.auto_kafkaid and (found := recorded_id(node, states.get(node.name))) is not None:
-            holders.setdefault(found, node.name)
+            recorded.setdefault(found, []).append(node.name)
+    shared: dict[int, list[str]] = {}  # ids the data of several hosts names, no owner known
+    for broker, hosts in recorded.items():
+        running = addresses.get(registry.registered.get(broker, ""))
+        if len(hosts) == 1 or running in hosts:
+            holders.setdefault(broker, hosts[0] if len(hosts) == 1 else str(running))
+        else:
+            shared[broker] = hosts
     for broker, owner in registry.claims.items():
         if owner in names:
             holders.setdefault(broker, owner)
@@ -81,6 +89,9 @@ def assign_ids(cluster: Cluster, states: Mapping[str, State], registry: Registry
         holder = holders.get(broker)
         if holder is not None and holder != node.name:
             return f"host {holder} has it"
+        others = [name for name in shared.get(broker, []) if name != node.name]
+        if others:
+            return f"the data of {', '.join(others)} names it too"
         address = registry.registered.get(broker)
         if address is not None and address != node.address:
             host = addresses.get(address)

@@ -214,3 +214,20 @@ def test_a_volume_on_a_machine_that_never_ran_the_broker_is_adopted():
     assert adopted_dirs(node, fresh()) == []  # nothing there: the deploy creates it
     assert adopted_dirs(node, running(1)) == []  # this host's broker wrote it
     assert adopted_dirs(node, None) == []
+
+
+def test_two_volumes_naming_one_broker_are_both_refused_unless_one_runs_it():
+    cluster = cluster_of("auto", "auto", "auto")
+    states = {"kafka-1": volume("1"), "kafka-2": fresh(), "kafka-3": volume("1")}
+    result = assign_ids(cluster, states, Registry())
+    assert result.ids == {"kafka-2": 2}
+    assert [(p.where, p.field) for p in result.problems] == [
+        ("kafka-1", "kafkaid"),
+        ("kafka-3", "kafkaid"),
+    ]
+    assert "the data of kafka-3 names it too" in result.problems[0].message
+    # kafka-3's broker runs as 1: it keeps it, the volume on kafka-1 is the foreign one.
+    result = assign_ids(cluster, states, Registry(registered={1: "10.0.0.13"}))
+    assert result.ids == {"kafka-2": 2, "kafka-3": 1}
+    assert [p.where for p in result.problems] == ["kafka-1"]
+    assert "host kafka-3 has it" in result.problems[0].message
