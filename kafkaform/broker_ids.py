@@ -1,14 +1,15 @@
 """Broker identity on live hosts: ``kafkaid: "auto"`` resolved, data volumes checked.
 
 Pure: the hosts' states are facts.live.LiveState's, ZooKeeper's view is a ``Registry`` read
-by deploys/tasks/broker_identity.py, which also writes the claims this module decides on.
+by kafkaform.broker_claims, which also writes the claims this module decides on.
 
 An "auto" host keeps, in this order: the id its data names (meta.properties, or the
 server.properties an earlier run wrote), the id ZooKeeper's claims give its inventory name,
-else the lowest free id. An id is free when no other inventory host has it (set, recorded on
-its disk, or claimed) and no broker is registered with it from another address. A claim whose
-host left the inventory, and whose broker is not registered, is free: the host is gone, and
-a new host takes its id, and so its partitions. A registered broker is never taken over.
+the id of the broker registered from its address, else the lowest free id. An id is free
+when no other inventory host has it (set, recorded on its disk, or claimed) and no broker is
+registered with it from another address. A claim whose host left the inventory, and whose
+broker is not registered, is free: the host is gone, and a new host takes its id, and so its
+partitions. A registered broker is never taken over.
 
 A volume kept from an earlier machine is adopted (its files given to this host's kafka
 account) before the broker first starts on it. A volume is refused, before any change, when
@@ -108,6 +109,8 @@ def assign_ids(cluster: Cluster, states: Mapping[str, State], registry: Registry
             broker, source = found, "its data"
         elif mine:
             broker, source = mine[0], "its claim in ZooKeeper"
+        elif running := [b for b, a in sorted(registry.registered.items()) if a == node.address]:
+            broker, source = running[0], "the broker registered from its address"
         elif node.name not in states:
             result.problems.append(
                 Problem(

@@ -231,3 +231,15 @@ def test_two_volumes_naming_one_broker_are_both_refused_unless_one_runs_it():
     assert result.ids == {"kafka-2": 2, "kafka-3": 1}
     assert [p.where for p in result.problems] == ["kafka-1"]
     assert "host kafka-3 has it" in result.problems[0].message
+
+
+def test_a_host_known_only_by_its_registered_broker_keeps_that_id():
+    # A cold first deploy writes no claim (no ZooKeeper ran yet); a later --limit run of a
+    # new host reads neither kafka-1 nor kafka-2, whose brokers run as 2 and 1.
+    hosts = [(n.name, dict(n.data)) for n in cluster_of("auto", "auto", "auto").nodes]
+    cluster = Cluster.from_hosts(hosts)
+    registry = Registry(registered={2: "10.0.0.11", 1: "10.0.0.12"})
+    result = assign_ids(cluster, {"kafka-3": fresh()}, registry)
+    assert result.ids == {"kafka-1": 2, "kafka-2": 1, "kafka-3": 3}
+    assert result.sources["kafka-1"] == "the broker registered from its address"
+    assert result.claims == {2: "kafka-1", 1: "kafka-2", 3: "kafka-3"}
