@@ -236,6 +236,7 @@ def test_auto_ids_replacement_and_foreign_volumes_under_traffic(lab, tmp_path):
             output = failing_deploy(after)
             assert "refusing this deploy, nothing was changed" in output
             assert "kafka-5: kafka" in output and words in output, output[-3000:]
+            print(next(line for line in output.splitlines() if "kafka-5: kafka" in line))
             assert meta("kafka-5") == {"version": "0", **foreign}  # not overwritten (or started)
             assert broker_id("kafka-5") is None  # nothing was installed
         on_node("kafka-5", f"rm -rf /{DATA}")
