@@ -4,12 +4,14 @@
 
 Before any operation is queued the whole inventory is validated, every host must answer, the
 hosts' live state is compared with the inventory (changes that would lose data or quorum are
-refused) and the cluster's roll lock is taken: one bad host stops the deploy for all of them,
-with every problem listed. A failed step stops the whole run; the next plain run completes it.
+refused) and the cluster's roll lock is taken, then "auto" broker ids are claimed and data
+volumes checked: one bad host stops the deploy for all of them, with every problem listed.
+A failed step stops the whole run; the next plain run completes it.
 """
 
 from pyinfra import host, inventory
 
+from deploys.tasks.broker_identity import adopt_volumes, resolve_broker_ids
 from deploys.tasks.distribution import mark_current
 from deploys.tasks.host_tools import install_host_tools
 from deploys.tasks.install import install, wanted_by
@@ -26,6 +28,8 @@ cluster = checked_cluster(inventory)
 guard_run()  # every host answers; no parallel modes; the first failure stops the run
 refuse_destructive_changes(inventory, cluster)  # data dirs, ensemble, roles of live hosts
 session = roll_session(cluster)  # the cluster's roll lock, the active controller
+# "auto" broker ids claimed (every later step sees them); volumes of others refused.
+cluster = resolve_broker_ids(cluster, session)
 node = cluster.node(host.name)
 
 # What this host's roles use, installed as a box bake does (deploys/tasks/install.py): on a
@@ -47,8 +51,14 @@ if installed.distribution:
             wait=node.kafkaid is None,
         )
     if node.kafkaid is not None:
+
+        def before_broker_starts() -> None:
+            if zookeeper_up:
+                zookeeper_up()
+            adopt_volumes(cluster, node)  # a data volume kept from an earlier machine
+
         configure_kafka(
-            cluster, node, installed.distribution, session, installed.agent, zookeeper_up
+            cluster, node, installed.distribution, session, installed.agent, before_broker_starts
         )
         install_host_tools(cluster, node)  # kafka-topics, ... on the PATH
     mark_current(node)

@@ -15,6 +15,8 @@ from typing import Any
 from kafkaform.settings import DEFAULTS
 
 HEAP_RE = re.compile(r"^[1-9][0-9]*[mMgG]$")
+# kafkaid of a host whose broker id is claimed at deploy time (kafkaform.broker_ids).
+AUTO_KAFKAID = "auto"
 
 
 def resolve_settings(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -44,8 +46,14 @@ class Node:
         return self.data.get("zkid") if self.zookeeper else None
 
     @property
-    def kafkaid(self) -> int | None:
+    def kafkaid(self) -> int | str | None:
+        """The broker id; AUTO_KAFKAID until the deploy resolves it (Cluster.with_kafkaids)."""
         return self.data.get("kafkaid")
+
+    @property
+    def auto_kafkaid(self) -> bool:
+        """Whether the inventory leaves this broker's id to the deploy (``kafkaid: "auto"``)."""
+        return self.data.get("kafkaid") == AUTO_KAFKAID
 
     @property
     def monitoring(self) -> bool:
@@ -89,7 +97,20 @@ class Cluster:
 
     @property
     def brokers(self) -> list[Node]:
-        return sorted((n for n in self.nodes if n.kafkaid is not None), key=lambda n: n.kafkaid)
+        """By broker id; hosts whose id is still "auto" after them, in inventory order."""
+        return sorted(
+            (n for n in self.nodes if n.kafkaid is not None),
+            key=lambda n: (n.auto_kafkaid, n.kafkaid if isinstance(n.kafkaid, int) else 0),
+        )
+
+    def with_kafkaids(self, ids: Mapping[str, int]) -> Cluster:
+        """This cluster with the broker ids ``ids`` (host name -> id) in place of "auto"."""
+        return Cluster(
+            tuple(
+                Node(n.name, {**n.data, "kafkaid": ids[n.name]}, n.settings) if n.name in ids else n
+                for n in self.nodes
+            )
+        )
 
     @property
     def monitoring(self) -> list[Node]:

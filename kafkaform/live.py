@@ -181,8 +181,9 @@ def kafka_dir_problems(node: Node, state: State) -> list[Problem]:
 
 
 def kafka_identity_problems(node: Node, state: State) -> list[Problem]:
-    """meta.properties in the host's log dirs must agree with kafkaid and with each other."""
-    if node.kafkaid is None:
+    """meta.properties in the host's log dirs must agree with kafkaid and with each other.
+    (An "auto" id is checked once the deploy has resolved it: kafkaform.broker_ids.)"""
+    if not isinstance(node.kafkaid, int):
         return []
     paths = [*state["kafka"]["log_dirs"], *node.settings["kafka_data_dirs"]]
     metas = broker_metas(state, paths)

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from kafkaform import status_reads
+from kafkaform.broker_claims import with_claimed_ids
 from kafkaform.cluster import Cluster
 from kafkaform.status import assess, table
 
@@ -31,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.inventory}: {InventoryError(errors)}", file=sys.stderr)
         return EXIT_NO_INVENTORY
     cluster = Cluster.from_hosts((h.name, h.data.dict()) for h in inventory)
+    cluster = with_claimed_ids(cluster, args.timeout)  # kafkaid "auto": the ids claimed
     status = assess(cluster, status_reads.observe(cluster, args.timeout))
     print(status.to_json() if args.json else table(status))
     return EXIT_HEALTHY if status.healthy else EXIT_UNHEALTHY

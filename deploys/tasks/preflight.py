@@ -85,12 +85,13 @@ def _once(
         run = ctx_inventory.get() if isinstance(inventory, ContextObject) else inventory
         problems = problems_of(live_states(run, cluster))
         if problems:
-            raise PyinfraError(_report(check, problems))
+            raise PyinfraError(refusal(check, problems))
 
     once_per_run(f"preflight-{check}", judge)
 
 
-def _report(check: str, problems: list[Problem]) -> str:
+def refusal(check: str, problems: list[Problem]) -> str:
+    """The error that stops a run before any change (``check``: "deploy" or "bake")."""
     what = f"the bake ({BAKE_REASON})" if check == "bake" else "this deploy"
     lines = "\n".join(f"  - {p}" for p in problems)
     return f"refusing {what}, nothing was changed; {len(problems)} problem(s):\n{lines}"

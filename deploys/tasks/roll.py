@@ -20,7 +20,7 @@ import socket
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -97,6 +97,9 @@ class RollSession:
 
     token: str | None  # None: nothing ran yet, so nothing can be rolled (first deploy)
     controller: int | None = None
+    # The kazoo client holding the lock (None with no token): other steps that need
+    # ZooKeeper during the run's preparation use it (deploys/tasks/broker_identity.py).
+    client: Any = field(default=None, repr=False, compare=False)
 
 
 def lock_holder_text(token: str) -> str:
@@ -179,7 +182,7 @@ def open_session(
                 progress(f"--> Waiting for the roll lock, held by: {holder}")
                 shown = True
             time.sleep(2)
-    return RollSession(token=token, controller=_controller(client, cluster))
+    return RollSession(token=token, controller=_controller(client, cluster), client=client)
 
 
 def _controller(client: Any, cluster: Cluster) -> int | None:

@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from kafkaform.hostops import HostError, progress
-from kafkaform.lab.lifecycle import down, kill_node, ssh_command, start_node, status, stop_node, up
+from kafkaform.lab.lifecycle import (
+    down,
+    kill_node,
+    ssh_command,
+    start_node,
+    status,
+    stop_node,
+    up,
+    wipe_node,
+)
 from kafkaform.lab.mirror import answering
 from kafkaform.lab.plan import BRIDGE, MONITOR_IP, MONITOR_NAME, NODE_PREFIX
 from kafkaform.lab.state import DEFAULT_LAB_DIR, load_state, state_path
@@ -68,11 +77,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 @_cli
 def _cmd_node(args: argparse.Namespace) -> int:
-    """stop, start or kill one host."""
+    """stop, start, kill or wipe one host."""
     if args.lab_command == "start":
         start_node(args.node, timeout=args.timeout, progress=progress)
     else:
-        {"stop": stop_node, "kill": kill_node}[args.lab_command](args.node, progress=progress)
+        actions = {"stop": stop_node, "kill": kill_node, "wipe": wipe_node}
+        actions[args.lab_command](args.node, progress=progress)
     return 0
 
 
@@ -152,6 +162,7 @@ def add_cli(subparsers: Any) -> None:
         ("stop", "shut a host down cleanly; its disk is kept"),
         ("start", "boot a stopped or crashed host again on its disk"),
         ("kill", "crash a host: SIGKILL its systemd (no clean shutdown)"),
+        ("wipe", "delete a stopped host's disk (`start` boots it as a new machine)"),
     ):
         p = actions.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
         p.add_argument("node", help="host name, e.g. kafka-2")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kafkaform.boxcatalog import BoxError, resolve_lab_box
-from kafkaform.hostops import Progress, remove_tree, wait_exit
+from kafkaform.hostops import Progress, is_mounted, remove_tree, wait_exit
 from kafkaform.lab.mirror import build_artifacts, ensure_mirror, serving_root, stop_mirror
 from kafkaform.lab.network import ensure_network, remove_network, remove_stale_veth
 from kafkaform.lab.nodes import (
@@ -24,6 +24,7 @@ from kafkaform.lab.nodes import (
     ssh_answers,
     start_nodes,
     stop_locked,
+    unmount_disk,
 )
 from kafkaform.lab.plan import (
     MAX_NODES,
@@ -173,6 +174,20 @@ def kill_node(name: str, lab_dir: str | Path | None = None, progress: Progress =
         progress(f"killed {name} (init pid {init})")
         node["pid"] = None
         save_state(state, lab)
+
+
+def wipe_node(name: str, lab_dir: str | Path | None = None, progress: Progress = print) -> None:
+    """Delete a stopped or killed node's disk: `lab start` then boots it on a new one, as a
+    machine rebuilt from scratch under the same name and address."""
+    with running_lab(lab_dir, progress) as (lab, state):
+        find_node(state, name)
+        if nspawn_pid(name, lab) is not None:
+            raise LabError(f"{name} is running: `kafkaform lab kill {name}` or `lab stop` first")
+        unmount_disk(name, lab, progress)
+        if is_mounted(node_dir(name, lab) / "merged"):
+            raise LabError(f"{name}: its disk is still mounted; nothing was deleted")
+        remove_tree(node_dir(name, lab))
+        progress(f"wiped {name}'s disk; `kafkaform lab start {name}` boots it on a new one")
 
 
 def down(

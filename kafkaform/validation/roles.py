@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from kafkaform.cluster import Cluster, Node
+from kafkaform.cluster import AUTO_KAFKAID, Cluster, Node
 from kafkaform.validation.problems import Problem
 from kafkaform.validation.values import is_int, shown
 
@@ -37,9 +37,15 @@ def check_roles(node: Node) -> list[Problem]:
                 Problem(node.name, key, f"must be True or False, got {shown('', value)}")
             )
     kafkaid = data.get("kafkaid")
-    if kafkaid is not None and not is_int(kafkaid):
+    if kafkaid == AUTO_KAFKAID:
+        pass  # claimed at deploy time through ZooKeeper (kafkaform.broker_ids)
+    elif kafkaid is not None and not is_int(kafkaid):
         problems.append(
-            Problem(node.name, "kafkaid", f"must be an integer, got {shown('', kafkaid)}")
+            Problem(
+                node.name,
+                "kafkaid",
+                f'must be an integer or "{AUTO_KAFKAID}", got {shown("", kafkaid)}',
+            )
         )
     elif kafkaid is not None and kafkaid < 1:
         problems.append(Problem(node.name, "kafkaid", f"{kafkaid} must be 1 or more"))

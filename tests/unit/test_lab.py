@@ -281,7 +281,7 @@ def test_cli_parsing() -> None:
     assert (ssh.node, ssh.command) == ("kafka-1", ["ls", "-l", "/"])
 
 
-@pytest.mark.parametrize("action", ["up", "down", "status", "stop", "start", "kill", "ssh"])
+@pytest.mark.parametrize("action", ["up", "down", "status", "stop", "start", "kill", "wipe", "ssh"])
 def test_every_command_has_help(action: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         parse(["lab", action, "--help"])
@@ -306,12 +306,12 @@ def test_commands_without_a_lab_say_what_to_do(tmp_path: Path) -> None:
         lifecycle.ssh_command("kafka-1", tmp_path)
 
 
-@pytest.mark.parametrize("action", ["stop", "start", "kill"])
+@pytest.mark.parametrize("action", ["stop", "start", "kill", "wipe"])
 def test_node_commands_reach_their_action(
     action: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     calls: list[tuple[str, str, dict]] = []
-    for name in ("stop", "start", "kill"):
+    for name in ("stop", "start", "kill", "wipe"):
         monkeypatch.setattr(
             lab_cli,
             f"{name}_node",
@@ -331,3 +331,33 @@ def test_lab_errors_are_reported_not_raised(
     args = parse(["lab", "ssh", "kafka-1", "true"])
     assert args.func(args) == 1
     assert "kafkaform lab: error: no lab is up" in capsys.readouterr().err
+
+
+def test_wipe_deletes_a_stopped_hosts_disk_and_refuses_a_running_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+
+    state = lab_state(tmp_path, 2)
+
+    @contextlib.contextmanager
+    def running_lab(lab_dir, progress):
+        yield tmp_path, state
+
+    disk = labstate.node_dir("kafka-2", tmp_path)
+    (disk / "upper" / "var").mkdir(parents=True)
+    unmounted: list[str] = []
+    monkeypatch.setattr(lifecycle, "running_lab", running_lab)
+    monkeypatch.setattr(
+        lifecycle, "unmount_disk", lambda name, lab, progress: unmounted.append(name)
+    )
+    monkeypatch.setattr(lifecycle, "is_mounted", lambda path: False)
+    monkeypatch.setattr(lifecycle, "nspawn_pid", lambda name, lab: 4242)
+    with pytest.raises(plan.LabError, match="kafka-2 is running"):
+        lifecycle.wipe_node("kafka-2", tmp_path, progress=lambda line: None)
+    assert disk.is_dir() and unmounted == []
+    monkeypatch.setattr(lifecycle, "nspawn_pid", lambda name, lab: None)
+    lifecycle.wipe_node("kafka-2", tmp_path, progress=lambda line: None)
+    assert not disk.exists() and unmounted == ["kafka-2"]
+    with pytest.raises(plan.LabError, match="no node"):
+        lifecycle.wipe_node("kafka-3", tmp_path, progress=lambda line: None)

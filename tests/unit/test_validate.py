@@ -69,7 +69,7 @@ def test_ids_must_be_integers_and_a_bool_is_not_one(bad):
     hosts = [node("a", zookeeper=True, zkid=bad, kafkaid=bad)]
     assert messages(hosts) == [
         f"a: zkid: must be an integer, got {bad!r}",
-        f"a: kafkaid: must be an integer, got {bad!r}",
+        f'a: kafkaid: must be an integer or "auto", got {bad!r}',
     ]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import testinfra
 
+from kafkaform.broker_claims import with_claimed_ids
 from kafkaform.cluster import Cluster, Node
 from kafkaform.validate import load_inventory
 
@@ -24,7 +25,9 @@ def pytest_addoption(parser):
 def _cluster(config) -> Cluster:
     if not hasattr(config, "_kafkaform_cluster"):
         inventory = load_inventory(config.getoption("--inventory"))
-        config._kafkaform_cluster = Cluster.from_hosts((h.name, h.data.dict()) for h in inventory)
+        cluster = Cluster.from_hosts((h.name, h.data.dict()) for h in inventory)
+        # kafkaid "auto": the ids the deploy claimed for those hosts.
+        config._kafkaform_cluster = with_claimed_ids(cluster)
     return config._kafkaform_cluster
 
 
