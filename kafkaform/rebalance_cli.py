@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from kafkaform.broker_claims import with_claimed_ids
 from kafkaform.cluster import Cluster, Node
 from kafkaform.partition_reads import Layout, read_layout
 from kafkaform.reassignment import (
@@ -71,7 +72,8 @@ def load_cluster(path: str) -> tuple[Any, Cluster]:
     errors = [p for p in inventory_findings(inventory) if not p.warning]
     if errors:
         raise CommandError(f"{path}: {InventoryError(errors)}", EXIT_NO_INVENTORY)
-    return inventory, Cluster.from_hosts((h.name, h.data.dict()) for h in inventory)
+    cluster = Cluster.from_hosts((h.name, h.data.dict()) for h in inventory)
+    return inventory, with_claimed_ids(cluster)  # kafkaid "auto": the ids ZooKeeper knows
 
 
 class BrokerShell:

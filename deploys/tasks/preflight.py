@@ -15,6 +15,8 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ContextObject, ctx_inventory
 
 from facts.live import LiveState
+from kafkaform.broker_claims import close_client, open_client, read_registry
+from kafkaform.broker_ids import assign_ids
 from kafkaform.cluster import Cluster
 from kafkaform.deploy_support import once_per_run, prepared_facts
 from kafkaform.live import BAKE_REASON, State, bake_problems, live_problems, probe_paths
@@ -22,6 +24,8 @@ from kafkaform.partition_reads import read_layout
 from kafkaform.rebalance import stranded_replica_problems
 from kafkaform.upgrade import upgrade_problems
 from kafkaform.validate import Problem
+
+READ_SECONDS = 10.0  # ZooKeeper reads before the run changes anything
 
 
 def refuse_destructive_changes(inventory: Any, cluster: Cluster) -> None:
@@ -48,8 +52,27 @@ def stranded_replicas(cluster: Cluster, states: dict[str, State]) -> list[Proble
     except Exception as error:  # noqa: BLE001 - kazoo raises its own types
         print(f"    replicas of removed brokers: not checked ({error})", file=sys.stderr)
         return []
-    ids = [node.kafkaid for node in cluster.brokers]
-    return stranded_replica_problems(layout.assignment, ids, layout.registered)
+    ids = [node.kafkaid for node in cluster.brokers if isinstance(node.kafkaid, int)]
+    found = stranded_replica_problems(layout.assignment, ids, layout.registered)
+    if found and any(node.auto_kafkaid for node in cluster.brokers):
+        # "auto" hosts hold the ids ZooKeeper gives them, among them a gone broker's, whose
+        # replicas its replacement takes over: not stranded.
+        ids += auto_ids(cluster, states).values()
+        found = stranded_replica_problems(layout.assignment, ids, layout.registered)
+    return found
+
+
+def auto_ids(cluster: Cluster, states: dict[str, State]) -> dict[str, int]:
+    """The ids this run gives the "auto" hosts (deploys.tasks.broker_identity claims them
+    after the roll lock is taken, by the same rules)."""
+    client = open_client(cluster, READ_SECONDS)
+    if client is None:
+        return {}
+    try:
+        registry = read_registry(client, cluster.brokers[0].settings["zookeeper_chroot"])
+    finally:
+        close_client(client)
+    return assign_ids(cluster, states, registry).ids
 
 
 def refuse_unsafe_bake(inventory: Any, cluster: Cluster) -> None:

@@ -11,9 +11,10 @@ import pytest
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 from pyinfra.api.exceptions import PyinfraError
 
-from deploys.tasks import broker_identity
+from deploys.tasks import broker_identity, preflight
 from deploys.tasks.roll import RollSession
 from facts.live import HEADER
+from kafkaform.partition_reads import Layout
 from tests.unit.converged import recording_writes
 from tests.unit.deployrun import run_deploy
 from tests.unit.fakes import fake_hosts
@@ -93,12 +94,12 @@ def with_live(hosts: list, lives: dict[str, list[str]]) -> list:
     return hosts
 
 
-def deploy(hosts: list, zookeeper: FakeZooKeeper | None) -> dict[str, str]:
+def deploy(hosts: list, zookeeper: FakeZooKeeper | None, **run: Any) -> dict[str, str]:
     """Each host's server.properties as the deploy renders it."""
     written = {name: {"files": {}, "directories": {}, "accounts": {}} for name, _ in hosts}
     session = RollSession(token="t" if zookeeper else None, client=zookeeper)
     with recording_writes(written):
-        run_deploy(hosts, session=session)
+        run_deploy(hosts, session=session, **run)
     return {name: w["files"][SERVER_PROPERTIES][0] for name, w in written.items()}
 
 
@@ -201,6 +202,26 @@ def test_a_replacement_under_a_new_name_takes_the_gone_brokers_id():
     )
     assert broker_ids(deploy(hosts, zookeeper)) == {"kafka-1": 1, "kafka-3": 3, "kafka-4": 2}
     assert zookeeper.owner(2) == "@fake/kafka-4"
+
+
+def test_the_gone_broker_s_replicas_are_not_stranded_when_an_auto_host_takes_its_id(monkeypatch):
+    """The deploy refuses a removed broker that holds replicas (kafkaform drain first), but
+    not one whose id the replacement takes: its partitions come back with it."""
+    zookeeper = FakeZooKeeper(
+        cluster_znodes(registered={1: "10.0.0.11", 3: "10.0.0.13"}, claims={1: "@fake/kafka-1"})
+    )
+    monkeypatch.setattr(preflight, "open_client", lambda cluster, timeout: zookeeper)
+    layout = Layout({("orders", 0): (1, 2, 3), ("orders", 1): (2, 3, 1)}, registered={1: "a"})
+    hosts = fake_hosts("debian12", 4, ensemble=1, kafkaid="auto")
+    del hosts[1]  # kafka-2 is gone
+    hosts = with_live(hosts, {"@fake/kafka-1": deployed(1, ensemble=1)})
+    hosts[1][1]["kafkaid"] = 3  # kafka-3 is numbered: it alone would leave broker 2 stranded
+    rendered = deploy(hosts, zookeeper, layout=layout)
+    assert broker_ids(rendered) == {"kafka-1": 1, "kafka-3": 3, "kafka-4": 2}
+
+    hosts.pop()  # without kafka-4, broker 2's replicas have no host: refused
+    with pytest.raises(PyinfraError, match=r"broker 2 \(not registered\): kafkaid: holds 2"):
+        deploy(hosts, zookeeper, layout=layout)
 
 
 @pytest.mark.parametrize(
