@@ -141,15 +141,17 @@ def ensemble_plan(cluster: Cluster) -> EnsemblePlan:
 
 @deploy("ZooKeeper membership")
 def change_ensemble(cluster: Cluster, node: Node, session: RollSession) -> None:
-    """This host's part of the membership change, in the plan's order across all hosts: the
-    actions sit at one call site, ordered by their index in the plan (pyinfra's loop
-    position), so a step ends on every host before the next begins."""
+    """The membership change's actions in the plan's order across all hosts, so that a step
+    ends on every host before the next begins. pyinfra orders operations only along each
+    host's own list, so every host queues every action (one call site, ordered by the loop
+    position); only the host it is for has a command to run."""
     plan = ensemble_plan(cluster)
     for action in host.loop(plan.actions()):
-        if action.host == node.name:
-            server.shell(
-                name=action.describe(), commands=[action_script(cluster, plan, action, session)]
-            )
+        mine = action.host == node.name
+        server.shell(
+            name=action.describe(),
+            commands=[action_script(cluster, plan, action, session)] if mine else [],
+        )
 
 
 def action_script(
