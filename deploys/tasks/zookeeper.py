@@ -211,7 +211,7 @@ def action_script(
     if action.leader_last:
         mode = ZooKeeperMode().command(s["zookeeper_client_port"])
         lines.append(
-            f"if [ \"$({mode} | sed -n 's/^Mode: //p')\" = leader ]; then "
+            f"if [ \"$({{ {mode}; }} | sed -n 's/^Mode: //p')\" = leader ]; then "
             f"echo 'server {action.zkid} leads: it restarts last'; exit 0; fi"
         )
     lines += place

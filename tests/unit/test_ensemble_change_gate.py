@@ -122,3 +122,25 @@ def test_a_two_server_step_needs_both_others_serving(tmp_path, servers):
         tmp_path, servers, {1: "follower", 2: "follower"}, "--gate", gate(servers, 2), "--size", "2"
     )
     assert "only 1 of 2 serve" in out and "RESTARTED" not in out
+
+
+@pytest.mark.parametrize(("mode", "skipped"), [("leader", True), ("follower", False)])
+def test_the_first_pass_leaves_a_leader_for_the_second(servers, mode, skipped):
+    from deploys.tasks.roll import RollSession
+    from deploys.tasks.zookeeper import action_script
+    from kafkaform.cluster import Cluster
+    from kafkaform.ensemble_change import Action, EnsemblePlan
+
+    zk = port(servers[0][1])
+    Server.modes[zk] = mode
+    cluster = Cluster.from_hosts(
+        [("kafka-1", {"zookeeper": True, "zkid": 1, "zookeeper_client_port": zk})]
+    )
+    action = Action("restart", "kafka-1", 1, ((1, "127.0.0.1:2888:3888"),), leader_last=True)
+    script = action_script(cluster, EnsemblePlan(), action, RollSession(token=None))
+    first_line = script.splitlines()[0]  # the leader check comes before anything is written
+    done = subprocess.run(
+        ["sh", "-c", first_line + "\necho NOT SKIPPED"], capture_output=True, text=True
+    )
+    assert ("server 1 leads: it restarts last" in done.stdout) is skipped
+    assert ("NOT SKIPPED" in done.stdout) is not skipped
