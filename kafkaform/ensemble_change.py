@@ -28,8 +28,12 @@ A step:
   single-server ensemble does not serve, as any restart of it), both form the quorum with the
   old server's data (its transactions are the newest, so it leads), then the second new
   server starts and follows;
-- removing server X: the other servers restart onto the list without X one at a time, the
-  leader last, then X is stopped and disabled; its data stays on its disk.
+- removing server X: if X leads, it hands the lead off first (stopped until another server
+  leads, then started again: a server only follows a leader its own list names, so the
+  others could not rejoin X once they drop it); the other servers restart onto the list
+  without X one at a time, the leader last; then X is stopped and disabled, its data left on
+  its disk. (Stopping X first instead would leave an ensemble of four one server short of a
+  quorum at each of the others' restarts.)
 Additions come before removals (an ensemble never shrinks below what both ends need), added
 servers by zkid, removed ones from the highest.
 """
@@ -97,10 +101,12 @@ class Action:
     start: write zoo.cfg with ``servers``, start and enable ZooKeeper (``wait``: until it
     serves). restart: write zoo.cfg with ``servers`` and restart through the safe-restart
     script once ``gate`` serves; nothing if it already runs that file; ``leader_last``: a
-    leader waits for the second pass. retire: stop and disable ZooKeeper, data left in place.
+    leader waits for the second pass. hand-off: if it leads, stop it until one of ``gate``
+    leads, then start it again (``servers``: the list it runs). retire: stop and disable
+    ZooKeeper, data left in place.
     """
 
-    kind: str  # "start" | "restart" | "retire"
+    kind: str  # "start" | "restart" | "hand-off" | "retire"
     host: str
     zkid: int
     servers: tuple[tuple[int, str], ...] = ()
@@ -114,7 +120,12 @@ class Action:
         return len(self.servers)
 
     def describe(self) -> str:
-        what = {"start": "start", "restart": "restart", "retire": "stop and disable"}
+        what = {
+            "start": "start",
+            "restart": "restart",
+            "hand-off": "hand off the lead of",
+            "retire": "stop and disable",
+        }
         return f"{what[self.kind]} server {self.zkid} on {self.host}"
 
 
@@ -184,6 +195,9 @@ def plan_ensemble_change(cluster: Cluster, states: Mapping[str, State]) -> Ensem
                     "a membership change needs every server's host in the run.",
                 )
             )
+    if problems:
+        return EnsemblePlan(problems=tuple(problems))
+    problems += two_server_problems(cluster, configs)
     if problems:
         return EnsemblePlan(problems=tuple(problems))
     steps = []
@@ -313,8 +327,9 @@ def no_host(cluster: Cluster, zkid: int, address: str) -> Problem:
 
 
 def path(current: Servers, wanted: Servers) -> list[dict[int, str]]:
-    """The server lists from ``current`` to ``wanted``, one server apart (two when a
-    standalone server becomes a quorum of three)."""
+    """The server lists from ``current`` to ``wanted``, one server apart, except to and from
+    a standalone server: 1 -> 3 adds two at once, 3 -> 1 removes two (a list of two servers
+    is never a step on the way: see two_server_problems)."""
     configs = [dict(current)]
     adds = sorted(set(wanted) - set(current))
     removes = sorted(set(current) - set(wanted), reverse=True)
@@ -326,8 +341,11 @@ def path(current: Servers, wanted: Servers) -> list[dict[int, str]]:
             config[zkid] = wanted[zkid]
         adds = adds[take:]
         configs.append(dict(config))
-    for zkid in removes:
-        del config[zkid]
+    while removes:
+        take = 2 if len(config) == 3 and len(wanted) == 1 else 1
+        for zkid in removes[:take]:
+            del config[zkid]
+        removes = removes[take:]
         configs.append(dict(config))
     return configs
 
@@ -353,14 +371,57 @@ def step_actions(before: Servers, after: Servers, owners: Mapping[int, str]) -> 
             restart(old, (), False),
             *(start(z) for z in joiners[1:]),
         )
+    if len(after) == 1:
+        # To standalone: no server follows another any more. The others stop around the
+        # restart of the one that stays (the last while it restarts: it still had a quorum).
+        (stays,) = stayers
+        highest_first = sorted(leavers, reverse=True)
+        first, last = highest_first[:-1], highest_first[-1:]
+        gate = tuple(last)
+        return (
+            *(Action("retire", owners[z], z) for z in first),
+            restart(stays, gate, False),
+            *(Action("retire", owners[z], z) for z in last),
+        )
     union = sorted(set(before) | set(after))
     rolls = [
         restart(z, tuple(x for x in union if x != z), leader_last)
         for leader_last in (True, False)
         for z in stayers
     ]
+    # A leaver that leads hands off first.
+    hand_offs = [
+        Action(
+            "hand-off",
+            owners[z],
+            z,
+            tuple(sorted(before.items())),
+            gate=tuple(x for x in sorted(before) if x != z),
+        )
+        for z in leavers
+    ]
     retire = [Action("retire", owners[z], z) for z in leavers]
-    return (*(start(z) for z in joiners), *rolls, *retire)
+    return (*(start(z) for z in joiners), *hand_offs, *rolls, *retire)
+
+
+def two_server_problems(cluster: Cluster, configs: list[dict[int, str]]) -> list[Problem]:
+    """A running server restarted onto a list of two cannot rejoin the leader (it needs both
+    members' votes and does not count its own), so every restart into it loses the quorum:
+    kafkaform rolls into an ensemble of two only from a standalone server."""
+    problems = []
+    for before, after in zip(configs, configs[1:], strict=False):
+        if len(after) == 2 and len(before) > 1:
+            where = cluster.ensemble[0].name if cluster.ensemble else cluster.nodes[0].name
+            problems.append(
+                Problem(
+                    where,
+                    "zookeeper",
+                    f"the change {show(before)} -> {show(after)} rolls servers into a list of "
+                    "two, which loses the quorum at every restart. Keep three servers or more, "
+                    f"or go to one. {SEE}",
+                )
+            )
+    return problems
 
 
 def stale_joiner_problems(

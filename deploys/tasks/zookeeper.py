@@ -163,6 +163,18 @@ def action_script(
         # Stopped and disabled; its data and zoo.cfg stay (the preflight tells it from a
         # running server by its service).
         return "systemctl disable --now zookeeper.service"
+    script = f"{SCRIPT_DIR}/zookeeper-safe-restart"
+    size = f"--size {action.size}"
+    gate = ",".join(
+        f"{z} {cluster.node(plan.owners[z]).address} "
+        f"{cluster.node(plan.owners[z]).settings['zookeeper_client_port']}"
+        for z in action.gate
+    )
+    gated = f"{size}" + (f" --gate {shlex.quote(gate)}" if gate else "")
+    if session.token:
+        gated += f" --lock-token {session.token}"
+    if action.kind == "hand-off":
+        return f"{script} --hand-off {gated}"
     zoo_cfg = f"{s['zookeeper_config_dir']}/zoo.cfg"
     stage = staging_dir("zookeeper")
     properties = {
@@ -183,8 +195,6 @@ def action_script(
         stage_script(stage, candidate),
         place_script(action.host, "zoo.cfg", stage, [candidate], check, ZOO_CFG_CHECKER),
     ]
-    script = f"{SCRIPT_DIR}/zookeeper-safe-restart"
-    size = f"--size {action.size}"
     # The process read this zoo.cfg: it started after the file was last written.
     current = (
         f"systemctl is-active --quiet zookeeper.service && "
@@ -199,14 +209,6 @@ def action_script(
         )
         wait = [f"{script} --wait-only {size}"] if action.wait else []
         return "\n".join([*place, "systemctl enable zookeeper.service", start, *wait])
-    gate = ",".join(
-        f"{z} {cluster.node(plan.owners[z]).address} "
-        f"{cluster.node(plan.owners[z]).settings['zookeeper_client_port']}"
-        for z in action.gate
-    )
-    restart = f"{script} {size}" + (f" --gate {shlex.quote(gate)}" if gate else "")
-    if session.token:
-        restart += f" --lock-token {session.token}"
     lines = []
     if action.leader_last:
         mode = ZooKeeperMode().command(s["zookeeper_client_port"])
@@ -216,5 +218,5 @@ def action_script(
         )
     lines += place
     lines.append(f"if {current}; then echo 'server {action.zkid} runs this ensemble'; exit 0; fi")
-    lines.append(restart)
+    lines.append(f"{script} {gated}")
     return "\n".join(lines)

@@ -9,7 +9,7 @@ import pytest
 
 from facts.live import build_state
 from kafkaform.cluster import Cluster
-from kafkaform.ensemble_change import Action, path, plan_ensemble_change
+from kafkaform.ensemble_change import Action, path, plan_ensemble_change, two_server_problems
 from tests.unit.livestates import ZK_DATA, deployed, output
 
 
@@ -154,23 +154,41 @@ def test_5_to_3_rolls_the_remaining_servers_then_retires_the_removed_one_highest
         "step 2: 4 -> 3 servers (-server.4)",
     ]
     first = plan.steps[0]
-    assert [a.kind for a in first.actions] == ["restart"] * 8 + ["retire"]
+    assert [a.kind for a in first.actions] == ["hand-off"] + ["restart"] * 8 + ["retire"]
+    # If it leads, the leaving server hands the lead to one the others still list.
+    assert first.actions[0] == Action(
+        "hand-off", "kafka-5", 5, servers(1, 2, 3, 4, 5), gate=(1, 2, 3, 4)
+    )
     assert first.actions[-1] == Action("retire", "kafka-5", 5)
     # The removed server still serves while the others roll: it is part of their gate.
-    assert first.actions[0].gate == (2, 3, 4, 5)
-    assert {a.servers for a in first.actions[:-1]} == {servers(1, 2, 3, 4)}
+    assert first.actions[1].gate == (2, 3, 4, 5)
+    assert {a.servers for a in first.actions[1:-1]} == {servers(1, 2, 3, 4)}
 
 
-def test_3_to_1_goes_through_two_servers_and_ends_standalone():
+def test_3_to_1_stops_one_restarts_the_stayer_standalone_then_stops_the_other():
+    # Not through two servers: a server restarted onto a list of two cannot rejoin.
     plan = plan_ensemble_change(cluster(3, {1}), steady(3, {1, 2, 3}))
-    assert [len(s.after) for s in plan.steps] == [2, 1]
-    last = plan.steps[-1]
-    assert [(a.kind, a.host) for a in last.actions] == [
-        ("restart", "kafka-1"),
+    assert plan.describe() == ["step 1: 3 -> 1 servers (-server.2, -server.3)"]
+    (step,) = plan.steps
+    assert [(a.kind, a.host) for a in step.actions] == [
+        ("retire", "kafka-3"),
         ("restart", "kafka-1"),
         ("retire", "kafka-2"),
     ]
-    assert last.actions[0].size == 1 and last.actions[0].gate == (2,)
+    assert step.actions[1].size == 1
+
+
+def test_5_to_1_shrinks_to_3_one_at_a_time_then_to_standalone():
+    plan = plan_ensemble_change(cluster(5, {1}), steady(5, {1, 2, 3, 4, 5}))
+    assert [len(s.after) for s in plan.steps] == [4, 3, 1]
+
+
+def test_an_ensemble_of_two_is_refused_unless_it_comes_from_one():
+    refused = plan_ensemble_change(cluster(3, {1, 2}), steady(3, {1, 2, 3}))
+    assert refused.steps == ()
+    assert "list of two" in refused.problems[0].message
+    grown = plan_ensemble_change(cluster(2, {1, 2}), steady(2, {1}))
+    assert grown.problems == () and grown.describe() == ["step 1: 1 -> 2 servers (+server.2)"]
 
 
 def test_moving_the_single_server_adds_the_new_one_before_removing_the_old():
@@ -200,11 +218,15 @@ def majority(n: int) -> int:
 def test_every_step_keeps_old_and_new_quorums_intersecting(before, after):
     configs = path({z: address(z) for z in before}, {z: address(z) for z in after})
     assert set(configs[-1]) == after
+    refused = two_server_problems(cluster(5, after), configs)
     for old, new in itertools.pairwise(configs):
         union = set(old) | set(new)
-        if len(old) == 1:
-            # Leaving standalone: only one new server runs before the old one has the new list.
-            assert len(new) <= 3
+        if len(old) == 1 or len(new) == 1:
+            # To or from standalone: the one server restarts whatever the other servers do.
+            assert len(union) <= 3
+            continue
+        if len(new) == 2:
+            assert refused  # never run
             continue
         assert len(union) - len(set(old) & set(new)) == 1  # one server per step
         assert majority(len(old)) + majority(len(new)) > len(union)

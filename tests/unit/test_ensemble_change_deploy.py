@@ -114,10 +114,15 @@ def test_brokers_get_the_new_zookeeper_connect(grown):
 def test_shrinking_5_to_3_retires_the_removed_servers_after_the_others_rolled():
     run = run_deploy(hosts_running(5, running=5, members=3))
     steps = membership(global_order(run))
-    assert steps[8] == ("kafka-5", "stop and disable server 5 on kafka-5")
+    assert steps[0] == ("kafka-5", "hand off the lead of server 5 on kafka-5")
+    assert steps[9] == ("kafka-5", "stop and disable server 5 on kafka-5")
+    assert steps[10] == ("kafka-4", "hand off the lead of server 4 on kafka-4")
     assert steps[-1] == ("kafka-4", "stop and disable server 4 on kafka-4")
-    assert len(steps) == 8 + 1 + 6 + 1
-    assert "systemctl disable --now zookeeper.service" in run.executed("@fake/kafka-5")
+    assert len(steps) == 1 + 8 + 1 + 1 + 6 + 1
+    leaving = run.executed("@fake/kafka-5")
+    gate = "'1 10.0.0.11 2181,2 10.0.0.12 2181,3 10.0.0.13 2181,4 10.0.0.14 2181'"
+    assert f"zookeeper-safe-restart --hand-off --size 5 --gate {gate}" in leaving
+    assert leaving.index("--hand-off") < leaving.index("systemctl disable --now zookeeper")
     # kafka-4 restarts into the 4-server list of step 1 before it leaves in step 2.
     assert "--size 4 --gate '1 10.0.0.11 2181,2 10.0.0.12 2181,3 10.0.0.13 2181,5" in (
         run.executed("@fake/kafka-4")

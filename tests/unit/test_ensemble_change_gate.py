@@ -6,6 +6,7 @@ mode. What is checked: which servers the gate waits for, and what counts as serv
 
 from __future__ import annotations
 
+import os
 import socketserver
 import subprocess
 import threading
@@ -72,7 +73,13 @@ def run_script(tmp_path, servers, modes: dict[int, str], *args: str) -> str:
     )
     script = tmp_path / "zookeeper-safe-restart"
     script.write_text(text)
-    done = subprocess.run(["bash", str(script), *args], capture_output=True, text=True)
+    # systemctl as the script calls it directly: recorded, never run.
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir(exist_ok=True)
+    (fake_bin / "systemctl").write_text('#!/bin/sh\necho "SYSTEMCTL $*"\n')
+    (fake_bin / "systemctl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}"}
+    done = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=env)
     return done.stdout + done.stderr
 
 
@@ -144,3 +151,29 @@ def test_the_first_pass_leaves_a_leader_for_the_second(servers, mode, skipped):
     )
     assert ("server 1 leads: it restarts last" in done.stdout) is skipped
     assert ("NOT SKIPPED" in done.stdout) is not skipped
+
+
+def test_a_leaving_leader_stops_until_another_leads_then_starts_again(tmp_path, servers):
+    modes = {1: "leader", 2: "leader", 3: "follower"}  # 2: what the others elect meanwhile
+    out = run_script(
+        tmp_path, servers, modes, "--hand-off", "--gate", gate(servers, 2, 3), "--size", "3"
+    )
+    assert out.index("SYSTEMCTL stop zookeeper.service") < out.index("OK another server to lead")
+    assert out.index("OK another server to lead") < out.index("SYSTEMCTL start zookeeper.service")
+
+
+def test_a_leaving_leader_is_not_started_before_another_leads(tmp_path, servers):
+    modes = {1: "leader", 2: "follower", 3: "follower"}
+    out = run_script(
+        tmp_path, servers, modes, "--hand-off", "--gate", gate(servers, 2, 3), "--size", "3"
+    )
+    assert "FAILED another server to lead" in out
+    assert "SYSTEMCTL start" not in out
+
+
+def test_a_leaving_follower_has_nothing_to_hand_off(tmp_path, servers):
+    modes = {1: "follower", 2: "leader", 3: "follower"}
+    out = run_script(
+        tmp_path, servers, modes, "--hand-off", "--gate", gate(servers, 2, 3), "--size", "3"
+    )
+    assert "nothing to hand off" in out and "SYSTEMCTL" not in out

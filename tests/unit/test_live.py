@@ -179,8 +179,15 @@ def test_a_zkid_change_is_refused():
 
 
 def test_taking_zookeeper_from_a_host_that_runs_it_is_planned_not_refused():
+    shrunk = with_host(cluster(nodes=5, ensemble=5), "kafka-5", zookeeper=None, zkid=None)
+    assert live_problems(shrunk, live(nodes=5, ensemble=5)) == []
+
+
+def test_shrinking_to_an_ensemble_of_two_is_refused():
     shrunk = with_host(cluster(), "kafka-3", zookeeper=None, zkid=None)
-    assert live_problems(shrunk, live()) == []
+    problems = live_problems(shrunk, live())
+    assert fields(problems) == [("kafka-1", "zookeeper")]
+    assert "list of two" in problems[0].message
 
 
 def test_a_retired_zookeeper_server_with_its_data_left_is_allowed():
