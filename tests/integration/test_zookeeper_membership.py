@@ -158,7 +158,9 @@ def test_zookeeper_grows_3_to_5_and_shrinks_back_under_traffic(lab_allowed, tmp_
     cluster = fresh_lab(5)  # the lab's inventory: ZooKeeper on all 5
     names = [n.name for n in cluster.nodes]
     assert len(cluster.ensemble) == 5
-    three = lab_inventory_with(tmp_path, hosts={n: {"zookeeper": False} for n in names[3:]})
+    three = lab_inventory_with(
+        tmp_path, hosts={n: {"zookeeper": False, "zkid": None} for n in names[3:]}
+    )
     assert deploy(three)["results"]["totals"]["error"] == 0
     write_znodes(cluster)
     verify.create_topic(verify.bootstrap(cluster), TOPIC, partitions=6, replication=3, min_isr=2)
