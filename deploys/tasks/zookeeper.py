@@ -23,7 +23,8 @@ from kafkaform import programs
 from kafkaform.candidates import Candidate, place_script, stage_script, staging_dir
 from kafkaform.cluster import Cluster, Node
 from kafkaform.deploy_support import once_per_run
-from kafkaform.ensemble_change import Action, EnsemblePlan, plan_ensemble_change, zoo_cfg_servers
+from kafkaform.ensemble_change import Action, EnsemblePlan, plan_ensemble_change
+from kafkaform.ensemble_lists import zoo_cfg_servers
 from kafkaform.templating import render
 
 ZOO_CFG_TEMPLATE = "zookeeper/zoo.cfg.j2"

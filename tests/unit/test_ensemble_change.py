@@ -9,7 +9,8 @@ import pytest
 
 from facts.live import build_state
 from kafkaform.cluster import Cluster
-from kafkaform.ensemble_change import Action, path, plan_ensemble_change, two_server_problems
+from kafkaform.ensemble_change import Action, plan_ensemble_change, two_server_problems
+from kafkaform.ensemble_lists import path
 from tests.unit.livestates import ZK_DATA, deployed, output
 
 
