@@ -34,8 +34,14 @@ A step:
   without X one at a time, the leader last; then X is stopped and disabled, its data left on
   its disk. (Stopping X first instead would leave an ensemble of four one server short of a
   quorum at each of the others' restarts.)
+- to standalone (3 -> 1): one leaving server stops (two of three still serve), the staying
+  one restarts standalone, the last leaving one stops. A list of two is never rolled into
+  from a running ensemble: a server restarted onto it needs both members' votes to rejoin
+  the leader and does not count its own, so every restart would lose the quorum.
 Additions come before removals (an ensemble never shrinks below what both ends need), added
-servers by zkid, removed ones from the highest.
+servers by zkid, removed ones from the highest. Each rule above was checked against
+ZooKeeper 3.8.4 on one machine (a server its leader does not list joins and syncs; one
+restarted onto a list without the leader stays LOOKING until the leader changes).
 """
 
 from __future__ import annotations
