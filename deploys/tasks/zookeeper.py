@@ -13,9 +13,10 @@ from pyinfra.api import deploy
 from pyinfra.context import ctx_inventory
 from pyinfra.operations import server, systemd
 
+from deploys.tasks.host_files import put_template
 from deploys.tasks.jmx_exporter import JmxAgent
 from deploys.tasks.preflight import live_states
-from deploys.tasks.roll import RollSession
+from deploys.tasks.roll import ROLL_LIBRARY, RollSession
 from deploys.tasks.service import GATE_SECONDS, SCRIPT_DIR, JavaService, nothing
 from facts.service import started_file
 from facts.zookeeper import ZooKeeperMode
@@ -28,6 +29,7 @@ from kafkaform.ensemble_lists import zoo_cfg_servers
 from kafkaform.templating import render
 
 ZOO_CFG_TEMPLATE = "zookeeper/zoo.cfg.j2"
+SAFE_RESTART_TEMPLATE = "zookeeper/zookeeper-safe-restart.sh.j2"
 ZOO_CFG_CHECKER = "the zoo.cfg syntax check"
 
 # zoo.cfg's candidate check: key=value lines (comments and blanks aside), no key twice.
@@ -92,19 +94,7 @@ def configure_zookeeper(
         changes.append(svc.config("jmx/zookeeper.yml.j2", rules, zkid=node.zkid))
         changes += [agent.installed] if agent.installed else []
         javaagent = agent.argument(s["zookeeper_jmx_exporter_port"], rules)
-    svc.safe_restart_script(
-        "zookeeper/zookeeper-safe-restart.sh.j2",
-        zkid=node.zkid,
-        client_port=s["zookeeper_client_port"],
-        ensemble_size=len(cluster.ensemble),
-        peers=[
-            shlex.quote(f"{p.zkid} {p.address} {p.settings['zookeeper_client_port']}")
-            for p in cluster.ensemble
-            if p.name != node.name
-        ],
-        gate_seconds=GATE_SECONDS,
-        wait_seconds=s["zookeeper_restart_wait_seconds"],
-    )
+    svc.safe_restart_script(SAFE_RESTART_TEMPLATE, **safe_restart_values(cluster, node, node.zkid))
     unit = svc.unit(
         description=f"ZooKeeper server {node.zkid} (kafkaform)",
         documentation="https://zookeeper.apache.org/doc/r3.8.4/zookeeperAdmin.html",
@@ -124,6 +114,24 @@ def configure_zookeeper(
     return svc.run(
         unit, changes, session, last="the leader" if mode == "leader" else None, wait=wait
     )
+
+
+def safe_restart_values(cluster: Cluster, node: Node, zkid: int | None) -> dict:
+    """The safe-restart script's values: this server and the inventory's other servers (the
+    steps of a membership change pass their own with --gate and --size)."""
+    s = node.settings
+    return {
+        "zkid": zkid,
+        "client_port": s["zookeeper_client_port"],
+        "ensemble_size": len(cluster.ensemble),
+        "peers": [
+            shlex.quote(f"{p.zkid} {p.address} {p.settings['zookeeper_client_port']}")
+            for p in cluster.ensemble
+            if p.name != node.name
+        ],
+        "gate_seconds": GATE_SECONDS,
+        "wait_seconds": s["zookeeper_restart_wait_seconds"],
+    }
 
 
 def ensemble_plan(cluster: Cluster) -> EnsemblePlan:
@@ -147,6 +155,18 @@ def change_ensemble(cluster: Cluster, node: Node, session: RollSession) -> None:
     host's own list, so every host queues every action (one call site, ordered by the loop
     position); only the host it is for has a command to run."""
     plan = ensemble_plan(cluster)
+    leaving = [z for z, name in plan.owners.items() if name == node.name and not node.zookeeper]
+    if leaving:
+        # No longer a zookeeper host, so configure_zookeeper did not write its script: the
+        # steps need this version's (--gate, --hand-off), whatever deploy wrote the last one.
+        put_template(
+            "Safe restart script zookeeper-safe-restart (leaving the ensemble)",
+            SAFE_RESTART_TEMPLATE,
+            f"{SCRIPT_DIR}/zookeeper-safe-restart",
+            mode="755",
+            roll_library=ROLL_LIBRARY,
+            **safe_restart_values(cluster, node, leaving[0]),
+        )
     for action in host.loop(plan.actions()):
         mine = action.host == node.name
         server.shell(

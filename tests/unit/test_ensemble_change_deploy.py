@@ -38,7 +38,8 @@ def global_order(run) -> list[str]:
 def membership(order: list[str]) -> list[tuple[str, str]]:
     """(the host it runs on, what) of each membership action, in order."""
     prefix = "ZooKeeper membership | "
-    return [(n.rsplit(" ", 1)[1], n.removeprefix(prefix)) for n in order if n.startswith(prefix)]
+    actions = [n.removeprefix(prefix) for n in order if n.startswith(prefix)]
+    return [(n.rsplit(" ", 1)[1], n) for n in actions if not n.startswith("Safe restart script")]
 
 
 WRITTEN: dict[str, dict] = {}
@@ -113,7 +114,16 @@ def test_brokers_get_the_new_zookeeper_connect(grown):
 
 def test_shrinking_5_to_3_retires_the_removed_servers_after_the_others_rolled():
     run = run_deploy(hosts_running(5, running=5, members=3))
-    steps = membership(global_order(run))
+    order = global_order(run)
+    steps = membership(order)
+    # The leaving hosts are no zookeeper hosts any more: the change writes their script.
+    script = (
+        "ZooKeeper membership | Safe restart script zookeeper-safe-restart (leaving the ensemble)"
+    )
+    assert order.index(script) < order.index(
+        "ZooKeeper membership | hand off the lead of server 5 on kafka-5"
+    )
+    assert script in run.ops("@fake/kafka-4") and script not in run.ops("@fake/kafka-1")
     assert steps[0] == ("kafka-5", "hand off the lead of server 5 on kafka-5")
     assert steps[9] == ("kafka-5", "stop and disable server 5 on kafka-5")
     assert steps[10] == ("kafka-4", "hand off the lead of server 4 on kafka-4")
