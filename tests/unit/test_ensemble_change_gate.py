@@ -30,11 +30,14 @@ wait_for() {
 
 class Server(socketserver.BaseRequestHandler):
     modes: dict[int, str] = {}
+    zxids: dict[int, str] = {}
 
     def handle(self) -> None:
         self.request.recv(4)
-        mode = self.modes[self.server.server_address[1]]
-        self.request.sendall(f"Zookeeper version: 3.8.4\nMode: {mode}\n".encode())
+        port = self.server.server_address[1]
+        zxid = self.zxids.get(port, "0x100000005")
+        answer = f"Zookeeper version: 3.8.4\nZxid: {zxid}\nMode: {self.modes[port]}\n"
+        self.request.sendall(answer.encode())
 
 
 @pytest.fixture
@@ -177,3 +180,17 @@ def test_a_leaving_follower_has_nothing_to_hand_off(tmp_path, servers):
         tmp_path, servers, modes, "--hand-off", "--gate", gate(servers, 2, 3), "--size", "3"
     )
     assert "nothing to hand off" in out and "SYSTEMCTL" not in out
+
+
+def test_a_server_restarts_standalone_only_once_it_holds_what_the_others_hold(tmp_path, servers):
+    # 3 -> 1: server 1 restarts alone while server 2, the last one leaving, still serves.
+    modes = {1: "follower", 2: "leader"}
+    Server.zxids[port(servers[1][1])] = "0x100000009"  # server 2 is ahead
+    try:
+        behind = run_script(tmp_path, servers, modes, "--gate", gate(servers, 2), "--size", "1")
+        assert "FAILED this server to hold every transaction" in behind
+        assert "RESTARTED" not in behind
+    finally:
+        Server.zxids.clear()
+    level = run_script(tmp_path, servers, modes, "--gate", gate(servers, 2), "--size", "1")
+    assert "OK this server to hold every transaction" in level and "RESTARTED" in level
