@@ -17,7 +17,8 @@ import pytest
 from kafkaform.templating import render
 
 STUB_LIBRARY = """
-take_roll_lock() { :; }
+ROLL_LOCK_ENSEMBLE=10.0.0.11:2181,10.0.0.14:2181
+take_roll_lock() { echo "LOCK ON $ROLL_LOCK_ENSEMBLE"; }
 unit_prop() { echo 0; }
 restart_unit() { echo "RESTARTED $1"; }
 # wait_for WHO UNIT WHAT SECONDS CHECK...: the check once, no waiting.
@@ -194,3 +195,13 @@ def test_a_server_restarts_standalone_only_once_it_holds_what_the_others_hold(tm
         Server.zxids.clear()
     level = run_script(tmp_path, servers, modes, "--gate", gate(servers, 2), "--size", "1")
     assert "OK this server to hold every transaction" in level and "RESTARTED" in level
+
+
+def test_a_step_checks_the_roll_lock_on_serving_servers_only(tmp_path, servers):
+    # The inventory's list (the library's) names servers a growing ensemble has not started.
+    modes = {1: "follower", 2: "leader", 3: "follower"}
+    out = run_script(tmp_path, servers, modes, "--gate", gate(servers, 2, 3), "--size", "4")
+    expected = ",".join(f"127.0.0.1:{port(servers[z - 1][1])}" for z in (1, 2, 3))
+    assert f"LOCK ON {expected}" in out
+    plain = run_script(tmp_path, servers, modes)  # outside a step: the library's list
+    assert "LOCK ON 10.0.0.11:2181,10.0.0.14:2181" in plain
