@@ -21,7 +21,7 @@ from deploys.tasks.monitoring import configure_monitoring
 from deploys.tasks.preflight import refuse_destructive_changes
 from deploys.tasks.roll import guard_run, install_roll_library, roll_session
 from deploys.tasks.topics import configure_topics
-from deploys.tasks.zookeeper import configure_zookeeper
+from deploys.tasks.zookeeper import change_ensemble, configure_zookeeper
 from kafkaform.deploy_support import checked_cluster
 
 cluster = checked_cluster(inventory)
@@ -35,12 +35,12 @@ node = cluster.node(host.name)
 # What this host's roles use, installed as a box bake does (deploys/tasks/install.py): on a
 # host from a box it is all done already.
 installed = install(node, wanted_by(cluster, node))
+zookeeper_up = None
 if installed.distribution:
     # The JMX agent is part of the services' units: it was installed before they start.
     install_roll_library(cluster, installed.distribution)
     # A ZooKeeper server started beside a broker is waited for just before the broker starts:
     # its start overlaps with writing and checking the broker's files.
-    zookeeper_up = None
     if node.zookeeper:
         zookeeper_up = configure_zookeeper(
             cluster,
@@ -50,6 +50,10 @@ if installed.distribution:
             installed.agent,
             wait=node.kafkaid is None,
         )
+# A ZooKeeper membership change, step by step on the hosts it involves (removed ones too),
+# after their files and before any broker step.
+change_ensemble(cluster, node, session)
+if installed.distribution:
     if node.kafkaid is not None:
 
         def before_broker_starts() -> None:

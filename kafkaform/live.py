@@ -2,9 +2,11 @@
 
 Pure: each host's state is what facts.live.LiveState read from it (services, live configs,
 data on disk), and the checks compare it with the inventory. A deploy refuses a data
-directory that moves away from its data, a ZooKeeper membership or id change, and a role
-taken from a host that still runs it; a bake refuses any host that is not a fresh machine.
-Each refusal says why and what to do instead; day-2 procedures (issue 10) will automate them.
+directory that moves away from its data, a ZooKeeper id change, and a broker role taken
+from a host that still runs it; a bake refuses any host that is not a fresh machine.
+Each refusal says why and what to do instead. ZooKeeper membership changes (servers added
+or removed, a host's zookeeper role taken away) are not refused: kafkaform.ensemble_change
+plans them, and refuses only what no plan can do.
 """
 
 from __future__ import annotations
@@ -13,16 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from kafkaform.cluster import Cluster, Node
+from kafkaform.ensemble_change import plan_ensemble_change
 from kafkaform.validate import Problem
 
 State = Mapping[str, Any]  # facts.live.LiveState's dict
 
-MEMBERSHIP = (
-    "kafkaform does not change ZooKeeper membership yet (issue 10): servers restarted onto "
-    "another server list can lose the quorum or split the ensemble. Keep zookeeper/zkid as "
-    "they run now; to change the ensemble, do it by hand one server at a time, so that a "
-    "majority of the running servers serves at every step."
-)
 # Said once above a bake's problems: each problem then only names the host and the evidence.
 BAKE_REASON = (
     "deploys/base_box.py is for fresh machines: it deletes data, logs, host keys and "
@@ -58,52 +55,6 @@ def service_evidence(state: State, name: str) -> list[str]:
     service = state["services"][name]
     seen = ["service active"] if service["active"] else []
     return seen + (["enabled at boot"] if service["enabled"] else [])
-
-
-def zk_is_live(state: State) -> bool:
-    """A ZooKeeper server runs, starts at boot, or has data here."""
-    return bool(service_evidence(state, "zookeeper")) or state["zookeeper"]["has_data"]
-
-
-def servers_of(props: Mapping[str, str]) -> dict[str, str]:
-    """server.N -> host:peer:election; the role and client port suffixes are no membership."""
-    found = {}
-    for key, value in props.items():
-        if key.startswith("server.") and key[7:].isdigit():
-            address = value.split(";", 1)[0].strip()
-            for role in (":participant", ":observer"):
-                address = address.removesuffix(role)
-            found[key] = address
-    return found
-
-
-def live_servers(state: State) -> dict[str, str] | None:
-    """The servers in the live zoo.cfg, or None without one."""
-    config = state["zookeeper"]["config"]
-    return None if config is None else servers_of(config)
-
-
-def wanted_servers(cluster: Cluster) -> dict[str, str]:
-    ensemble = cluster.ensemble
-    return servers_of(cluster.zookeeper_properties(ensemble[0])) if ensemble else {}
-
-
-def show_servers(servers: Mapping[str, str]) -> str:
-    if not servers:
-        return "no server"
-    return ", ".join(f"{k}={servers[k]}" for k in sorted(servers, key=lambda k: int(k[7:])))
-
-
-def ensemble_change(live: Mapping[str, str], wanted: Mapping[str, str]) -> str:
-    changes = []
-    for key in sorted(set(live) | set(wanted), key=lambda k: int(k[7:])):
-        if key not in wanted:
-            changes.append(f"{key}={live[key]} removed")
-        elif key not in live:
-            changes.append(f"{key}={wanted[key]} added")
-        elif live[key] != wanted[key]:
-            changes.append(f"{key} {live[key]} -> {wanted[key]}")
-    return ", ".join(changes)
 
 
 def zk_files(state: State, path: str | None) -> int:
@@ -150,7 +101,8 @@ def live_problems(cluster: Cluster, states: Mapping[str, State]) -> list[Problem
         problems += kafka_identity_problems(node, state)
         problems += zookeeper_dir_problems(node, state)
         problems += role_removal_problems(node, state)
-    problems += membership_problems(cluster, states)
+    # Membership changes are planned, not refused: only what no plan can do is a problem.
+    problems += list(plan_ensemble_change(cluster, states).problems)
     order = {node.name: i for i, node in enumerate(cluster.nodes)}
     return sorted(problems, key=lambda p: order[p.where])  # stable: each host's in turn
 
@@ -273,73 +225,6 @@ def role_removal_problems(node: Node, state: State) -> list[Problem]:
                     "here, then remove kafkaid.",
                 )
             )
-    if not node.zookeeper:
-        evidence = service_evidence(state, "zookeeper")
-        if state["zookeeper"]["has_data"]:
-            evidence.append(f"data in {state['zookeeper']['data_dir']}")
-        if evidence:
-            myid = state["zookeeper"]["myid"]
-            problems.append(
-                Problem(
-                    node.name,
-                    "zookeeper",
-                    f"runs ZooKeeper server {myid if myid is not None else '(unknown id)'} "
-                    f"({', '.join(evidence)}) but is not a zookeeper host in the inventory. "
-                    + MEMBERSHIP,
-                )
-            )
-    return problems
-
-
-def membership_problems(cluster: Cluster, states: Mapping[str, State]) -> list[Problem]:
-    """The ensemble the inventory describes must be the one that runs (unless none runs)."""
-    live_hosts = {name: s for name, s in states.items() if zk_is_live(s)}
-    if not live_hosts:
-        return []  # first deploy: no ZooKeeper runs or holds data, nothing to protect
-    wanted = wanted_servers(cluster)
-    problems = []
-    running: dict[str, str] = {}
-    for node in cluster.nodes:
-        state = live_hosts.get(node.name)
-        if state is None:
-            continue
-        servers = live_servers(state)
-        if servers is None:
-            continue
-        running.update(servers)
-        if servers != wanted:
-            problems.append(
-                Problem(
-                    node.name,
-                    "zookeeper",
-                    f"the ensemble this server runs in would change: "
-                    f"{ensemble_change(servers, wanted)}. " + MEMBERSHIP,
-                )
-            )
-        myid = state["zookeeper"]["myid"]
-        if node.zookeeper and myid is not None and myid != node.zkid:
-            problems.append(
-                Problem(
-                    node.name,
-                    "zkid",
-                    f"the running server's myid is {myid}, the inventory's zkid {node.zkid}. "
-                    + MEMBERSHIP,
-                )
-            )
-    for node in cluster.ensemble:
-        key = f"server.{node.zkid}"
-        if node.name in live_hosts or key not in wanted:
-            continue
-        if running and running.get(key) == wanted[key]:
-            continue  # a configured member that has not come up yet: a run to finish
-        problems.append(
-            Problem(
-                node.name,
-                "zookeeper",
-                f"{key}={wanted[key]} would join a running ensemble that does not list it "
-                f"({show_servers(running)}). " + MEMBERSHIP,
-            )
-        )
     return problems
 
 

@@ -147,7 +147,8 @@ def test_changing_the_zookeeper_datalog_dir_is_refused():
     assert ZK_LOG in problems[0].message
 
 
-def test_growing_the_ensemble_from_3_to_5_is_refused_everywhere():
+def test_growing_the_ensemble_from_3_to_5_is_planned_not_refused():
+    # Issue 10: the refusal became kafkaform.ensemble_change's procedure (its tests there).
     states = {**live(nodes=5, ensemble=3)}
     for new in ("kafka-4", "kafka-5"):
         states[new]["services"]["zookeeper"] = {
@@ -156,23 +157,15 @@ def test_growing_the_ensemble_from_3_to_5_is_refused_everywhere():
             "unit": False,
             "pid": None,
         }
-    problems = live_problems(cluster(nodes=5, ensemble=5), states)
-    assert fields(problems) == [
-        *((f"kafka-{i}", "zookeeper") for i in (1, 2, 3)),
-        ("kafka-4", "zookeeper"),
-        ("kafka-5", "zookeeper"),
-    ]
-    assert "server.4=10.0.0.14:2888:3888 added" in problems[0].message
-    assert "server.5=10.0.0.15:2888:3888 added" in problems[0].message
-    assert "issue 10" in problems[0].message
-    assert "would join a running ensemble" in problems[3].message
+    assert live_problems(cluster(nodes=5, ensemble=5), states) == []
 
 
 def test_a_moved_zookeeper_server_is_refused():
     moved = with_host(cluster(), "kafka-2", ssh_hostname="10.0.0.99")
     problems = live_problems(moved, live())
-    assert ("kafka-1", "zookeeper") in fields(problems)
-    assert "server.2 10.0.0.12:2888:3888 -> 10.0.0.99:2888:3888" in problems[0].message
+    assert fields(problems) == [("kafka-2", "zookeeper")]
+    assert "server.2 would move: 10.0.0.12:2888:3888 -> 10.0.0.99:2888:3888" in problems[0].message
+    assert "new zkid" in problems[0].message
 
 
 def test_a_zkid_change_is_refused():
@@ -185,12 +178,25 @@ def test_a_zkid_change_is_refused():
     assert "myid is 1" in zkid.message and "zkid 2" in zkid.message
 
 
-def test_taking_zookeeper_from_a_host_that_runs_it_is_refused():
+def test_taking_zookeeper_from_a_host_that_runs_it_is_planned_not_refused():
+    shrunk = with_host(cluster(nodes=5, ensemble=5), "kafka-5", zookeeper=None, zkid=None)
+    assert live_problems(shrunk, live(nodes=5, ensemble=5)) == []
+
+
+def test_shrinking_to_an_ensemble_of_two_is_refused():
     shrunk = with_host(cluster(), "kafka-3", zookeeper=None, zkid=None)
     problems = live_problems(shrunk, live())
-    removal = [p for p in problems if p.where == "kafka-3" and p.field == "zookeeper"]
-    assert any("runs ZooKeeper server 3" in p.message for p in removal)
-    assert "service active" in removal[0].message
+    assert fields(problems) == [("kafka-1", "zookeeper")]
+    assert "list of two" in problems[0].message
+
+
+def test_a_retired_zookeeper_server_with_its_data_left_is_allowed():
+    # What a removal leaves: zoo.cfg and data on the disk, the service stopped and disabled.
+    states = live(ensemble=2)
+    states["kafka-3"] = build_state(deployed(3, ensemble=3))
+    states["kafka-3"]["services"]["zookeeper"].update(active=False, enabled=False)
+    shrunk = with_host(cluster(), "kafka-3", zookeeper=None, zkid=None)
+    assert live_problems(shrunk, states) == []
 
 
 def test_taking_kafka_from_a_host_that_runs_it_is_refused():

@@ -1,0 +1,80 @@
+"""ZooKeeper server lists: the one each host runs (its live zoo.cfg), the inventory's, and the
+path of lists from one to the other that kafkaform.ensemble_change turns into steps.
+
+Pure: states are facts.live.LiveState's dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kafkaform.cluster import Cluster
+
+State = Mapping[str, Any]  # facts.live.LiveState's dict
+Servers = Mapping[int, str]  # zkid -> "address:peer:election", as zoo.cfg's server.N
+
+
+def servers_of(props: Mapping[str, str]) -> dict[int, str]:
+    """zkid -> host:peer:election from a zoo.cfg; role and client port suffixes are dropped."""
+    found = {}
+    for key, value in props.items():
+        if key.startswith("server.") and key[7:].isdigit():
+            address = value.split(";", 1)[0].strip()
+            for role in (":participant", ":observer"):
+                address = address.removesuffix(role)
+            found[int(key[7:])] = address
+    return found
+
+
+def wanted_servers(cluster: Cluster) -> dict[int, str]:
+    """The ensemble the inventory describes."""
+    ensemble = cluster.ensemble
+    return servers_of(cluster.zookeeper_properties(ensemble[0])) if ensemble else {}
+
+
+def zoo_cfg_servers(servers: Servers) -> dict[str, str]:
+    """The server.N properties of a zoo.cfg listing ``servers``."""
+    return {f"server.{zkid}": servers[zkid] for zkid in sorted(servers)}
+
+
+def show(servers: Servers) -> str:
+    return ", ".join(f"server.{k}={servers[k]}" for k in sorted(servers)) or "no server"
+
+
+def in_service(state: State) -> bool:
+    """The host's ZooKeeper runs or starts at boot: its zoo.cfg is a running membership (a
+    removed server is stopped and disabled; its files stay)."""
+    service = state["services"]["zookeeper"]
+    return bool(service["active"] or service["enabled"])
+
+
+def running_servers(state: State) -> dict[int, str] | None:
+    """The servers this host's ZooKeeper runs with, or None when it runs none."""
+    config = state["zookeeper"]["config"]
+    if config is None or not in_service(state):
+        return None
+    return servers_of(config)
+
+
+def path(current: Servers, wanted: Servers) -> list[dict[int, str]]:
+    """The server lists from ``current`` to ``wanted``, one server apart, except to and from
+    a standalone server: 1 -> 3 adds two at once, 3 -> 1 removes two (a list of two servers
+    is never a step on the way: see two_server_problems)."""
+    configs = [dict(current)]
+    adds = sorted(set(wanted) - set(current))
+    removes = sorted(set(current) - set(wanted), reverse=True)
+    config = dict(current)
+    while adds:
+        # A standalone server restarts whatever is added: add two at once, to three servers.
+        take = 2 if len(config) == 1 and len(adds) > 1 else 1
+        for zkid in adds[:take]:
+            config[zkid] = wanted[zkid]
+        adds = adds[take:]
+        configs.append(dict(config))
+    while removes:
+        take = 2 if len(config) == 3 and len(wanted) == 1 else 1
+        for zkid in removes[:take]:
+            del config[zkid]
+        removes = removes[take:]
+        configs.append(dict(config))
+    return configs
