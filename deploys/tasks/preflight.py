@@ -57,22 +57,25 @@ def stranded_replicas(cluster: Cluster, states: dict[str, State]) -> list[Proble
     if found and any(node.auto_kafkaid for node in cluster.brokers):
         # "auto" hosts hold the ids ZooKeeper gives them, among them a gone broker's, whose
         # replicas its replacement takes over: not stranded.
-        ids += auto_ids(cluster, states).values()
-        found = stranded_replica_problems(layout.assignment, ids, layout.registered)
+        given = auto_ids(cluster, states)
+        if given is None:
+            return []  # the id resolution refuses this run itself, saying why
+        found = stranded_replica_problems(layout.assignment, ids + given, layout.registered)
     return found
 
 
-def auto_ids(cluster: Cluster, states: dict[str, State]) -> dict[str, int]:
+def auto_ids(cluster: Cluster, states: dict[str, State]) -> list[int] | None:
     """The ids this run gives the "auto" hosts (deploys.tasks.broker_identity claims them
-    after the roll lock is taken, by the same rules)."""
+    after the roll lock is taken, by the same rules); None when not all can be given."""
     client = open_client(cluster, READ_SECONDS)
     if client is None:
-        return {}
+        return None
     try:
         registry = read_registry(client, cluster.brokers[0].settings["zookeeper_chroot"])
     finally:
         close_client(client)
-    return assign_ids(cluster, states, registry).ids
+    assignment = assign_ids(cluster, states, registry)
+    return None if assignment.problems else list(assignment.ids.values())
 
 
 def refuse_unsafe_bake(inventory: Any, cluster: Cluster) -> None:

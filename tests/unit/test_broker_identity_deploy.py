@@ -219,6 +219,13 @@ def test_the_gone_broker_s_replicas_are_not_stranded_when_an_auto_host_takes_its
     rendered = deploy(hosts, zookeeper, layout=layout)
     assert broker_ids(rendered) == {"kafka-1": 1, "kafka-3": 3, "kafka-4": 2}
 
+    # kafka-4's volume names broker 3 (kafka-3's): the id resolution refuses, and says only
+    # that, not that broker 2 must be drained.
+    foreign = deployed(3, ensemble=1, zookeeper=False)
+    with pytest.raises(PyinfraError) as refused:
+        deploy(with_live(hosts, {"@fake/kafka-4": foreign}), zookeeper, layout=layout)
+    assert "kafka-4: kafkaid" in str(refused.value) and "drain" not in str(refused.value)
+
     hosts.pop()  # without kafka-4, broker 2's replicas have no host: refused
     with pytest.raises(PyinfraError, match=r"broker 2 \(not registered\): kafkaid: holds 2"):
         deploy(hosts, zookeeper, layout=layout)
