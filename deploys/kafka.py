@@ -15,7 +15,7 @@ from deploys.tasks.broker_identity import adopt_volumes, resolve_broker_ids
 from deploys.tasks.distribution import mark_current
 from deploys.tasks.host_tools import install_host_tools
 from deploys.tasks.install import install, wanted_by
-from deploys.tasks.kafka import configure_kafka
+from deploys.tasks.kafka import configure_kafka, retire_broker
 from deploys.tasks.logs import configure_log_shipping
 from deploys.tasks.monitoring import configure_monitoring
 from deploys.tasks.preflight import refuse_destructive_changes
@@ -68,6 +68,8 @@ if installed.distribution:
     mark_current(node)
     # kafka_topics, once for the cluster, after every broker was configured and rolled.
     configure_topics(cluster, node, installed.distribution, session)
+if node.kafkaid is None:
+    retire_broker(cluster, node)  # kafkaid taken away (after a drain): stopped, data kept
 configure_log_shipping(cluster, node)
 if node.monitoring:
     configure_monitoring(cluster, node)

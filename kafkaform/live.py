@@ -100,7 +100,6 @@ def live_problems(cluster: Cluster, states: Mapping[str, State]) -> list[Problem
         problems += kafka_dir_problems(node, state)
         problems += kafka_identity_problems(node, state)
         problems += zookeeper_dir_problems(node, state)
-        problems += role_removal_problems(node, state)
     # Membership changes are planned, not refused: only what no plan can do is a problem.
     problems += list(plan_ensemble_change(cluster, states).problems)
     order = {node.name: i for i, node in enumerate(cluster.nodes)}
@@ -202,30 +201,13 @@ def zookeeper_dir_problems(node: Node, state: State) -> list[Problem]:
     return problems
 
 
-def role_removal_problems(node: Node, state: State) -> list[Problem]:
-    problems = []
-    if node.kafkaid is None:
-        evidence = service_evidence(state, "kafka")
-        evidence += [
-            f"{partitions(state, d)} partition dirs in {d}"
-            for d in state["kafka"]["log_dirs"]
-            if partitions(state, d) > 0
-        ]
-        if evidence:
-            broker = live_broker_id(state)
-            keep = f"kafkaid {broker}" if broker else "its kafkaid"
-            problems.append(
-                Problem(
-                    node.name,
-                    "kafkaid",
-                    f"runs Kafka broker {broker or '(unknown id)'} ({', '.join(evidence)}) "
-                    "but has no kafkaid: removing a broker is not automated yet (issue 10). "
-                    f"Keep {keep}; to retire it, move its replicas to other brokers "
-                    "(kafka-reassign-partitions.sh), stop and disable the kafka service "
-                    "here, then remove kafkaid.",
-                )
-            )
-    return problems
+def leaving_broker(node: Node, state: State) -> str | None:
+    """The broker id a host the inventory gives no kafkaid still runs or keeps enabled (the
+    deploy retires it once it holds no replica: deploys.tasks.preflight checks that), or
+    None."""
+    if node.kafkaid is not None or not service_evidence(state, "kafka"):
+        return None
+    return live_broker_id(state) or "(unknown id)"
 
 
 # --- a bake -------------------------------------------------------------------------------

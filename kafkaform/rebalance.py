@@ -274,10 +274,10 @@ def stranded_replica_problems(
                 "kafkaid",
                 f"holds {counts[broker]} replica(s) of {len(topics)} topic(s) "
                 f"({', '.join(topics[:5])}{', ...' if len(topics) > 5 else ''}) but no host "
-                f"of the inventory has kafkaid: {broker}. Removing its host now would leave "
-                "those partitions a replica short for good. Put the host back in the "
-                f"inventory, run `kafkaform drain INVENTORY --broker {broker}` first, then "
-                "remove it",
+                f"of the inventory has kafkaid: {broker}. Taking it away now would leave "
+                f"those partitions a replica short for good. Keep kafkaid: {broker} on its "
+                f"host, run `kafkaform drain INVENTORY --broker {broker}` first, then take "
+                "it off (the deploy stops that broker, its data stays)",
             )
         )
     return problems

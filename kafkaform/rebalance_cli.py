@@ -1,6 +1,6 @@
-"""``kafkaform rebalance INVENTORY``, ``kafkaform drain INVENTORY --broker ID`` and
-``kafkaform retire INVENTORY --broker ID``: scale a running cluster out and in, from the
-control machine.
+"""``kafkaform rebalance INVENTORY`` and ``kafkaform drain INVENTORY --broker ID``: scale a
+running cluster out and in, from the control machine (the deploy then retires a drained
+broker whose host lost its kafkaid: deploys.tasks.kafka.retire_broker).
 
 The assignment is read in ZooKeeper (kafkaform.partition_reads), planned by
 kafkaform.rebalance and printed first; ``--dry-run`` stops there. The reassignment itself runs
@@ -252,38 +252,16 @@ def check_result(layout: Layout, plan: RebalancePlan, drained: int | None) -> No
         raise CommandError(f"broker {drained} still holds replicas")
 
 
-def retire(inventory_path: str, broker: int, progress: Progress = print) -> None:
-    """Stop and disable the drained broker's service on its host (its data stays on disk)."""
-    inventory, cluster = load_cluster(inventory_path)
-    node = next((n for n in cluster.brokers if n.kafkaid == broker), None)
-    if node is None:
-        raise CommandError(f"no host of {inventory_path} has kafkaid: {broker}")
-    if node.zookeeper:
-        raise CommandError(
-            f"{node.name} also runs a ZooKeeper server: taking it out changes the ensemble, "
-            "which is ZooKeeper's membership procedure, not this command"
-        )
-    held = replica_counts(layout_of(cluster).assignment)[broker]
-    if held:
-        raise CommandError(
-            f"broker {broker} still holds {held} replica(s): run `kafkaform drain "
-            f"{inventory_path} --broker {broker}` first"
-        )
-    with BrokerShell(inventory, node.name) as shell:
-        shell.run("systemctl disable --now kafka.service", "stopping Kafka")
-    progress(
-        f"{node.name}: Kafka stopped and disabled, its data left in place. Now remove "
-        f"{node.name} from the inventory and run the deploy: monitoring stops scraping it."
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     try:
-        if args.command == "retire":
-            retire(args.inventory, args.broker)
-        else:
-            drained = args.broker if args.command == "drain" else None
-            reassign(args.inventory, drained, args.dry_run, args.throttle, args.wait)
+        drained = args.broker if args.command == "drain" else None
+        reassign(args.inventory, drained, args.dry_run, args.throttle, args.wait)
+        if drained is not None and not args.dry_run:
+            print(
+                f"broker {drained} is drained. Next: take kafkaid: {drained} off its host in the "
+                "inventory (keep the host listed) and run the deploy: it stops and disables "
+                "that broker, keeps its data, and monitoring stops scraping it"
+            )
     except CommandError as error:
         print(f"kafkaform {args.command}: {error}", file=sys.stderr)
         return error.code
@@ -309,7 +287,6 @@ def add_cli(subparsers: Any) -> None:
     for name, parents, summary in (
         ("rebalance", [common, moving], "spread the partitions evenly over every broker"),
         ("drain", [common, broker, moving], "move every replica off one broker"),
-        ("retire", [common, broker], "stop and disable a drained broker (its data stays)"),
     ):
         parser = subparsers.add_parser(name, parents=parents, help=summary, description=summary)
         parser.set_defaults(func=run)

@@ -6,16 +6,19 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.context import ctx_state
 from pyinfra.operations import server
 
 from deploys.tasks.host_files import put_text
 from deploys.tasks.jmx_exporter import JmxAgent
+from deploys.tasks.preflight import live_states
 from deploys.tasks.roll import LIB_DIR, RollSession
 from deploys.tasks.service import GATE_SECONDS, JavaService
 from deploys.tasks.upgrade import upgrade_plan
 from kafkaform import programs
 from kafkaform.candidates import Candidate, place_script, stage_script, staging_dir
 from kafkaform.cluster import Cluster, Node
+from kafkaform.live import leaving_broker
 from kafkaform.settings import JAVA_BIN
 from kafkaform.templating import render, template_path
 from kafkaform.upgrade import pinned_properties
@@ -168,4 +171,17 @@ def unpin_protocol(
     else:
         server.shell(
             name="Upgrade phase 2: restart with the new protocol (the controller last)", **roll
+        )
+
+
+def retire_broker(cluster: Cluster, node: Node) -> None:
+    """A host the inventory no longer gives a kafkaid: its broker is stopped and disabled
+    (the preflight refused the run unless it holds no replica: drained), its data left in
+    place; monitoring drops it, its targets being the inventory's brokers."""
+    state = live_states(ctx_state.get().inventory, cluster).get(node.name)
+    broker = leaving_broker(node, state) if state is not None else None
+    if broker is not None:
+        server.shell(
+            name=f"Kafka broker {broker} retired (no kafkaid): stopped and disabled, data kept",
+            commands=["systemctl disable --now kafka.service"],
         )

@@ -19,7 +19,14 @@ from kafkaform.broker_claims import close_client, open_client, read_registry
 from kafkaform.broker_ids import assign_ids
 from kafkaform.cluster import Cluster
 from kafkaform.deploy_support import once_per_run, prepared_facts
-from kafkaform.live import BAKE_REASON, State, bake_problems, live_problems, probe_paths
+from kafkaform.live import (
+    BAKE_REASON,
+    State,
+    bake_problems,
+    leaving_broker,
+    live_problems,
+    probe_paths,
+)
 from kafkaform.partition_reads import read_layout
 from kafkaform.rebalance import stranded_replica_problems
 from kafkaform.upgrade import upgrade_problems
@@ -41,17 +48,30 @@ def refuse_destructive_changes(inventory: Any, cluster: Cluster) -> None:
 
 
 def stranded_replicas(cluster: Cluster, states: dict[str, State]) -> list[Problem]:
-    """Replicas on brokers no inventory host runs. The removed host is not in the inventory,
-    so only the cluster knows it: its assignment, read in ZooKeeper when a broker runs. A
-    ZooKeeper that does not answer is not judged here: the roll lock, taken next, refuses
-    the run then."""
+    """Replicas on brokers no inventory host gives a kafkaid: a host taken out of the
+    inventory (only the cluster knows it) or one whose kafkaid was taken away (the deploy
+    retires that broker, so it must hold nothing). Read in ZooKeeper while a broker runs."""
     if not any(state["services"]["kafka"]["active"] for state in states.values()):
         return []  # no broker runs: nothing was assigned yet, or nothing can be read
+    leaving = {
+        node.name: broker
+        for node in cluster.nodes
+        if node.name in states and (broker := leaving_broker(node, states[node.name]))
+    }
     try:
         layout = read_layout(cluster)
     except Exception as error:  # noqa: BLE001 - kazoo raises its own types
+        # Nothing else is judged here: the roll lock, taken next, refuses the run then.
         print(f"    replicas of removed brokers: not checked ({error})", file=sys.stderr)
-        return []
+        return [
+            Problem(
+                name,
+                "kafkaid",
+                f"runs Kafka broker {broker} but has no kafkaid, and whether it still holds "
+                f"replicas cannot be told: ZooKeeper did not answer ({error})",
+            )
+            for name, broker in leaving.items()
+        ]
     ids = [node.kafkaid for node in cluster.brokers if isinstance(node.kafkaid, int)]
     found = stranded_replica_problems(layout.assignment, ids, layout.registered)
     if found and any(node.auto_kafkaid for node in cluster.brokers):

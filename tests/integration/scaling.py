@@ -23,16 +23,25 @@ BIN = Path(sys.executable).parent
 BROKER_ONLY = {name: {"zookeeper": False, "zkid": None} for name in ("kafka-4", "kafka-5")}
 
 
-def scaled_inventory(directory: Path, without: tuple[str, ...] = (), **group: object) -> str:
-    """An inventory of the running lab with kafka-4/5 as brokers only, and without the hosts
-    named in ``without`` (a host taken out of the inventory)."""
+def scaled_inventory(
+    directory: Path,
+    without: tuple[str, ...] = (),
+    no_kafkaid: tuple[str, ...] = (),
+    **group: object,
+) -> str:
+    """An inventory of the running lab with kafka-4/5 as brokers only, without the hosts named
+    in ``without`` (a host taken out of the inventory) and with no kafkaid on the hosts named
+    in ``no_kafkaid`` (a broker being retired)."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"lab_scaled{'_without_' + '_'.join(without) if without else ''}.py"
+    name = "".join(f"_without_{h}" for h in without) + "".join(f"_retired_{h}" for h in no_kafkaid)
+    path = directory / f"lab_scaled{name}.py"  # pyinfra caches an inventory's code by path
+    extra = {h: {**BROKER_ONLY.get(h, {}), **({"kafkaid": None} if h in no_kafkaid else {})}
+             for h in {*BROKER_ONLY, *no_kafkaid}}  # fmt: skip
     path.write_text(
         "from kafkaform.lab.plan import inventory_group_data, inventory_hosts\n"
         "from kafkaform.lab.state import load_state\n\n"
         "_state = load_state()\n"
-        f"_extra = {BROKER_ONLY!r}\n"
+        f"_extra = {extra!r}\n"
         f"_hosts = [(name, {{**data, **_extra.get(name, {{}})}}) for name, data in "
         f"inventory_hosts(_state) if name not in {list(without)!r}]\n"
         f"lab = (_hosts, {{**inventory_group_data(_state), **{group!r}}})\n"

@@ -4,9 +4,10 @@ writes and a consumer reads:
 - 3 -> 5 brokers: `kafkaform rebalance` spreads the partitions over all five (none holds more
   than ceil(2 x fair share)), loses no acknowledged message, and leaves no throttle; a second
   run finds nothing to move;
-- the deploy with kafka-5 taken out of the inventory is refused while broker 5 holds replicas
-  (nothing changed), `kafkaform drain --broker 5` empties it, `kafkaform retire` stops and
-  disables it (its data stays), and then the same deploy goes through.
+- the deploy with kafka-5 taken out of the inventory, or with its kafkaid taken away, is
+  refused while broker 5 holds replicas (nothing changed); `kafkaform drain --broker 5`
+  empties it; the deploy without its kafkaid then stops and disables it (its data stays), and
+  the host can leave the inventory.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import pytest
 from kafkaform import verify
 from kafkaform.partition_reads import read_layout
 from kafkaform.rebalance import replica_counts
-from tests.integration.conftest import deploy, failing_deploy, fresh_lab, kafkaform, on_node
+from tests.integration.conftest import (
+    changed_operations,
+    deploy,
+    failing_deploy,
+    fresh_lab,
+    kafkaform,
+    on_node,
+)
 from tests.integration.scaling import (
     cluster_of,
     fill,
@@ -88,26 +96,32 @@ def test_rebalance_spreads_three_brokers_partitions_over_five_under_traffic(grow
 def test_removing_a_broker_is_refused_until_it_was_drained(grown):
     cluster, inventory, directory = grown
     without = scaled_inventory(directory, without=("kafka-5",))
+    retired = scaled_inventory(directory, no_kafkaid=("kafka-5",))
     running = pids(cluster, "kafka")
-    refused = failing_deploy(without)
-    assert "refusing this deploy, nothing was changed" in refused
-    assert "broker 5 (10.213.0.15:9092): kafkaid: holds" in refused
-    assert "kafkaform drain INVENTORY --broker 5" in refused
-    assert pids(cluster, "kafka") == running  # no broker restarted
+    for removal in (without, retired):
+        refused = failing_deploy(removal)
+        assert "refusing this deploy, nothing was changed" in refused
+        assert "broker 5 (10.213.0.15:9092): kafkaid: holds" in refused
+        assert "kafkaform drain INVENTORY --broker 5" in refused
+    assert pids(cluster, "kafka") == running  # no broker restarted or stopped
 
     with verify.LiveTraffic(verify.bootstrap(cluster), TRAFFIC) as traffic:
         drained = kafkaform_cli("drain", inventory, "--broker", "5", "--throttle", str(THROTTLE))
     print(f"traffic: {traffic.check()}")
     print(f"drain: {result_of(drained.stdout)}")
+    assert "take kafkaid: 5 off its host" in drained.stdout
     layout = read_layout(cluster)
     assert replica_counts(layout.assignment)[5] == 0
     assert broker_throttles(cluster) == {}
 
-    kafkaform_cli("retire", inventory, "--broker", "5")
+    others = {name: pid for name, pid in running.items() if name != "kafka-5"}
+    assert deploy(retired)["results"]["totals"]["error"] == 0
     state = on_node("kafka-5", "systemctl is-active kafka; systemctl is-enabled kafka", check=False)
     assert state.stdout.split() == ["inactive", "disabled"], state.stdout
     data_dir = cluster.node("kafka-5").settings["kafka_data_dirs"][0]
     kept = on_node("kafka-5", f"test -f {data_dir}/meta.properties", check=False)
-    assert kept.returncode == 0, "retire left the broker's data in place"
+    assert kept.returncode == 0, "the retired broker's data was not left in place"
     assert 5 not in read_layout(cluster).registered
+    assert {n: p for n, p in pids(cluster, "kafka").items() if n != "kafka-5"} == others
+    assert changed_operations(deploy(retired)) == []  # retired once, not again
     assert deploy(without)["results"]["totals"]["error"] == 0

@@ -1,4 +1,4 @@
-"""``kafkaform rebalance`` / ``drain`` / ``retire`` with ZooKeeper and the broker host faked:
+"""``kafkaform rebalance`` / ``drain`` with ZooKeeper and the broker host faked:
 the plan is printed first, a dry run changes nothing, a run is throttled, waited for and its
 throttle removed (--verify), a run that stopped is finished before a new plan, and what is not
 safe is refused with nothing changed."""
@@ -13,7 +13,7 @@ from kafkaform import rebalance_cli
 from kafkaform.cli import main
 from kafkaform.cluster import Cluster
 from kafkaform.partition_reads import Layout
-from kafkaform.rebalance_cli import RESULT_RE, CommandError, reassign, retire
+from kafkaform.rebalance_cli import RESULT_RE, CommandError, reassign
 from tests.unit.fakes import fake_hosts
 
 THREE = {("orders", p): ((p % 3) + 1, ((p + 1) % 3) + 1) for p in range(6)}
@@ -183,19 +183,14 @@ def test_a_drain_plans_without_the_broker_and_checks_it_is_empty(lab):
         reassign("inv", drained=5, progress=lab["printed"].append)
 
 
-def test_retire_refuses_a_broker_with_replicas_or_a_zookeeper_host(lab):
-    lab["layouts"] = [Layout({("t", 0): (4, 5)}, registered=registered(1, 2, 3, 4, 5))]
-    with pytest.raises(CommandError, match="still holds 1 replica"):
-        retire("inv", 5)
-    with pytest.raises(CommandError, match="also runs a ZooKeeper server"):
-        retire("inv", 3)
-    with pytest.raises(CommandError, match="no host of inv has kafkaid: 9"):
-        retire("inv", 9)
-    assert lab["shell"].commands == []
+def test_a_drained_broker_s_next_step_is_the_deploy_without_its_kafkaid(lab, capsys):
     lab["layouts"] = [Layout({("t", 0): (1, 2)}, registered=registered(1, 2, 3, 4, 5))]
-    retire("inv", 5, progress=lab["printed"].append)
-    assert lab["shell"].commands == ["systemctl disable --now kafka.service"]
-    assert "remove @fake/kafka-5 from the inventory" in lab["printed"][-1]
+    assert main(["drain", "inv", "--broker", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "broker 5 holds no replica" in out
+    assert "take kafkaid: 5 off its host in the inventory" in out
+    assert main(["drain", "inv", "--broker", "5", "--dry-run"]) == 0
+    assert "take kafkaid" not in capsys.readouterr().out  # a dry run drained nothing
 
 
 def test_a_zookeeper_that_does_not_answer_is_a_command_error(lab, monkeypatch, capsys):
@@ -207,7 +202,7 @@ def test_a_zookeeper_that_does_not_answer_is_a_command_error(lab, monkeypatch, c
     err = capsys.readouterr().err
     assert err.startswith("kafkaform rebalance: cannot read the partitions' assignment")
     assert err.rstrip().endswith("Connection time-out")
-    assert main(["retire", "inv", "--broker", "5"]) == 1
+    assert main(["drain", "inv", "--broker", "5"]) == 1
 
 
 def test_the_cli_exits_2_for_an_inventory_it_cannot_load(tmp_path, capsys):
@@ -215,7 +210,6 @@ def test_the_cli_exits_2_for_an_inventory_it_cannot_load(tmp_path, capsys):
     assert main(["rebalance", missing, "--dry-run"]) == 2
     assert "cannot load the inventory" in capsys.readouterr().err
     assert main(["drain", missing, "--broker", "3"]) == 2
-    assert main(["retire", missing, "--broker", "3"]) == 2
 
 
 def test_the_broker_shell_runs_commands_through_the_inventorys_connector():

@@ -129,3 +129,44 @@ def test_the_check_reads_zookeeper_only_while_a_broker_runs(monkeypatch, capsys)
     assert preflight.stranded_replicas(cluster, live) == []
     assert asked == [cluster]
     assert "replicas of removed brokers: not checked (no ZooKeeper)" in capsys.readouterr().err
+
+
+def without_kafkaid(hosts: list, name: str) -> list:
+    return [(n, {**d, "kafkaid": None}) if n == name else (n, d) for n, d in hosts]
+
+
+def test_a_host_whose_kafkaid_was_taken_away_is_refused_while_its_broker_holds_replicas():
+    layout = Layout({("orders", 0): (1, 3), ("orders", 1): (3, 2)}, registered={3: "c:9092"})
+    with pytest.raises(PyinfraError) as refused:
+        run_deploy(without_kafkaid(live_hosts(3), "@fake/kafka-3"), layout=layout)
+    message = str(refused.value)
+    assert "broker 3 (c:9092): kafkaid: holds 2 replica(s) of 1 topic(s)" in message
+    assert "kafkaform drain INVENTORY --broker 3" in message
+
+
+def test_a_drained_broker_whose_kafkaid_was_taken_away_is_stopped_and_disabled_only():
+    layout = Layout({("orders", 0): (1, 2)}, registered={1: "a", 2: "b", 3: "c"})
+    run = run_deploy(without_kafkaid(live_hosts(3), "@fake/kafka-3"), layout=layout)
+    retire = "systemctl disable --now kafka.service"
+    assert [c for c in run.commands["@fake/kafka-3"] if retire in c] != []
+    assert not any("rm " in c and "/var/lib/kafka" in c for c in run.commands["@fake/kafka-3"])
+    assert not any(retire in c for h in ("@fake/kafka-1", "@fake/kafka-2") for c in run.commands[h])
+    assert any(n.startswith("Kafka broker 3 retired") for n in run.names["@fake/kafka-3"])
+
+
+def test_without_zookeeper_a_host_losing_its_kafkaid_is_refused(monkeypatch):
+    from deploys.tasks import preflight
+    from facts.live import build_state
+    from kafkaform.cluster import Cluster
+
+    hosts = without_kafkaid(fake_hosts("debian12", nodes=3), "@fake/kafka-3")
+    cluster = Cluster.from_hosts(hosts)
+    live = {f"@fake/kafka-{i}": build_state(deployed(i)) for i in (1, 2, 3)}
+
+    def unreachable(cluster, timeout=10.0):
+        raise TimeoutError("no ZooKeeper")
+
+    monkeypatch.setattr(preflight, "read_layout", unreachable)
+    (problem,) = preflight.stranded_replicas(cluster, live)
+    assert (problem.where, problem.field) == ("@fake/kafka-3", "kafkaid")
+    assert "runs Kafka broker 3 but has no kafkaid" in problem.message
