@@ -151,3 +151,14 @@ def test_alertmanager_config_passes_amtool(tmp_path: Path):
     (tmp_path / "am.yml").write_text(text)
     proc = subprocess.run([amtool, "check-config", str(tmp_path / "am.yml")], capture_output=True)
     assert proc.returncode == 0, proc.stdout
+
+
+def test_a_retired_broker_is_no_kafka_target_but_its_host_still_is():
+    """Scale in: the host whose kafkaid was taken away (its broker drained and stopped)."""
+    cluster = cluster_with_monitoring(1)
+    retired = Cluster.from_hosts(
+        (n.name, {**n.data, "kafkaid": None} if n.name == "k3" else n.data) for n in cluster.nodes
+    )
+    jobs = {job.name: job for job in monitoring.scrape_jobs(retired, retired.node("mon1"))}
+    assert [t.address for t in jobs["kafka"].targets] == ["10.1.0.1:7071", "10.1.0.2:7071"]
+    assert "10.1.0.3:9100" in [t.address for t in jobs["node"].targets]
