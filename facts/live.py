@@ -14,6 +14,8 @@ from typing import Any
 
 from pyinfra.api import FactBase
 
+from facts.service import started_file
+
 HEADER = "kafkaform-live-state 1"  # first line printed; also what fake hosts match on
 SERVICES = ("zookeeper", "kafka")
 # systemd states in which a service counts as running / as started at boot.
@@ -62,6 +64,8 @@ kafka_dir() {
 zk_live() {
   [ -f "$1" ] || return 0
   say config zoo.cfg "$1"
+  # Written after the running server started: it runs an older file (an interrupted run).
+  if [ -f __STARTED__ ] && [ "$1" -nt __STARTED__ ]; then say live zookeeper.stale yes; fi
   lines zoo.cfg "$1" < "$1"
   d=$(prop dataDir "$1")
   l=$(prop dataLogDir "$1")
@@ -89,7 +93,7 @@ kafka_live() {
     kafka_dir "$(printf '%s' "$d" | sed 's/^[[:space:]]*//;s/[[:space:]]*$//')"
   done
 }
-""".replace("__DEFAULT__", KAFKA_DEFAULT_LOG_DIR)
+""".replace("__DEFAULT__", KAFKA_DEFAULT_LOG_DIR).replace("__STARTED__", started_file("zookeeper"))
 
 
 class LiveState(FactBase):
@@ -101,7 +105,7 @@ class LiveState(FactBase):
                                        "distribution": str | None},
                          "kafka": {...}},
             "zookeeper": {"config": dict | None, "data_dir", "datalog_dir": str | None,
-                          "myid": int | None, "has_data": bool},
+                          "myid": int | None, "has_data": bool, "stale": bool},
             "kafka": {"config": dict | None, "log_dirs": [str], "meta": {dir: dict},
                       "has_data": bool},
             "dirs": {"zookeeper": {path: {"exists", "files", "myid"}},
@@ -110,7 +114,8 @@ class LiveState(FactBase):
 
     ``distribution``: the Kafka distribution a running service's process was started from
     (``kafka_2.13-3.8.1``, read from its classpath), what a version upgrade works from.
-    ``has_data``: ZooKeeper snapshots or transaction logs under the live dataDir/dataLogDir;
+    ``stale``: zoo.cfg was written after the running server started (it runs an older
+    one). ``has_data``: ZooKeeper snapshots or transaction logs under the live dataDir/dataLogDir;
     a meta.properties or partition directories in a live Kafka log dir. ``dirs`` holds every
     directory probed, the live ones and the inventory's (``zookeeper_dirs``, ``kafka_dirs``).
     """
@@ -223,6 +228,7 @@ def build_state(output: Iterable[str]) -> dict[str, Any]:
         "datalog_dir": datalog_dir,
         "myid": int(myid) if myid and myid.isdigit() else None,
         "has_data": any(zk_dirs.get(d, {}).get("files", 0) > 0 for d in live_zk),
+        "stale": live.get("zookeeper.stale") == "yes",
     }
 
     server = (

@@ -106,6 +106,9 @@ class Step:
     actions: tuple[Action, ...]
 
     def describe(self) -> str:
+        if self.before == self.after:
+            restarted = sorted({a.zkid for a in self.actions})
+            return f"finish an interrupted step: restart server(s) {restarted} onto their zoo.cfg"
         added = sorted(set(self.after) - set(self.before))
         removed = sorted(set(self.before) - set(self.after))
         change = [f"+server.{z}" for z in added] + [f"-server.{z}" for z in removed]
@@ -170,13 +173,41 @@ def plan_ensemble_change(cluster: Cluster, states: Mapping[str, State]) -> Ensem
     problems += two_server_problems(cluster, configs)
     if problems:
         return EnsemblePlan(problems=tuple(problems))
-    steps = []
+    steps = [finish_step(current, owners, running)] if stale(current, running) else []
     for before, after in zip(configs, configs[1:], strict=False):
         steps.append(Step(before, after, step_actions(before, after, owners)))
     problems += stale_joiner_problems(cluster, states, steps)
     if problems:
         return EnsemblePlan(problems=tuple(problems))  # nothing runs while one is refused
     return EnsemblePlan(steps=tuple(steps), owners=owners)
+
+
+def stale(current: Servers, running: Mapping[str, State]) -> list[int]:
+    """Servers listing ``current`` in their zoo.cfg but started before it was written: the
+    last restart of a step a run was interrupted before. Such a server still runs the step's
+    older list, so the step is finished before the next one starts (two steps apart, two
+    lists need not share a majority)."""
+    return sorted(
+        int(state["zookeeper"]["myid"])
+        for state in running.values()
+        if state["zookeeper"].get("stale")
+        and state["services"]["zookeeper"]["active"]
+        and state["zookeeper"]["myid"] is not None
+        and running_servers(state) == dict(current)
+    )
+
+
+def finish_step(current: Servers, owners: Mapping[int, str], running: Mapping[str, State]) -> Step:
+    """Restart the stale servers onto the list in their file, each while the rest serve, a
+    leader in the second pass."""
+    servers = tuple(sorted(current.items()))
+    actions = tuple(
+        Action("restart", owners[z], z, servers, gate=tuple(x for x in current if x != z),
+               leader_last=leader_last)
+        for leader_last in (True, False)
+        for z in stale(current, running)
+    )  # fmt: skip
+    return Step(current, current, actions)
 
 
 def id_problems(cluster: Cluster, states: Mapping[str, State]) -> list[Problem]:

@@ -50,7 +50,17 @@ def check_roles(node: Node) -> list[Problem]:
     elif kafkaid is not None and kafkaid < 1:
         problems.append(Problem(node.name, "kafkaid", f"{kafkaid} must be 1 or more"))
     if flag is not True and zkid is None and kafkaid is None and data.get("monitoring") is not True:
-        problems.append(Problem(node.name, "kafkaid", "no role: set kafkaid and/or zookeeper+zkid"))
+        problems.append(
+            Problem(
+                node.name,
+                "kafkaid",
+                "no role (no kafkaid, no zookeeper+zkid, no monitoring): the deploy only stops "
+                "and disables a broker or ZooKeeper server still running here (drained, or "
+                "out of the ensemble), its data kept. Set kafkaid and/or zookeeper+zkid if "
+                "this host should run one",
+                warning=True,
+            )
+        )
     return problems
 
 

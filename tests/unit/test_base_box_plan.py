@@ -91,6 +91,10 @@ def test_bake_checks_settings_but_not_roles():
         run_deploy(box_host("debian12", kafka_hepa="1g"), deploy=BOX)
 
 
-def test_kafka_deploy_still_refuses_a_host_without_ids():
-    with pytest.raises(PyinfraError, match="no role"):
-        run_deploy(box_host("debian12"))
+def test_kafka_deploy_on_a_host_without_ids_installs_no_service():
+    # "no role" is a warning (a retired broker's host keeps its place in the inventory):
+    # a fresh host without ids gets no ZooKeeper, no broker, and nothing is stopped there.
+    ops = run_deploy(box_host("debian12", ssh_hostname="10.0.0.50")).ops(H)
+    assert ops[0] == "Install base packages, node_exporter"  # no Java, no Kafka distribution
+    assert not any(op.startswith(("ZooKeeper", "Kafka broker", "systemd unit")) for op in ops)
+    assert not any("retired" in op or "disable" in op for op in ops), ops

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
 from typing import Any
 
 import pytest
@@ -250,6 +252,51 @@ def test_a_finished_step_is_not_run_again():
     four = {1, 2, 3, 4}
     plan = plan_ensemble_change(cluster(5, {1, 2, 3, 4, 5}), steady(5, four))
     assert plan.describe() == ["step 1: 4 -> 5 servers (+server.5)"]
+
+
+def test_a_step_interrupted_before_its_last_restart_is_finished_before_the_next():
+    # Every zoo.cfg lists 1..4, but server 3 (the leader, restarted last) was not restarted
+    # after its file was written: it still runs 1..3. The next step must wait for it.
+    four = {1, 2, 3, 4}
+    states = steady(5, four)
+    states["kafka-3"]["zookeeper"]["stale"] = True
+    plan = plan_ensemble_change(cluster(5, {1, 2, 3, 4, 5}), states)
+    assert plan.describe() == [
+        "step 1: finish an interrupted step: restart server(s) [3] onto their zoo.cfg",
+        "step 2: 4 -> 5 servers (+server.5)",
+    ]
+    first = plan.steps[0].actions
+    assert kinds(first) == [("restart", "kafka-3", True), ("restart", "kafka-3", False)]
+    assert first[0].servers == servers(1, 2, 3, 4) and first[0].gate == (1, 2, 4)
+
+
+def test_a_stale_server_of_a_finished_change_is_the_roll_s_not_a_step():
+    # The inventory's list runs everywhere: the usual drift check restarts server 3.
+    states = steady(5, {1, 2, 3, 4, 5})
+    states["kafka-3"]["zookeeper"]["stale"] = True
+    assert plan_ensemble_change(cluster(5, {1, 2, 3, 4, 5}), states).steps == ()
+
+
+def test_the_live_state_tells_a_zoo_cfg_written_after_the_server_started(tmp_path):
+    from facts.live import FUNCTIONS
+
+    cfg, started = tmp_path / "zoo.cfg", tmp_path / "started"
+    functions = FUNCTIONS.replace("/run/kafkaform-zookeeper/started", str(started))
+
+    def probe() -> bool:
+        script = f"{functions}\nzk_live {cfg}"
+        out = subprocess.run(["sh", "-c", script], capture_output=True, text=True).stdout
+        return build_state(out.splitlines())["zookeeper"]["stale"]
+
+    cfg.write_text("server.1=a:2888:3888\n")
+    started.write_text("digest\n")  # the server started after its file was written
+    os.utime(cfg, (1_000, 1_000))
+    assert probe() is False
+    os.utime(cfg, None)  # written again afterwards
+    os.utime(started, (2_000, 2_000))
+    assert probe() is True
+    started.unlink()  # not running under a kafkaform unit: nothing to tell
+    assert probe() is False
 
 
 # --- refused ---------------------------------------------------------------------------------

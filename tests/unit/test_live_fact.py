@@ -93,6 +93,7 @@ def test_fact_on_a_fresh_host(tmp_path: Path):
         "datalog_dir": None,
         "myid": None,
         "has_data": False,
+        "stale": False,
     }
     assert state["kafka"] == {"config": None, "log_dirs": [], "meta": {}, "has_data": False}
 

@@ -8,7 +8,7 @@ import pytest
 from pyinfra.api.exceptions import PyinfraError
 
 from kafkaform.cli import main
-from kafkaform.validate import check
+from kafkaform.validate import check, findings
 from tests.unit.deployrun import REPO, run_deploy
 from tests.unit.fakes import fake_hosts
 
@@ -88,9 +88,13 @@ def test_no_zookeeper_and_no_broker():
     ]
 
 
-def test_host_without_any_role():
+def test_host_without_any_role_is_a_warning_saying_what_the_deploy_does_there():
+    # A broker being retired keeps its host listed without kafkaid (README: removing a broker).
     hosts = [*three(), node("spare")]
-    assert messages(hosts) == ["spare: kafkaid: no role: set kafkaid and/or zookeeper+zkid"]
+    assert messages(hosts) == []
+    (warning,) = [p for p in findings(hosts) if p.where == "spare"]
+    assert warning.warning and warning.field == "kafkaid"
+    assert "no role" in warning.message and "only stops and disables" in warning.message
 
 
 def test_even_ensemble_is_an_error_unless_allowed():
