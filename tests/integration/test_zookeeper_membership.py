@@ -7,7 +7,8 @@ left. Throughout, a separate process asks every host `srvr` and `ruok` every 0.2
 leaders, a leader in every sample but those of the one election each step's leader restart
 causes (each gap measured), and a majority of the ensemble's servers up at every sample.
 Znodes written before are all read back after; a producer (acks=all) and a consumer run the
-whole time and every acknowledged message is read back.
+whole time and every acknowledged message is read back. The growth is interrupted once (the
+deploy killed mid-step) and finished by the next plain run.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tests.integration.conftest import (
     lab_inventory_with,
     on_node,
 )
+from tests.integration.test_upgrade import killed_deploy
 
 TOPIC = "membership"
 ZNODES = 200
@@ -181,7 +183,15 @@ def test_zookeeper_grows_3_to_5_and_shrinks_back_under_traffic(lab_allowed, tmp_
         QuorumWatch(cluster, tmp_path / "quorum.jsonl") as watch,
         verify.LiveTraffic(verify.bootstrap(cluster), TOPIC) as traffic,
     ):
-        grow = timed_deploy(LAB_INVENTORY)
+        # A run killed (SIGKILL, its whole process group) once the first new server
+        # follows, mid-step: the next plain run reads where it stopped and finishes.
+        began = time.time()
+        killed_deploy(
+            LAB_INVENTORY,
+            tmp_path / "killed.log",
+            lambda: verify.ensemble_modes_reachable(cluster).get(names[3]) == "follower",
+        )
+        grow = (began, timed_deploy(LAB_INVENTORY)[1])
         modes = verify.ensemble_modes(cluster)
         assert sorted(modes.values()) == ["follower"] * 4 + ["leader"], modes
         for name in names:
