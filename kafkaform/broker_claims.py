@@ -124,11 +124,16 @@ def with_claimed_ids(cluster: Cluster, timeout: float = 10.0) -> Cluster:
     "auto"). ZooKeeper silent: the cluster as it was (status reports the silence itself)."""
     if not any(n.auto_kafkaid for n in cluster.nodes):
         return cluster
+    registry = fetch_registry(cluster, timeout)
+    return cluster if registry is None else cluster.with_kafkaids(known_ids(cluster, registry))
+
+
+def fetch_registry(cluster: Cluster, timeout: float) -> Registry | None:
+    """read_registry through a client of its own; None when no ZooKeeper answers."""
     client = open_client(cluster, timeout)
     if client is None:
-        return cluster
+        return None
     try:
-        registry = read_registry(client, cluster.brokers[0].settings["zookeeper_chroot"])
+        return read_registry(client, cluster.brokers[0].settings["zookeeper_chroot"])
     finally:
         close_client(client)
-    return cluster.with_kafkaids(known_ids(cluster, registry))

@@ -15,7 +15,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ContextObject, ctx_inventory
 
 from facts.live import LiveState
-from kafkaform.broker_claims import close_client, open_client, read_registry
+from kafkaform.broker_claims import fetch_registry
 from kafkaform.broker_ids import assign_ids
 from kafkaform.cluster import Cluster
 from kafkaform.deploy_support import once_per_run, prepared_facts
@@ -87,13 +87,9 @@ def stranded_replicas(cluster: Cluster, states: dict[str, State]) -> list[Proble
 def auto_ids(cluster: Cluster, states: dict[str, State]) -> list[int] | None:
     """The ids this run gives the "auto" hosts (deploys.tasks.broker_identity claims them
     after the roll lock is taken, by the same rules); None when not all can be given."""
-    client = open_client(cluster, READ_SECONDS)
-    if client is None:
+    registry = fetch_registry(cluster, READ_SECONDS)
+    if registry is None:
         return None
-    try:
-        registry = read_registry(client, cluster.brokers[0].settings["zookeeper_chroot"])
-    finally:
-        close_client(client)
     assignment = assign_ids(cluster, states, registry)
     return None if assignment.problems else list(assignment.ids.values())
 

@@ -11,9 +11,10 @@ import pytest
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 from pyinfra.api.exceptions import PyinfraError
 
-from deploys.tasks import broker_identity, preflight
+from deploys.tasks import broker_identity
 from deploys.tasks.roll import RollSession
 from facts.live import HEADER
+from kafkaform import broker_claims
 from kafkaform.partition_reads import Layout
 from tests.unit.converged import recording_writes
 from tests.unit.deployrun import run_deploy
@@ -210,7 +211,7 @@ def test_the_gone_broker_s_replicas_are_not_stranded_when_an_auto_host_takes_its
     zookeeper = FakeZooKeeper(
         cluster_znodes(registered={1: "10.0.0.11", 3: "10.0.0.13"}, claims={1: "@fake/kafka-1"})
     )
-    monkeypatch.setattr(preflight, "open_client", lambda cluster, timeout: zookeeper)
+    monkeypatch.setattr(broker_claims, "open_client", lambda cluster, timeout: zookeeper)
     layout = Layout({("orders", 0): (1, 2, 3), ("orders", 1): (2, 3, 1)}, registered={1: "a"})
     hosts = fake_hosts("debian12", 4, ensemble=1, kafkaid="auto")
     del hosts[1]  # kafka-2 is gone
