@@ -21,11 +21,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from kafkaform import roll_lock
 from kafkaform.broker_claims import with_claimed_ids
 from kafkaform.cluster import Cluster, Node
 from kafkaform.partition_reads import Layout, read_layout
@@ -144,8 +146,53 @@ def reassign(
     progress: Progress = print,
 ) -> Outcome:
     """Plan (and unless ``dry_run`` run) the reassignment: every inventory broker but
-    ``drained`` holds an even share, ``drained`` none."""
+    ``drained`` holds an even share, ``drained`` none. A run that moves replicas holds the
+    cluster's roll lock: a broker restarting meanwhile would stall the copy, and the copy's
+    under-replicated partitions would stall the restart's health gate."""
     inventory, cluster = load_cluster(inventory_path)
+    what = "rebalance" if drained is None else f"drain broker={drained}"
+    with nullcontext() if dry_run else roll_lock_held(cluster, what, progress):
+        return plan_and_move(inventory, cluster, drained, dry_run, throttle, wait_seconds, progress)
+
+
+@contextmanager
+def roll_lock_held(cluster: Cluster, what: str, progress: Progress) -> Iterator[None]:
+    """The cluster's roll lock, for as long as the block runs (CommandError if it is held
+    for longer than ``roll_lock_wait_seconds``, or ZooKeeper cannot be reached)."""
+    hosts = cluster.zookeeper_connect()
+    try:
+        client = roll_lock.lock_client(hosts)
+    except Exception as error:  # noqa: BLE001 - kazoo raises its own timeout type
+        raise CommandError(
+            f"cannot reach ZooKeeper ({hosts}) to take the roll lock: {error}"
+        ) from None
+    try:
+        wait = max(n.settings["roll_lock_wait_seconds"] for n in cluster.nodes)
+        roll_lock.take(
+            client,
+            roll_lock.holder_text(what),
+            wait,
+            lambda holder: progress(f"--> Waiting for the roll lock, held by: {holder}"),
+        )
+        yield
+    except roll_lock.LockHeld as held:
+        raise CommandError(
+            f"the cluster's roll lock is held by: {held.holder}; a deploy or a restart is "
+            "changing the cluster. Run this again once it is done"
+        ) from None
+    finally:
+        roll_lock.release(client)
+
+
+def plan_and_move(
+    inventory: Any,
+    cluster: Cluster,
+    drained: int | None,
+    dry_run: bool,
+    throttle: int | None,
+    wait_seconds: int,
+    progress: Progress,
+) -> Outcome:
     targets = [n.kafkaid for n in cluster.brokers if n.kafkaid != drained]
     layout = layout_of(cluster)
     if drained is not None and drained not in replica_counts(layout.assignment):

@@ -12,16 +12,12 @@
 from __future__ import annotations
 
 import atexit
-import getpass
 import json
 import os
 import shlex
-import socket
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from pyinfra.api.exceptions import PyinfraError
@@ -31,18 +27,17 @@ from pyinfra.context import ctx_state
 from pyinfra.facts.systemd import SystemdStatus
 
 from deploys.tasks.host_files import ensure_directories, put_template
-from kafkaform import programs
+from kafkaform import programs, roll_lock
 from kafkaform.cluster import Cluster
 from kafkaform.deploy_support import once_per_run, prepared_facts
+from kafkaform.roll_lock import LOCK_PATH
 from kafkaform.settings import JAVA_BIN
 
-LOCK_PATH = "/kafkaform/roll-lock"  # outside Kafka's chroot: it guards ZooKeeper's rolls too
 LIB_DIR = "/usr/local/lib/kafkaform"  # what the safe-restart scripts source or run
 ROLL_LIBRARY = f"{LIB_DIR}/roll.sh"
 # pyinfra flags that would run the steps of a roll on several hosts at once, or stop it from
 # ending at the first failure.
 PARALLEL_FLAGS = ("--no-wait", "--serial")
-SESSION_TIMEOUT = 20.0  # seconds: how long a killed run's lock outlives it
 
 
 class StopAtFirstFailure(BaseStateCallback):
@@ -102,14 +97,6 @@ class RollSession:
     client: Any = field(default=None, repr=False, compare=False)
 
 
-def lock_holder_text(token: str) -> str:
-    since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return (
-        f"deploy control={socket.gethostname()} user={getpass.getuser()} "
-        f"pid={os.getpid()} since={since} token={token}"
-    )
-
-
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)  # stdout may be --json
 
@@ -122,7 +109,7 @@ class ReleaseAtDisconnect(BaseStateCallback):
         self.client = client
 
     def host_disconnect(self, state, host):
-        _close(self.client)
+        roll_lock.release(self.client)
 
 
 def open_session(
@@ -135,53 +122,33 @@ def open_session(
     """
     if not running:
         return RollSession(token=None)
-    from kazoo.client import KazooClient
-    from kazoo.exceptions import NodeExistsError, NoNodeError
-
     hosts = cluster.zookeeper_connect()
-    # Reconnect for as long as it takes, every 2 s at most: while ZooKeeper's own servers roll
-    # (a leader election), the session must find a server again before it expires.
-    retry = {"max_tries": -1, "delay": 0.2, "max_delay": 2}
-    client = KazooClient(hosts=hosts, timeout=SESSION_TIMEOUT, connection_retry=retry)
     try:
-        client.start(timeout=15)
+        client = roll_lock.lock_client(hosts)
     except Exception as error:  # kazoo raises its own timeout type
-        client.stop()
-        client.close()
         raise PyinfraError(
             f"cannot reach ZooKeeper ({hosts}) from this machine to take the roll lock "
             f"({error}); services run on the hosts, so a change could restart them. Check "
             "that the ensemble serves (echo srvr | nc HOST 2181) and that this machine "
             "reaches the client port."
         ) from None
-    atexit.register(_close, client)
+    atexit.register(roll_lock.release, client)
     ctx_state.get().add_callback_handler(ReleaseAtDisconnect(client))
     token = uuid.uuid4().hex
-    deadline = time.monotonic() + wait_seconds
-    shown = False
-    while True:
-        try:
-            client.create(
-                LOCK_PATH, lock_holder_text(token).encode(), ephemeral=True, makepath=True
-            )
-            break
-        except NodeExistsError:
-            try:
-                holder = client.get(LOCK_PATH)[0].decode(errors="replace")
-            except NoNodeError:
-                continue
-            holder = holder.split(" token=")[0]  # a deploy's token is for its own scripts
-            if time.monotonic() > deadline:
-                raise PyinfraError(
-                    f"the cluster's roll lock ({LOCK_PATH}) is held by: {holder}. Another "
-                    "deploy or a hand-run safe-restart is changing the cluster; wait for it "
-                    "and run again. (A holder that was killed lets go within "
-                    f"{SESSION_TIMEOUT:.0f}s.)"
-                ) from None
-            if not shown:
-                progress(f"--> Waiting for the roll lock, held by: {holder}")
-                shown = True
-            time.sleep(2)
+    try:
+        roll_lock.take(
+            client,
+            roll_lock.holder_text("deploy", token),
+            wait_seconds,
+            lambda holder: progress(f"--> Waiting for the roll lock, held by: {holder}"),
+        )
+    except roll_lock.LockHeld as held:
+        raise PyinfraError(
+            f"the cluster's roll lock ({LOCK_PATH}) is held by: {held.holder}. Another "
+            "deploy, a hand-run safe-restart or a rebalance is changing the cluster; wait for "
+            "it and run again. (A holder that was killed lets go within "
+            f"{roll_lock.SESSION_TIMEOUT:.0f}s.)"
+        ) from None
     return RollSession(token=token, controller=_controller(client, cluster), client=client)
 
 
@@ -197,16 +164,6 @@ def _controller(client: Any, cluster: Cluster) -> int | None:
         return int(json.loads(data)["brokerid"])
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def _close(client: Any) -> None:
-    if not client.connected:
-        return
-    try:
-        client.stop()  # closes the session: ZooKeeper deletes the lock znode now
-        client.close()
-    except Exception:  # exiting anyway; the session expires on its own
-        pass
 
 
 def cli_argv() -> list[str]:

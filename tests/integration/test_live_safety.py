@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from kazoo.exceptions import NoNodeError
 
-from deploys.tasks.roll import LOCK_PATH
 from kafkaform import artifacts, settings, verify
+from kafkaform.roll_lock import LOCK_PATH
 from tests.integration.conftest import (
     BIN,
     REPO,

@@ -6,6 +6,7 @@ safe is refused with nothing changed."""
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 import pytest
 
@@ -70,6 +71,14 @@ def lab(monkeypatch):
 
     monkeypatch.setattr(rebalance_cli, "read_layout", read)
     monkeypatch.setattr(rebalance_cli, "BrokerShell", lambda inv, name: state["shell"](inv, name))
+    state["locks"] = []
+
+    @contextmanager
+    def held(cluster, what, progress):
+        state["locks"].append(what)
+        yield
+
+    monkeypatch.setattr(rebalance_cli, "roll_lock_held", held)
     return state
 
 
@@ -220,3 +229,59 @@ def test_the_broker_shell_runs_commands_through_the_inventorys_connector():
         assert shell.attempt("echo gone; exit 3") == (False, ["gone"])
         with pytest.raises(CommandError, match="the check failed on @local:\ngone"):
             shell.run("echo gone; exit 3", "the check")
+
+
+def test_only_a_run_that_moves_replicas_holds_the_roll_lock(lab):
+    spread = {("orders", p): ((p % 5) + 1, ((p + 1) % 5) + 1) for p in range(10)}
+    lab["layouts"] = [Layout(spread, registered=registered(1, 2, 3, 4, 5))]
+    reassign("inv", drained=5, dry_run=True, progress=lab["printed"].append)
+    assert lab["locks"] == []
+    with pytest.raises(CommandError):  # the fake cluster does not move: checked afterwards
+        reassign("inv", drained=5, progress=lab["printed"].append)
+    assert lab["locks"] == ["drain broker=5"]
+
+
+class LockZooKeeper:
+    """kazoo's create/get on the lock znode, held by ``holder`` (None: free)."""
+
+    def __init__(self, holder: str | None) -> None:
+        self.holder, self.created, self.connected = holder, [], True
+
+    def create(self, path, value, ephemeral=False, makepath=False):
+        from kazoo.exceptions import NodeExistsError
+
+        if self.holder is not None:
+            raise NodeExistsError()
+        self.created.append((path, value.decode(), ephemeral))
+
+    def get(self, path):
+        return (self.holder.encode(), None)
+
+    def stop(self):
+        self.connected = False
+
+    def close(self):
+        pass
+
+
+def test_the_lock_is_taken_named_and_released_or_the_holder_named(monkeypatch):
+    from kafkaform import roll_lock
+
+    cluster = Cluster.from_hosts(fake_hosts("debian12", nodes=3, roll_lock_wait_seconds=0))
+    free = LockZooKeeper(None)
+    monkeypatch.setattr(roll_lock, "lock_client", lambda hosts: free)
+    with rebalance_cli.roll_lock_held(cluster, "rebalance", print):
+        ((path, text, ephemeral),) = free.created
+        assert (path, ephemeral) == (roll_lock.LOCK_PATH, True)
+        assert text.startswith("rebalance control=") and "token=" not in text
+        assert free.connected
+    assert not free.connected  # released: its session closed
+
+    taken = LockZooKeeper("deploy control=ops user=a pid=1 since=now token=secret")
+    monkeypatch.setattr(roll_lock, "lock_client", lambda hosts: taken)
+    with pytest.raises(CommandError) as refused:
+        with rebalance_cli.roll_lock_held(cluster, "rebalance", print):
+            pytest.fail("ran without the lock")
+    assert "held by: deploy control=ops user=a pid=1 since=now;" in str(refused.value)
+    assert "secret" not in str(refused.value)
+    assert not taken.connected

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
-from deploys.tasks.roll import LOCK_PATH
 from kafkaform import programs, settings, templating
+from kafkaform.roll_lock import LOCK_PATH
 from tests.unit.test_host_tools_jars import distribution_tarball
 
 TOKEN = "t0k3n"
@@ -119,3 +119,17 @@ def test_a_script_run_by_hand_is_refused_naming_the_holder(library):
     assert result.returncode == 1
     assert "held by: deploy host=control by=test since=now" in result.stderr
     assert TOKEN not in result.stderr
+
+
+def test_a_rebalance_holding_the_lock_is_named_to_a_script_run_by_hand(library, zookeeper):
+    client = KazooClient(hosts=f"127.0.0.1:{zookeeper}")
+    client.start(timeout=15)
+    try:
+        client.set(LOCK_PATH, b"rebalance control=ops user=a pid=7 since=now")
+        result = in_library(library, "take_roll_lock test-script")
+        assert result.returncode == 1
+        assert "held by: rebalance control=ops user=a pid=7 since=now." in result.stderr
+    finally:
+        client.set(LOCK_PATH, HOLDER.encode())
+        client.stop()
+        client.close()
