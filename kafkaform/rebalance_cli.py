@@ -61,21 +61,16 @@ class Outcome:
 
 
 def load_cluster(path: str) -> tuple[Any, Cluster]:
-    """The inventory, validated, and its cluster; CommandError (exit 2) if it cannot be."""
-    from kafkaform.validate import InventoryError, inventory_findings, load_inventory
+    """The inventory, validated, and its cluster with "auto" hosts known by their claimed
+    ids; CommandError (exit 2) if it cannot be used."""
+    from kafkaform.validate import UnusableInventory
+    from kafkaform.validate import load_cluster as load_valid
 
     try:
-        inventory = load_inventory(path)
-    except Exception as error:  # the inventory file is user code: report, don't trace
-        cause = getattr(error, "exception", error)  # pyinfra wraps errors raised in the file
-        raise CommandError(
-            f"{path}: cannot load the inventory: {cause}", EXIT_NO_INVENTORY
-        ) from None
-    errors = [p for p in inventory_findings(inventory) if not p.warning]
-    if errors:
-        raise CommandError(f"{path}: {InventoryError(errors)}", EXIT_NO_INVENTORY)
-    cluster = Cluster.from_hosts((h.name, h.data.dict()) for h in inventory)
-    return inventory, with_claimed_ids(cluster)  # kafkaid "auto": the ids ZooKeeper knows
+        inventory, cluster = load_valid(path)
+    except UnusableInventory as error:
+        raise CommandError(str(error), EXIT_NO_INVENTORY) from None
+    return inventory, with_claimed_ids(cluster)
 
 
 class BrokerShell:

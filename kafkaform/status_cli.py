@@ -10,7 +10,6 @@ from typing import Any
 
 from kafkaform import status_reads
 from kafkaform.broker_claims import with_claimed_ids
-from kafkaform.cluster import Cluster
 from kafkaform.status import assess, table
 
 # 2: nothing was judged (as for a usage error), so a script never takes it for "unhealthy".
@@ -18,20 +17,13 @@ EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_NO_INVENTORY = 0, 1, 2
 
 
 def run(args: argparse.Namespace) -> int:
-    from kafkaform.validate import InventoryError, inventory_findings, load_inventory
+    from kafkaform.validate import UnusableInventory, load_cluster
 
     try:
-        inventory = load_inventory(args.inventory)
-    except Exception as error:  # the inventory file is user code: report, don't trace
-        cause = getattr(error, "exception", error)  # pyinfra wraps errors raised in the file
-        print(f"{args.inventory}: cannot load the inventory: {cause}", file=sys.stderr)
+        _, cluster = load_cluster(args.inventory)
+    except UnusableInventory as error:
+        print(error, file=sys.stderr)
         return EXIT_NO_INVENTORY
-    # Its warnings (settings that cannot take effect) are the deploy's and validate's to say.
-    errors = [p for p in inventory_findings(inventory) if not p.warning]
-    if errors:
-        print(f"{args.inventory}: {InventoryError(errors)}", file=sys.stderr)
-        return EXIT_NO_INVENTORY
-    cluster = Cluster.from_hosts((h.name, h.data.dict()) for h in inventory)
     cluster = with_claimed_ids(cluster, args.timeout)  # kafkaid "auto": the ids claimed
     status = assess(cluster, status_reads.observe(cluster, args.timeout))
     print(status.to_json() if args.json else table(status))

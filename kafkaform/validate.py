@@ -162,6 +162,25 @@ def load_inventory(path: str) -> Any:
         return make_inventory(path, cwd=os.getcwd())
 
 
+class UnusableInventory(Exception):
+    """An inventory a command cannot work from: it does not load, or it has errors."""
+
+
+def load_cluster(path: str) -> tuple[Any, Cluster]:
+    """For the commands that read a live cluster: the inventory and its cluster, or
+    UnusableInventory naming the file and every error (its warnings are the deploy's and
+    `kafkaform validate`'s to say)."""
+    try:
+        inventory = load_inventory(path)
+    except Exception as error:  # the inventory file is user code: report, don't trace
+        cause = getattr(error, "exception", error)  # pyinfra wraps errors raised in the file
+        raise UnusableInventory(f"{path}: cannot load the inventory: {cause}") from None
+    errors = [p for p in inventory_findings(inventory) if not p.warning]
+    if errors:
+        raise UnusableInventory(f"{path}: {InventoryError(errors)}")
+    return inventory, Cluster.from_hosts((h.name, h.data.dict()) for h in inventory)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         inventory = load_inventory(args.inventory)
