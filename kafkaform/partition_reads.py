@@ -21,6 +21,7 @@ class Layout:
     assignment: dict[PartitionId, tuple[int, ...]]  # replicas, preferred leader first
     reassigning: frozenset[PartitionId] = frozenset()  # a reassignment is under way
     registered: dict[int, str] = field(default_factory=dict)  # live broker -> its address
+    racks: dict[int, str] = field(default_factory=dict)  # live broker -> its broker.rack
 
 
 class LayoutError(Exception):
@@ -57,6 +58,15 @@ def parse_registration(data: bytes) -> str:
     return f"{document.get('host', '?')}:{document.get('port', '?')}"
 
 
+def parse_rack(data: bytes) -> str | None:
+    """A broker's registration's ``rack`` (its broker.rack), or None."""
+    try:
+        rack = json.loads(data).get("rack")
+    except (ValueError, AttributeError):
+        return None
+    return str(rack) if rack else None
+
+
 def chroot(cluster: Cluster) -> str:
     nodes = cluster.brokers or cluster.ensemble
     return nodes[0].settings["zookeeper_chroot"] if nodes else ""
@@ -91,15 +101,16 @@ def read_layout(cluster: Cluster, timeout: float = 10.0) -> Layout:
             ids = client.get_children(f"{root}/brokers/ids")
         except NoNodeError:
             ids = []
-        registered = {}
+        registered, racks = {}, {}
         for broker in ids:
             try:
-                registered[int(broker)] = parse_registration(
-                    client.get(f"{root}/brokers/ids/{broker}")[0]
-                )
+                data = client.get(f"{root}/brokers/ids/{broker}")[0]
             except NoNodeError:
                 continue  # went away since it was listed
-        return Layout(assignment, frozenset(reassigning), registered)
+            registered[int(broker)] = parse_registration(data)
+            if rack := parse_rack(data):
+                racks[int(broker)] = rack
+        return Layout(assignment, frozenset(reassigning), registered, racks)
     finally:
         client.stop()
         client.close()

@@ -3,7 +3,8 @@ as few replicas copied as possible (scale out: ``kafkaform rebalance``), none le
 that leaves (scale in: ``kafkaform drain``). Pure: no host, no tool; kafkaform.rebalance_cli
 reads the cluster and runs the plan.
 
-The planner counts replicas, not bytes: each topic is spread on its own (its replicas within
+The planner counts replicas, not bytes, and keeps every partition on as many racks
+(broker.rack) as it was on, or as it can be: each topic is spread on its own (its replicas within
 floor..ceil of its fair share on every broker), then the brokers' totals are evened out by
 moves that keep every topic spread, then each topic's preferred leaders (the first replica of
 each partition) are spread by reordering replica lists, which copies nothing. A replica moves
@@ -122,10 +123,13 @@ class RebalancePlan:
         )
 
 
-def plan_rebalance(assignment: Assignment, brokers: Sequence[int]) -> RebalancePlan:
+def plan_rebalance(
+    assignment: Assignment, brokers: Sequence[int], racks: Mapping[int, str] | None = None
+) -> RebalancePlan:
     """Move the replicas of ``assignment`` so that only ``brokers`` hold them, evenly (see
     the module's docstring). Replicas on any other broker (one being drained, or one already
-    taken out of the inventory) are all moved."""
+    taken out of the inventory) are all moved. ``racks`` (broker -> broker.rack): no move
+    puts a partition's replicas on fewer racks than before, or than it can have."""
     targets = tuple(sorted(set(brokers)))
     before = {p: tuple(r) for p, r in assignment.items()}
     plan = RebalancePlan(targets, before, dict(before))
@@ -141,7 +145,7 @@ def plan_rebalance(assignment: Assignment, brokers: Sequence[int]) -> RebalanceP
             )
     if plan.errors:
         return plan
-    placer = Placer(plan.after, targets)
+    placer = Placer(plan.after, targets, racks or {})
     placer.evacuate()
     for topic in sorted({p[0] for p in before}):
         placer.spread_topic(topic)
@@ -154,13 +158,35 @@ def plan_rebalance(assignment: Assignment, brokers: Sequence[int]) -> RebalanceP
 class Placer:
     """The moves of one plan, made on ``after`` in place, with the counts they need."""
 
-    def __init__(self, after: dict[PartitionId, tuple[int, ...]], targets: tuple[int, ...]):
+    def __init__(
+        self,
+        after: dict[PartitionId, tuple[int, ...]],
+        targets: tuple[int, ...],
+        racks: Mapping[int, str],
+    ):
         self.after = after
         self.targets = targets
+        self.racks = racks
+        self.rack_count = len({racks.get(b) for b in targets})
         self.total = replica_counts(after, targets)
         self.per_topic: dict[str, Counter[int]] = {}
         for (topic, _), replicas in after.items():
             self.per_topic.setdefault(topic, Counter({b: 0 for b in targets})).update(replicas)
+
+    def rack_spread(self, replicas: Iterable[int]) -> int:
+        """How many racks ``replicas`` are on (a broker with no rack is a rack of its own
+        kind: None, as Kafka's rack-aware placement treats it)."""
+        return len({self.racks.get(b) for b in replicas})
+
+    def keeps_racks(self, partition: PartitionId, old: int, new: int) -> bool:
+        """``new`` may take ``old``'s place: the partition stays on as many racks as before,
+        or on as many as it can be (its replicas, at most the racks there are)."""
+        if not self.racks:
+            return True
+        replicas = self.after[partition]
+        after = [new if b == old else b for b in replicas]
+        best = min(len(replicas), self.rack_count)
+        return self.rack_spread(after) >= min(self.rack_spread(replicas), best)
 
     def replace(self, partition: PartitionId, old: int, new: int) -> None:
         """``new`` takes ``old``'s place in the list (so its preferred leadership too)."""
@@ -179,7 +205,16 @@ class Placer:
                     continue
                 topic = self.per_topic[partition[0]]
                 free = [b for b in self.targets if b not in self.after[partition]]
-                new = min(free, key=lambda b: (topic[b], self.total[b], b))
+                # On a rack the partition lacks first: a drain must not lose a rack either.
+                new = min(
+                    free,
+                    key=lambda b: (
+                        not self.keeps_racks(partition, old, b),
+                        topic[b],
+                        self.total[b],
+                        b,
+                    ),
+                )
                 self.replace(partition, old, new)
 
     def spread_topic(self, topic: str) -> None:
@@ -226,7 +261,11 @@ class Placer:
         moves less; False: no pair can."""
         for src, dst in pairs:
             possible = [
-                p for p in partitions(src, dst) if src in self.after[p] and dst not in self.after[p]
+                p
+                for p in partitions(src, dst)
+                if src in self.after[p]
+                and dst not in self.after[p]
+                and self.keeps_racks(p, src, dst)
             ]
             if possible:
                 followers = [p for p in possible if self.after[p][0] != src]

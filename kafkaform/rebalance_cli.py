@@ -223,7 +223,7 @@ def plan_and_move(
                 f"partitions are being reassigned by something else ({shown}): wait until "
                 "it is done (kafka-reassign-partitions --verify), then run this again"
             )
-        plan = plan_rebalance(layout.assignment, targets)
+        plan = plan_rebalance(layout.assignment, targets, layout.racks)
         sizes = partition_sizes(shell.run(log_dirs_command(install, servers), "LogDirsCommand"))
         outcome = Outcome(plan, sum(sizes.get(m.partition, 0) * len(m.added) for m in plan.moves))
         show_plan(outcome, progress)

@@ -170,3 +170,53 @@ def test_a_removed_broker_with_replicas_is_a_problem_naming_the_drain():
     assert stranded_replica_problems(assignment, [1, 2, 5], {}) == []
     # A broker that holds nothing may go: registered or not, it strands nothing.
     assert stranded_replica_problems({("t", 0): (1,)}, [1], {7: "x:9092"}) == []
+
+
+# --- racks (broker.rack, read from the brokers' registrations) -------------------------------
+
+RACKS = {1: "a", 2: "b", 3: "c", 4: "a", 5: "c", 6: "b"}
+
+
+def rack_spreads(assignment: dict, racks: dict) -> list[int]:
+    return [len({racks.get(b) for b in replicas}) for replicas in assignment.values()]
+
+
+def test_growing_three_racks_to_six_brokers_keeps_every_partition_on_three_racks():
+    before = cluster({"orders": (12, 3), "logs": (6, 2)}, brokers=3)  # on brokers 1, 2, 3
+    assert set(rack_spreads(before, RACKS)) == {2, 3}
+    plan = plan_rebalance(before, [1, 2, 3, 4, 5, 6], RACKS)
+    assert not plan.errors
+    assert rack_spreads(plan.after, RACKS) == rack_spreads(before, RACKS)
+    assert spread(plan.after, [1, 2, 3, 4, 5, 6]) == (8, 8)  # 48 replicas, 6 brokers
+    # Blind to racks, the same growth puts some partitions on two racks only.
+    blind = plan_rebalance(before, [1, 2, 3, 4, 5, 6])
+    assert min(rack_spreads(blind.after, RACKS)[:12]) < 3
+
+
+def test_a_drained_broker_s_replicas_go_to_its_rack_when_only_it_keeps_the_spread():
+    before = {("t", p): (1, 2, 3) for p in range(4)}
+    plan = plan_rebalance(before, [1, 2, 4, 5, 6], RACKS)  # broker 3 (rack c) drained
+    assert all(3 not in r for r in plan.after.values())
+    assert all(5 in r for r in plan.after.values())  # the other broker of rack c
+    assert set(rack_spreads(plan.after, RACKS)) == {3}
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_random_racked_clusters_never_lose_a_rack(seed):
+    rng = random.Random(seed)
+    brokers = list(range(1, rng.randint(3, 8) + 1))
+    racks = {b: rng.choice("abc") for b in brokers}
+    old = brokers[: rng.randint(2, len(brokers))]
+    before = {
+        (f"t{t}", p): tuple(rng.sample(old, rng.randint(1, len(old))))
+        for t in range(3)
+        for p in range(rng.randint(1, 20))
+    }
+    plan = plan_rebalance(before, brokers, racks)
+    assert not plan.errors
+    rack_count = len(set(racks.values()))
+    for partition, replicas in before.items():
+        was = len({racks[b] for b in replicas})
+        now = len({racks[b] for b in plan.after[partition]})
+        assert now >= min(was, rack_count, len(replicas)), (partition, replicas)
+    assert plan_rebalance(plan.after, brokers, racks).moves == []

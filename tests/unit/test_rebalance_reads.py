@@ -170,3 +170,12 @@ def test_without_zookeeper_a_host_losing_its_kafkaid_is_refused(monkeypatch):
     (problem,) = preflight.stranded_replicas(cluster, live)
     assert (problem.where, problem.field) == ("@fake/kafka-3", "kafkaid")
     assert "runs Kafka broker 3 but has no kafkaid" in problem.message
+
+
+def test_a_registration_gives_the_broker_s_rack_if_it_has_one():
+    from kafkaform.partition_reads import parse_rack
+
+    with_rack = json.dumps({"endpoints": ["PLAINTEXT://10.0.0.5:9092"], "rack": "eu-1a"})
+    assert parse_rack(with_rack.encode()) == "eu-1a"
+    assert parse_rack(json.dumps({"endpoints": [], "rack": None}).encode()) is None
+    assert parse_rack(b"not json") is None
