@@ -64,6 +64,7 @@ kafka_dir() {
 zk_live() {
   [ -f "$1" ] || return 0
   say config zoo.cfg "$1"
+  zk_dynamic "$2" "$(dirname "$1")"
   # Written after the running server started: it runs an older file (an interrupted run).
   if [ -f __STARTED__ ] && [ "$1" -nt __STARTED__ ]; then say live zookeeper.stale yes; fi
   lines zoo.cfg "$1" < "$1"
@@ -73,6 +74,23 @@ zk_live() {
   say live zookeeper.dataLogDir "$l"
   zk_dir "$d"
   zk_dir "$l"
+}
+# The newest zoo.cfg.dynamic.<hex version> ZooKeeper wrote (longer is newer, then lexical), and
+# kafkaform's join and bootstrap files beside zoo.cfg.
+zk_dynamic() {
+  if [ -n "$1" ] && [ -d "$1" ]; then
+    v=$(ls "$1" | sed -n 's/^zoo\.cfg\.dynamic\.\([0-9a-f][0-9a-f]*\)$/\1/p' |
+      awk '{ print length($0), $0 }' | sort -k1,1n -k2,2 | tail -n 1 | cut -d' ' -f2)
+    if [ -n "$v" ]; then
+      say live zookeeper.dynamic_version "$v"
+      lines zoo.cfg.dynamic "$1" < "$1/zoo.cfg.dynamic.$v"
+    fi
+  fi
+  if [ -f "$2/zoo.cfg.dynamic.join" ]; then
+    say config zoo.cfg.join "$2/zoo.cfg.dynamic.join"
+    lines zoo.cfg.join "$2" < "$2/zoo.cfg.dynamic.join"
+  fi
+  if [ -f "$2/zoo.cfg.bootstrap" ]; then say live zookeeper.bootstrap yes; fi
 }
 kafka_live() {
   [ -f "$1" ] || return 0
@@ -105,7 +123,10 @@ class LiveState(FactBase):
                                        "distribution": str | None},
                          "kafka": {...}},
             "zookeeper": {"config": dict | None, "data_dir", "datalog_dir": str | None,
-                          "myid": int | None, "has_data": bool, "stale": bool},
+                          "myid": int | None, "has_data": bool, "stale": bool,
+                          "layout": "static" | "dynamic" | None,
+                          "dynamic": {"version": str, "config": dict} | None,
+                          "join": dict | None, "bootstrap": bool},
             "kafka": {"config": dict | None, "log_dirs": [str], "meta": {dir: dict},
                       "has_data": bool},
             "dirs": {"zookeeper": {path: {"exists", "files", "myid"}},
@@ -115,7 +136,10 @@ class LiveState(FactBase):
     ``distribution``: the Kafka distribution a running service's process was started from
     (``kafka_2.13-3.8.1``, read from its classpath), what a version upgrade works from.
     ``stale``: zoo.cfg was written after the running server started (it runs an older
-    one). ``has_data``: ZooKeeper snapshots or transaction logs under the live dataDir/dataLogDir;
+    one). ``dynamic``: the newest ``zoo.cfg.dynamic.<version>`` in ``zookeeper_dynamic_dir``
+    (the membership this server last saw committed); ``join``: kafkaform's join file;
+    ``bootstrap``: the transient superDigest file is there.
+    ``has_data``: ZooKeeper snapshots or transaction logs under the live dataDir/dataLogDir;
     a meta.properties or partition directories in a live Kafka log dir. ``dirs`` holds every
     directory probed, the live ones and the inventory's (``zookeeper_dirs``, ``kafka_dirs``).
     """
@@ -126,13 +150,14 @@ class LiveState(FactBase):
         kafka_config: str,
         zookeeper_dirs: Iterable[str] = (),
         kafka_dirs: Iterable[str] = (),
+        zookeeper_dynamic_dir: str = "",
     ) -> str:
         q = shlex.quote
         steps = [
             FUNCTIONS,
             f"echo {q(HEADER)}",
             *(f"unit {name}" for name in SERVICES),
-            f"zk_live {q(zookeeper_config)}",
+            f"zk_live {q(zookeeper_config)} {q(zookeeper_dynamic_dir)}",
             f"kafka_live {q(kafka_config)}",
             *(f"zk_dir {q(d)}" for d in zookeeper_dirs),
             *(f"kafka_dir {q(d)}" for d in kafka_dirs),
@@ -167,7 +192,12 @@ def parse_properties(lines: Iterable[str]) -> dict[str, str]:
 def build_state(output: Iterable[str]) -> dict[str, Any]:
     units: dict[str, dict[str, str]] = {name: {} for name in SERVICES}
     running: dict[str, str] = {}
-    config_lines: dict[str, list[str]] = {"zoo.cfg": [], "server.properties": []}
+    config_lines: dict[str, list[str]] = {
+        "zoo.cfg": [],
+        "zoo.cfg.dynamic": [],
+        "zoo.cfg.join": [],
+        "server.properties": [],
+    }
     config_seen: set[str] = set()
     live: dict[str, str] = {}
     zk_dirs: dict[str, dict[str, Any]] = {}
@@ -229,6 +259,21 @@ def build_state(output: Iterable[str]) -> dict[str, Any]:
         "myid": int(myid) if myid and myid.isdigit() else None,
         "has_data": any(zk_dirs.get(d, {}).get("files", 0) > 0 for d in live_zk),
         "stale": live.get("zookeeper.stale") == "yes",
+        "layout": layout(zoo_cfg),
+        "dynamic": (
+            {
+                "version": live["zookeeper.dynamic_version"],
+                "config": parse_properties(config_lines["zoo.cfg.dynamic"]),
+            }
+            if live.get("zookeeper.dynamic_version")
+            else None
+        ),
+        "join": (
+            parse_properties(config_lines["zoo.cfg.join"])
+            if "zoo.cfg.join" in config_seen
+            else None
+        ),
+        "bootstrap": live.get("zookeeper.bootstrap") == "yes",
     }
 
     server = (
@@ -252,6 +297,15 @@ def build_state(output: Iterable[str]) -> dict[str, Any]:
         "kafka": kafka,
         "dirs": {"zookeeper": zk_dirs, "kafka": kafka_dirs},
     }
+
+
+def layout(zoo_cfg: dict[str, str] | None) -> str | None:
+    """ "dynamic": kafkaform's static zoo.cfg of a reconfigurable ensemble; "static": an older
+    zoo.cfg that lists the servers itself (converted by one rolling restart)."""
+    if zoo_cfg is None:
+        return None
+    listed = any(k.startswith("server.") for k in zoo_cfg)
+    return "static" if listed or zoo_cfg.get("reconfigEnabled") != "true" else "dynamic"
 
 
 def _count(value: str) -> int:

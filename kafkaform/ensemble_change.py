@@ -1,47 +1,29 @@
 """ZooKeeper membership changes: the steps from the ensemble that runs to the inventory's.
 
 Pure: the input is each host's live state (facts.live.LiveState) and the cluster model; the
-output is a plan of steps that the deploy runs in order (deploys/tasks/zookeeper.py), or the
-problems that stop it.
+output is a plan that the deploy runs in order (deploys/tasks/zookeeper.py), or the problems
+that stop it.
 
-The procedure is a rolling *static* reconfiguration, one server per step, because ZooKeeper's
-dynamic reconfiguration does not fit kafkaform's ensembles (3.8.x, the jars Kafka 3.9 ships):
-it is off by default (``reconfigEnabled``) and turning it on is itself a restart of every
-server; the ``reconfig`` command needs a ZooKeeper superuser (a digest secret in every
-server's JVM) or ``skipACL``, which switches off every ACL Kafka sets; ZooKeeper then rewrites
-zoo.cfg and a ``zoo.cfg.dynamic.<version>`` itself, so the config would no longer be the file
-kafkaform renders, checks and fingerprints; and a standalone server cannot be reconfigured at
-all (1 -> 3 needs its restart anyway).
+Membership changes use ZooKeeper's dynamic reconfiguration (kafkaform.ensemble_config for the
+files): a quorum of the committed members serves at every moment, and no server restarts.
+- join: a new server starts with the committed members plus itself (its join file) and follows
+  the leader as a non-voting learner, copying its data;
+- add: ``reconfig`` makes it a member (kafkaform.ensemble_reconfig, from the control machine);
+- remove: ``reconfig`` takes a member out, followers first, the leader last (ZooKeeper 3.8 hands
+  the lead to a survivor without an election; the one step with a short hand-off);
+- retire: the removed server is stopped and disabled, its dynamic and join files deleted (so
+  it cannot start again by accident), its data left on its disk.
+1 <-> 3 takes one reconfig of two servers: an ensemble of two is never passed through (one
+failure there stops the quorum, and with it any further reconfig).
 
-Why one server per step: the quorums of two configurations that differ by one server always
-intersect (a majority of n and a majority of n +/- 1 share a member), so servers running the
-old and the new list during a step can never elect two leaders, and a new quorum always holds a
-server with every committed transaction. A step never starts before the previous one is done,
-so at most two configurations run at any moment.
+The committed membership is the dynamic file of the highest version on any host. A run that
+died mid-change is finished by the next: a joiner that runs but is not a member is added; a
+member the inventory drops is removed; a removed server still in service is retired.
 
-A step:
-- adding server X to an ensemble of two or more: X starts with the new list (it follows the
-  running leader, which does not count its vote, and copies the data from it), then the
-  other servers restart onto the new list one at a time, the leader last;
-- leaving a standalone server (1 -> 2 or 3): the first new server starts (alone it is no
-  quorum, so it waits), the standalone server restarts onto the new list (the one moment the
-  single-server ensemble does not serve, as any restart of it), both form the quorum with the
-  old server's data (its transactions are the newest, so it leads), then the second new
-  server starts and follows;
-- removing server X: if X leads, it hands the lead off first (stopped until another server
-  leads, then started again: a server only follows a leader its own list names, so the
-  others could not rejoin X once they drop it); the other servers restart onto the list
-  without X one at a time, the leader last; then X is stopped and disabled, its data left on
-  its disk. (Stopping X first instead would leave an ensemble of four one server short of a
-  quorum at each of the others' restarts.)
-- to standalone (3 -> 1): one leaving server stops (two of three still serve), the staying
-  one restarts standalone, the last leaving one stops. A list of two is never rolled into
-  from a running ensemble: a server restarted onto it needs both members' votes to rejoin
-  the leader and does not count its own, so every restart would lose the quorum.
-Additions come before removals (an ensemble never shrinks below what both ends need), added
-servers by zkid, removed ones from the highest. Each rule above was checked against
-ZooKeeper 3.8.4 on one machine (a server its leader does not list joins and syncs; one
-restarted onto a list without the leader stays LOOKING until the leader changes).
+An ensemble whose zoo.cfg still lists the servers itself (a static one, deployed by an older
+kafkaform) converts first, in the same run: configure_zookeeper writes the static zoo.cfg and
+a join file with the running list, and the usual gated rolling restart, the leader last,
+restarts each server onto them (one election, at the leader's restart).
 """
 
 from __future__ import annotations
@@ -49,113 +31,118 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kafkaform.cluster import Cluster, Node
+from kafkaform.cluster import Cluster
+from kafkaform.ensemble_config import wanted_members
 from kafkaform.ensemble_lists import (
     Servers,
     State,
+    committed,
     in_service,
+    is_static,
     path,
     running_servers,
+    servers_of,
     show,
     wanted_servers,
 )
 from kafkaform.validate import Problem
 
-SEE = "See README, 'Changing a live cluster'."
+SEE = "See README, 'Changing the ZooKeeper servers'."
 
 
 @dataclass(frozen=True)
 class Action:
-    """What one host does in a step, run by the deploy in plan order.
+    """One action of a membership change, run by the deploy in plan order.
 
-    start: write zoo.cfg with ``servers``, start and enable ZooKeeper (``wait``: until it
-    serves). restart: write zoo.cfg with ``servers`` and restart through the safe-restart
-    script once ``gate`` serves; nothing if it already runs that file; ``leader_last``: a
-    leader waits for the second pass. hand-off: if it leads, stop it until one of ``gate``
-    leads, then start it again (``servers``: the list it runs). retire: stop and disable
-    ZooKeeper, data left in place.
+    join: on ``host``, if its server does not run: write its join file (``members``: the
+    committed ones and itself), start and enable it, wait until it follows. add / remove:
+    ``reconfig`` from the control machine (queued on ``host``'s list), ``members``: the
+    joining servers' lines. retire: stop and disable the server on ``host``, delete its
+    dynamic and join files. bootstrap-acl: give the kafkaform user its ACL on
+    /zookeeper/config (as the transient superuser), then delete the bootstrap files.
     """
 
-    kind: str  # "start" | "restart" | "hand-off" | "retire"
+    kind: str  # "bootstrap-acl" | "join" | "add" | "remove" | "retire"
     host: str
-    zkid: int
-    servers: tuple[tuple[int, str], ...] = ()
-    gate: tuple[int, ...] = ()  # zkids that must serve before this server restarts
-    wait: bool = True
-    leader_last: bool = False
-
-    @property
-    def size(self) -> int:
-        """Servers of the step's ensemble: 1 means this server runs standalone."""
-        return len(self.servers)
+    zkids: tuple[int, ...] = ()
+    members: tuple[tuple[int, str], ...] = ()
 
     def describe(self) -> str:
-        what = {
-            "start": "start",
-            "restart": "restart",
-            "hand-off": "hand off the lead of",
-            "retire": "stop and disable",
-        }
-        return f"{what[self.kind]} server {self.zkid} on {self.host}"
-
-
-@dataclass(frozen=True)
-class Step:
-    before: Mapping[int, str]
-    after: Mapping[int, str]
-    actions: tuple[Action, ...]
-
-    def describe(self) -> str:
-        if self.before == self.after:
-            restarted = sorted({a.zkid for a in self.actions})
-            return f"finish an interrupted step: restart server(s) {restarted} onto their zoo.cfg"
-        added = sorted(set(self.after) - set(self.before))
-        removed = sorted(set(self.before) - set(self.after))
-        change = [f"+server.{z}" for z in added] + [f"-server.{z}" for z in removed]
-        return f"{len(self.before)} -> {len(self.after)} servers ({', '.join(change)})"
+        ids = ",".join(str(z) for z in self.zkids)
+        return {
+            "bootstrap-acl": "give the kafkaform ZooKeeper user its ACL on /zookeeper/config",
+            "join": f"start server {ids} on {self.host} to join the ensemble",
+            "add": f"reconfig: add server(s) {ids}",
+            "remove": f"reconfig: remove server(s) {ids}",
+            "retire": f"stop and disable server {ids} on {self.host}",
+        }[self.kind]
 
 
 @dataclass(frozen=True)
 class EnsemblePlan:
-    steps: tuple[Step, ...] = ()
+    steps: tuple[Action, ...] = ()
     problems: tuple[Problem, ...] = ()
     owners: Mapping[int, str] = field(default_factory=dict)  # zkid -> host of every server
+    # What configure_zookeeper writes and does: host -> its join file's members (a fresh
+    # ensemble, or a static one converting); hosts it must not start (the joins start them).
+    join_files: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
+    joiners: frozenset[str] = frozenset()
+    committed: Mapping[int, str] = field(default_factory=dict)  # zkid -> raw value, now
+    bootstrap: bool = False  # the bootstrap superDigest is written, then the ACL set
+    converting: bool = False
 
     @property
     def hosts(self) -> set[str]:
-        """Hosts whose ZooKeeper the steps start, restart or retire (their zoo.cfg is the
-        steps' to write)."""
-        return {a.host for step in self.steps for a in step.actions}
+        """Hosts whose ZooKeeper an action starts or retires."""
+        return {a.host for a in self.steps if a.kind in ("join", "retire")}
 
     def actions(self) -> list[Action]:
-        return [a for step in self.steps for a in step.actions]
+        return list(self.steps)
 
     def describe(self) -> list[str]:
-        return [f"step {i}: {step.describe()}" for i, step in enumerate(self.steps, 1)]
+        lines = ["convert the static ensemble: one rolling restart, the leader last"]
+        lines = lines if self.converting else []
+        return lines + [f"step {i}: {a.describe()}" for i, a in enumerate(self.steps, 1)]
 
 
-def plan_ensemble_change(cluster: Cluster, states: Mapping[str, State]) -> EnsemblePlan:
-    """The steps from the ensemble the hosts run to the inventory's, or why there are none.
+def plan_ensemble_change(
+    cluster: Cluster, states: Mapping[str, State], leader: int | None = None
+) -> EnsemblePlan:
+    """The actions from the ensemble the hosts run to the inventory's, or why there are none.
 
-    ``states``: the hosts that were read. No step and no problem: nothing runs yet (a first
-    deploy) or the ensemble already is the inventory's.
+    ``states``: the hosts that were read. ``leader``: the zkid that leads now, if known (it is
+    removed last). No action and no problem: the ensemble already is the inventory's.
     """
     running = {name: s for name, s in states.items() if running_servers(s) is not None}
+    found = committed(states)
+    wanted_raw = wanted_members(cluster)
     if not running:
-        return EnsemblePlan()
+        if found is not None or not cluster.ensemble:
+            return EnsemblePlan()  # stopped: the members start from their own files
+        fresh = {n.name: wanted_raw for n in cluster.ensemble}
+        acl = (Action("bootstrap-acl", cluster.ensemble[0].name),)
+        return EnsemblePlan(steps=acl, join_files=fresh, bootstrap=True, committed=wanted_raw)
     problems = id_problems(cluster, states)
     owners, owner_problems = server_hosts(cluster, states)
     problems += owner_problems
-    current, current_problems = current_servers(cluster, running)
-    problems += current_problems
+    static = {name: s for name, s in running.items() if is_static(s)}
+    if static:
+        current, current_problems = current_servers(cluster, static)
+        problems += current_problems
+        raw = {z: static_member(cluster, owners, z, a) for z, a in (current or {}).items()}
+    elif found is not None:
+        raw = dict(found[1])
+        current = servers_of({f"server.{z}": v for z, v in raw.items()})
+    else:
+        current, current_problems = current_servers(cluster, running)
+        problems += current_problems
+        raw = {z: static_member(cluster, owners, z, a) for z, a in (current or {}).items()}
     wanted = wanted_servers(cluster)
     if problems or current is None:
         return EnsemblePlan(problems=tuple(problems))
     problems += move_problems(cluster, current, wanted)
-    if problems or current == wanted:
-        return EnsemblePlan(problems=tuple(problems))
-    configs = path(current, wanted)
-    for zkid in set(wanted) | set(current):
+    changing = current != wanted or bool(static)
+    for zkid in sorted(set(wanted) | set(current)) if changing else []:
         if zkid not in owners:
             problems.append(no_host(cluster, zkid, wanted.get(zkid) or current[zkid]))
         elif owners[zkid] not in states:
@@ -163,51 +150,127 @@ def plan_ensemble_change(cluster: Cluster, states: Mapping[str, State]) -> Ensem
                 Problem(
                     owners[zkid],
                     "zookeeper",
-                    f"server.{zkid} takes part in a membership change "
-                    f"({show(current)} -> {show(wanted)}) but this host was not read (--limit?): "
-                    "a membership change needs every server's host in the run.",
+                    f"server.{zkid} takes part in a membership change or its conversion "
+                    f"({show(current)} -> {show(wanted)}) but this host was not read "
+                    "(--limit?): a membership change needs every server's host in the run.",
                 )
             )
+    if len(wanted) == 2 and current != wanted:
+        problems.append(two_servers(cluster, current, wanted))
+    if static:
+        problems += static_leaver_problems(cluster, owners, current, wanted)
     if problems:
         return EnsemblePlan(problems=tuple(problems))
-    problems += two_server_problems(cluster, configs)
-    if problems:
-        return EnsemblePlan(problems=tuple(problems))
-    steps = [finish_step(current, owners, running)] if stale(current, running) else []
-    for before, after in zip(configs, configs[1:], strict=False):
-        steps.append(Step(before, after, step_actions(before, after, owners)))
-    problems += stale_joiner_problems(cluster, states, steps)
-    if problems:
-        return EnsemblePlan(problems=tuple(problems))  # nothing runs while one is refused
-    return EnsemblePlan(steps=tuple(steps), owners=owners)
-
-
-def stale(current: Servers, running: Mapping[str, State]) -> list[int]:
-    """Servers listing ``current`` in their zoo.cfg but started before it was written: the
-    last restart of a step a run was interrupted before. Such a server still runs the step's
-    older list, so the step is finished before the next one starts (two steps apart, two
-    lists need not share a majority)."""
-    return sorted(
-        int(state["zookeeper"]["myid"])
-        for state in running.values()
-        if state["zookeeper"].get("stale")
-        and state["services"]["zookeeper"]["active"]
-        and state["zookeeper"]["myid"] is not None
-        and running_servers(state) == dict(current)
+    steps: list[Action] = []
+    bootstrap = bool(static) or any(s["zookeeper"].get("bootstrap") for s in states.values())
+    if bootstrap:
+        steps.append(Action("bootstrap-acl", owners[min(current)]))
+    steps += membership_actions(owners, raw, wanted_raw, current, wanted, leader)
+    steps += leftover_retires(cluster, states, owners, current, wanted)
+    joiners = frozenset(owners[z] for z in set(wanted) - set(current))
+    join_files = {h: raw for h in static_hosts(owners, current)} if static else {}
+    return EnsemblePlan(
+        steps=tuple(steps),
+        owners=owners,
+        join_files=join_files,
+        joiners=joiners,
+        committed=raw,
+        bootstrap=bootstrap,
+        converting=bool(static),
     )
 
 
-def finish_step(current: Servers, owners: Mapping[int, str], running: Mapping[str, State]) -> Step:
-    """Restart the stale servers onto the list in their file, each while the rest serve, a
-    leader in the second pass."""
-    servers = tuple(sorted(current.items()))
-    actions = tuple(
-        Action("restart", owners[z], z, servers, gate=tuple(x for x in current if x != z),
-               leader_last=leader_last)
-        for leader_last in (True, False)
-        for z in stale(current, running)
-    )  # fmt: skip
-    return Step(current, current, actions)
+def static_member(cluster: Cluster, owners: Mapping[int, str], zkid: int, address: str) -> str:
+    """A static zoo.cfg's ``host:peer:election`` as a dynamic-config value (its host's port)."""
+    host = owners.get(zkid)
+    port = cluster.node(host).settings["zookeeper_client_port"] if host else 2181
+    return f"{address}:participant;{port}"
+
+
+def static_hosts(owners: Mapping[int, str], current: Servers) -> list[str]:
+    return [owners[z] for z in sorted(current) if z in owners]
+
+
+def membership_actions(
+    owners: Mapping[int, str],
+    raw: Mapping[int, str],
+    wanted_raw: Mapping[int, str],
+    current: Servers,
+    wanted: Servers,
+    leader: int | None,
+) -> list[Action]:
+    """Joins and adds by zkid, then removes and retires: followers from the highest zkid,
+    the leader last; to and from a single server, two servers in one reconfig."""
+    actions: list[Action] = []
+    adds = sorted(set(wanted) - set(current))
+    size = len(current)
+    while adds:
+        group = adds[:2] if size == 1 and len(adds) > 1 else adds[:1]
+        adds = adds[len(group) :]
+        for z in group:
+            members = tuple(sorted({**raw, z: wanted_raw[z]}.items()))
+            actions.append(Action("join", owners[z], (z,), members))
+        lines = tuple((z, wanted_raw[z]) for z in group)
+        actions.append(Action("add", owners[group[0]], tuple(group), lines))
+        raw = {**raw, **dict(lines)}  # members for the next joins
+        size += len(group)
+    removes = sorted(set(current) - set(wanted), key=lambda z: (z == leader, -z))
+    while removes:
+        group = removes[-2:] if len(wanted) == 1 and len(removes) == 2 else removes[:1]
+        removes = [z for z in removes if z not in group]
+        actions.append(Action("remove", owners[min(group)], tuple(sorted(group))))
+        actions += [Action("retire", owners[z], (z,)) for z in sorted(group)]
+    return actions
+
+
+def leftover_retires(
+    cluster: Cluster,
+    states: Mapping[str, State],
+    owners: Mapping[int, str],
+    current: Servers,
+    wanted: Servers,
+) -> list[Action]:
+    """Servers removed from the committed membership but still in service (a run that died
+    between a remove and its retire): retired."""
+    actions = []
+    for name, state in states.items():
+        myid = state["zookeeper"]["myid"]
+        if myid is None or myid in wanted or myid in current or not in_service(state):
+            continue
+        if state["zookeeper"]["config"] is None or owners.get(myid) != name:
+            continue
+        actions.append(Action("retire", name, (myid,)))
+    return actions
+
+
+def static_leaver_problems(
+    cluster: Cluster, owners: Mapping[int, str], current: Servers, wanted: Servers
+) -> list[Problem]:
+    """A static server that leaves is not converted (only zookeeper hosts are): it could lead
+    with reconfig off. Convert the ensemble first, then change it."""
+    return [
+        Problem(
+            owners[z],
+            "zookeeper",
+            f"server.{z} runs a static ensemble ({show(current)}) and leaves it: convert the "
+            "ensemble to dynamic membership first (deploy with this host still a zookeeper "
+            f"host), then remove it. {SEE}",
+        )
+        for z in sorted(set(current) - set(wanted))
+        if z in owners
+    ]
+
+
+def two_servers(cluster: Cluster, current: Servers, wanted: Servers) -> Problem:
+    """An ensemble of two stops serving when either server fails (and with it any reconfig):
+    kafkaform changes to one server or to three or more."""
+    where = cluster.ensemble[0].name
+    return Problem(
+        where,
+        "zookeeper",
+        f"the change {show(current)} -> {show(wanted)} ends in a list of two servers, which "
+        f"loses its quorum when either server fails. Keep one server or three or more. {SEE}",
+    )
 
 
 def id_problems(cluster: Cluster, states: Mapping[str, State]) -> list[Problem]:
@@ -325,116 +388,3 @@ def no_host(cluster: Cluster, zkid: int, address: str) -> Problem:
         "kafkaform cannot stop it. List its host (zookeeper: False to remove it from the "
         f"ensemble). {SEE}",
     )
-
-
-def step_actions(before: Servers, after: Servers, owners: Mapping[int, str]) -> tuple[Action, ...]:
-    servers = tuple(sorted(after.items()))
-    joiners = sorted(set(after) - set(before))
-    leavers = sorted(set(before) - set(after))
-    stayers = sorted(set(before) & set(after))
-
-    def start(zkid: int, wait: bool = True) -> Action:
-        return Action("start", owners[zkid], zkid, servers, wait=wait)
-
-    def restart(zkid: int, gate: tuple[int, ...], leader_last: bool) -> Action:
-        return Action("restart", owners[zkid], zkid, servers, gate=gate, leader_last=leader_last)
-
-    if len(before) == 1 and joiners:
-        # Leaving standalone: one new server waits (alone it is no quorum), the old one
-        # restarts into the quorum with it, then the others join.
-        (old,) = stayers
-        return (
-            start(joiners[0], wait=False),
-            restart(old, (), False),
-            *(start(z) for z in joiners[1:]),
-        )
-    if len(after) == 1:
-        # To standalone: no server follows another any more. The others stop around the
-        # restart of the one that stays (the last while it restarts: it still had a quorum).
-        (stays,) = stayers
-        highest_first = sorted(leavers, reverse=True)
-        first, last = highest_first[:-1], highest_first[-1:]
-        gate = tuple(last)
-        return (
-            *(Action("retire", owners[z], z) for z in first),
-            restart(stays, gate, False),
-            *(Action("retire", owners[z], z) for z in last),
-        )
-    union = sorted(set(before) | set(after))
-    rolls = [
-        restart(z, tuple(x for x in union if x != z), leader_last)
-        for leader_last in (True, False)
-        for z in stayers
-    ]
-    # A leaver that leads hands off first.
-    hand_offs = [
-        Action(
-            "hand-off",
-            owners[z],
-            z,
-            tuple(sorted(before.items())),
-            gate=tuple(x for x in sorted(before) if x != z),
-        )
-        for z in leavers
-    ]
-    retire = [Action("retire", owners[z], z) for z in leavers]
-    return (*(start(z) for z in joiners), *hand_offs, *rolls, *retire)
-
-
-def two_server_problems(cluster: Cluster, configs: list[dict[int, str]]) -> list[Problem]:
-    """A running server restarted onto a list of two cannot rejoin the leader (it needs both
-    members' votes and does not count its own), so every restart into it loses the quorum:
-    kafkaform rolls into an ensemble of two only from a standalone server."""
-    problems = []
-    for before, after in zip(configs, configs[1:], strict=False):
-        if len(after) == 2 and len(before) > 1:
-            where = cluster.ensemble[0].name if cluster.ensemble else cluster.nodes[0].name
-            problems.append(
-                Problem(
-                    where,
-                    "zookeeper",
-                    f"the change {show(before)} -> {show(after)} rolls servers into a list of "
-                    "two, which loses the quorum at every restart. Keep three servers or more, "
-                    f"or go to one. {SEE}",
-                )
-            )
-    return problems
-
-
-def stale_joiner_problems(
-    cluster: Cluster, states: Mapping[str, State], steps: list[Step]
-) -> list[Problem]:
-    """A server that joins a standalone one must be empty: the two elect the newest data,
-    and old data there (a server removed earlier) could win over the ensemble's."""
-    problems = []
-    for step in steps:
-        if len(step.before) != 1:
-            continue
-        for action in step.actions:
-            if action.kind != "start":
-                continue
-            node = cluster.node(action.host)
-            state = states.get(node.name)
-            if state is None or in_service(state):
-                continue  # started by this step already (a run that is finished now)
-            held = held_data(node, state)
-            if held:
-                problems.append(
-                    Problem(
-                        node.name,
-                        "zookeeper",
-                        f"server.{action.zkid} would join the standalone server with ZooKeeper "
-                        f"data already in {held}: elected against the standalone server, old "
-                        f"data could win. Move {held}/version-2 aside on this host, then "
-                        f"deploy. {SEE}",
-                    )
-                )
-    return problems
-
-
-def held_data(node: Node, state: State) -> str | None:
-    s = node.settings
-    for path_ in (s["zookeeper_data_dir"], s["zookeeper_datalog_dir"]):
-        if state["dirs"]["zookeeper"].get(path_, {}).get("files", 0) > 0:
-            return path_
-    return None

@@ -1,4 +1,5 @@
-"""ZooKeeper server lists: the one each host runs (its live zoo.cfg), the inventory's, and the
+"""ZooKeeper server lists: the one each host runs (its newest dynamic config file, or the
+server.N lines of a zoo.cfg not converted yet), the committed one, the inventory's, and the
 path of lists from one to the other that kafkaform.ensemble_change turns into steps.
 
 Pure: states are facts.live.LiveState's dicts."""
@@ -48,12 +49,41 @@ def in_service(state: State) -> bool:
     return bool(service["active"] or service["enabled"])
 
 
+def is_static(state: State) -> bool:
+    """The host's zoo.cfg lists the servers itself (not converted to dynamic membership)."""
+    return state["zookeeper"].get("layout") == "static"
+
+
 def running_servers(state: State) -> dict[int, str] | None:
-    """The servers this host's ZooKeeper runs with, or None when it runs none."""
-    config = state["zookeeper"]["config"]
-    if config is None or not in_service(state):
+    """The servers this host's ZooKeeper runs with, or None when it runs none: the newest
+    dynamic file, else the join file it started from, else a static zoo.cfg's list."""
+    zk = state["zookeeper"]
+    if zk["config"] is None or not in_service(state):
         return None
-    return servers_of(config)
+    if is_static(state):
+        return servers_of(zk["config"])
+    source = (zk.get("dynamic") or {}).get("config") or zk.get("join") or {}
+    return servers_of(source)
+
+
+def version_key(version: str) -> tuple[int, str]:
+    return (len(version), version)
+
+
+def committed(states: Mapping[str, State]) -> tuple[str, dict[int, str]] | None:
+    """The committed membership: the dynamic file of the highest version on any host, as
+    (version, zkid -> its raw value). Every member writes each committed config; one host's
+    file can lag (a server stopped right after a change), so no single file is trusted."""
+    found = [
+        (zk["dynamic"]["version"], zk["dynamic"]["config"])
+        for state in states.values()
+        if (zk := state["zookeeper"]).get("dynamic")
+    ]
+    if not found:
+        return None
+    version, config = max(found, key=lambda f: version_key(f[0]))
+    raw = {int(k[7:]): v for k, v in config.items() if k.startswith("server.") and k[7:].isdigit()}
+    return version, raw
 
 
 def path(current: Servers, wanted: Servers) -> list[dict[int, str]]:

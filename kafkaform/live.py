@@ -37,6 +37,7 @@ def probe_paths(node: Node) -> dict[str, Any]:
         "kafka_config": f"{s['kafka_config_dir']}/server.properties",
         "zookeeper_dirs": (s["zookeeper_data_dir"], s["zookeeper_datalog_dir"]),
         "kafka_dirs": tuple(s["kafka_data_dirs"]),
+        "zookeeper_dynamic_dir": s["zookeeper_dynamic_dir"],
     }
 
 

@@ -44,6 +44,12 @@ DEFAULTS: dict[str, Any] = {
     "zookeeper_data_dir": "/var/lib/zookeeper/data",
     "zookeeper_datalog_dir": "/var/lib/zookeeper/datalog",
     "zookeeper_log_dir": "/var/log/zookeeper",
+    # ZooKeeper's own working config and the zoo.cfg.dynamic.<version> files it writes at each
+    # membership change (kafkaform.ensemble_config).
+    "zookeeper_dynamic_dir": "/var/lib/zookeeper/conf",
+    # The password of the "kafkaform" ZooKeeper user that runs membership changes (reconfig).
+    # None: generated once and kept on the ZooKeeper hosts (root only).
+    "zookeeper_admin_password": None,
     # Network.
     "kafka_port": 9092,
     "zookeeper_client_port": 2181,
@@ -182,6 +188,7 @@ PATH_SETTINGS = (
     "zookeeper_data_dir",
     "zookeeper_datalog_dir",
     "zookeeper_log_dir",
+    "zookeeper_dynamic_dir",
     "jmx_exporter_dir",
     "log_sink_dir",
 )

@@ -139,8 +139,11 @@ class JavaService:
         after: list[str],
         extra_properties: tuple[str, ...] = (),
         javaagent: str | None = None,
+        pre_start: tuple[str, ...] = (),
+        umask: str | None = None,
     ) -> OperationMeta | None:
-        """The systemd unit; ``javaagent`` is a ``-javaagent:`` argument (jar=options)."""
+        """The systemd unit; ``javaagent`` is a ``-javaagent:`` argument (jar=options);
+        ``pre_start``: commands run after the start is recorded, before the service starts."""
         size = heap_for(self.name, None if heap else prepared_fact(Memory), heap)
         return put_template(
             f"systemd unit {self.name}.service",
@@ -166,6 +169,8 @@ class JavaService:
             classpath=f"{self.install}/libs/*",
             main_class=program.main_class,
             config_file=config_file,
+            pre_start=pre_start,
+            umask=umask,
             nofile_limit=self.nofile_limit,
             stop_timeout=stop_timeout,
         )

@@ -16,7 +16,7 @@ from pyinfra.api.state import StateStage
 from pyinfra.context import ctx_config, ctx_inventory, ctx_state
 from pyinfra_cli.util import load_deploy_file
 
-from deploys.tasks import preflight, roll
+from deploys.tasks import preflight, roll, zookeeper
 from deploys.tasks.roll import RollSession
 from kafkaform.partition_reads import Layout
 
@@ -29,6 +29,8 @@ class Run:
     names: dict[str, list[str]] = field(default_factory=dict)  # host -> op names in order
     commands: dict[str, list[str]] = field(default_factory=dict)  # host -> executed commands
     prepared: dict[str, list[str]] = field(default_factory=dict)  # host -> those before any op
+    # ZooKeeper reconfig actions run on the control machine, in order: (kind, zkids).
+    control: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
 
     def ops(self, host: str) -> list[str]:
         return self.names[host]
@@ -55,9 +57,11 @@ def run_deploy(
     deploy: str = "deploys/kafka.py",
     session: RollSession | None = None,
     layout: Layout | None = None,
+    leader: int | None = None,
 ) -> Run:
     """``session``: what taking the roll lock yields (no ZooKeeper is contacted offline);
-    ``layout``: the partitions' assignment the preflight reads in ZooKeeper (default: none)."""
+    ``layout``: the partitions' assignment the preflight reads in ZooKeeper (default: none);
+    ``leader``: the zkid that leads (the reconfig actions are recorded, not run)."""
     session = session or RollSession(token="test-token")
     cwd = os.getcwd()
     state: State | None = None
@@ -65,6 +69,12 @@ def run_deploy(
     roll.open_session = lambda *args, **kwargs: session
     real_read_layout = preflight.read_layout
     preflight.read_layout = lambda cluster, timeout=10.0: layout or Layout({})
+    control: list[tuple[str, tuple[int, ...]]] = []
+    real_control, real_leader = zookeeper.control_action, zookeeper.leading_server
+    zookeeper.control_action = lambda cluster, plan, action: control.append(
+        (action.kind, action.zkids)
+    )
+    zookeeper.leading_server = lambda cluster, states: leader
     os.chdir(REPO)
     try:
         with cli_ordering():
@@ -79,7 +89,7 @@ def run_deploy(
             connect_all(state)
             state.set_stage(StateStage.Prepare)
             load_deploy_file(state, deploy)
-            run = Run(state)
+            run = Run(state, control=control)
             for host in inventory:
                 run.names[host.name] = [
                     state.op_meta[op_hash].names.copy().pop()
@@ -102,4 +112,5 @@ def run_deploy(
             state.fact_pool.kill()
         roll.open_session = real_open_session
         preflight.read_layout = real_read_layout
+        zookeeper.control_action, zookeeper.leading_server = real_control, real_leader
         os.chdir(cwd)

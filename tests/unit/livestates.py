@@ -26,9 +26,14 @@ def output(
     server_properties: Mapping[str, str] | None = None,
     zk_dirs: Mapping[str, tuple[int, str | None]] | None = None,
     kafka_dirs: Mapping[str, tuple[int, Mapping[str, str] | None]] | None = None,
+    dynamic: tuple[str, Mapping[str, str]] | None = None,
+    join: Mapping[str, str] | None = None,
+    bootstrap: bool = False,
 ) -> list[str]:
     """services: name -> (ActiveState, UnitFileState); zk_dirs: path -> (files, myid);
-    kafka_dirs: path -> (partition dirs, meta.properties); absent keys: nothing there."""
+    kafka_dirs: path -> (partition dirs, meta.properties); dynamic: (version, server lines)
+    of the newest zoo.cfg.dynamic.<version>; join: the join file's lines; absent keys:
+    nothing there."""
     lines = [HEADER]
     for name in ("zookeeper", "kafka"):
         active, enabled = (services or {}).get(name, ("inactive", ""))
@@ -60,6 +65,16 @@ def output(
     if zoo_cfg is not None:
         lines.append("config\tzoo.cfg\t/etc/zookeeper/zoo.cfg")
         lines += [f"zoo.cfg\t/etc/zookeeper/zoo.cfg\t{k}={v}" for k, v in zoo_cfg.items()]
+        if dynamic is not None:
+            version, members = dynamic
+            lines.append(f"live\tzookeeper.dynamic_version\t{version}")
+            work = "/var/lib/zookeeper/conf"
+            lines += [f"zoo.cfg.dynamic\t{work}\t{k}={v}" for k, v in members.items()]
+        if join is not None:
+            lines.append("config\tzoo.cfg.join\t/etc/zookeeper/zoo.cfg.dynamic.join")
+            lines += [f"zoo.cfg.join\t/etc/zookeeper\t{k}={v}" for k, v in join.items()]
+        if bootstrap:
+            lines.append("live\tzookeeper.bootstrap\tyes")
         data, log = zoo_cfg.get("dataDir", ""), zoo_cfg.get("dataLogDir", "")
         lines += [f"live\tzookeeper.dataDir\t{data}", f"live\tzookeeper.dataLogDir\t{log}"]
         lines += zk_dir(data) + zk_dir(log)
@@ -79,6 +94,12 @@ def output(
     return lines
 
 
+def members(count: int, first_octet: int = 11, version: str = "100000000") -> tuple:
+    """A committed dynamic config of servers 1..count, as ZooKeeper writes it."""
+    lines = {k: f"{v}:participant;0.0.0.0:2181" for k, v in servers(count, first_octet).items()}
+    return version, lines
+
+
 def deployed(
     index: int,
     ensemble: int = 3,
@@ -87,19 +108,26 @@ def deployed(
     log_dirs: tuple[str, ...] = (KAFKA_DATA,),
     data_dir: str = ZK_DATA,
     datalog_dir: str = ZK_LOG,
+    static: bool = False,
 ) -> list[str]:
-    """A host of a running cluster deployed with the defaults (kafka-<index>, 10.0.0.1x)."""
+    """A host of a running cluster deployed with the defaults (kafka-<index>, 10.0.0.1x);
+    ``static``: its zoo.cfg lists the servers (an older kafkaform's, not converted)."""
     services: dict[str, tuple[str, str]] = {}
     zk_dirs: dict[str, tuple[int, str | None]] = {}
     kafka_dirs: dict[str, tuple[int, Mapping[str, str] | None]] = {}
-    zoo_cfg = server_properties = None
+    zoo_cfg = server_properties = dynamic = None
     if zookeeper:
         services["zookeeper"] = ("active", "enabled")
-        zoo_cfg = {"dataDir": data_dir, "dataLogDir": datalog_dir, **servers(ensemble)}
+        zoo_cfg = {"dataDir": data_dir, "dataLogDir": datalog_dir}
+        if static:
+            zoo_cfg.update(servers(ensemble))
+        else:
+            zoo_cfg.update(reconfigEnabled="true", standaloneEnabled="false")
+            dynamic = members(ensemble)
         zk_dirs = {data_dir: (3, str(index)), datalog_dir: (2, None)}
     if kafka:
         services["kafka"] = ("active", "enabled")
         server_properties = {"broker.id": str(index), "log.dirs": ",".join(log_dirs)}
         meta = {"version": "0", "broker.id": str(index), "cluster.id": CLUSTER_ID}
         kafka_dirs = {d: (4, meta) for d in log_dirs}
-    return output(services, zoo_cfg, server_properties, zk_dirs, kafka_dirs)
+    return output(services, zoo_cfg, server_properties, zk_dirs, kafka_dirs, dynamic)

@@ -1,9 +1,8 @@
-"""kafkaform.ensemble_change: the steps of a ZooKeeper membership change, and its refusals."""
+"""kafkaform.ensemble_change: the actions of a ZooKeeper membership change by dynamic
+reconfiguration, the conversion of a static ensemble, resuming an interrupted run, refusals."""
 
 from __future__ import annotations
 
-import itertools
-import os
 import subprocess
 from typing import Any
 
@@ -11,304 +10,283 @@ import pytest
 
 from facts.live import build_state
 from kafkaform.cluster import Cluster
-from kafkaform.ensemble_change import Action, plan_ensemble_change, two_server_problems
-from kafkaform.ensemble_lists import path
-from tests.unit.livestates import ZK_DATA, deployed, output
+from kafkaform.ensemble_change import plan_ensemble_change
+from kafkaform.ensemble_lists import committed
+from tests.unit.livestates import deployed, members, output
 
 
 def address(zkid: int) -> str:
     return f"10.0.0.{10 + zkid}:2888:3888"
 
 
-def cluster(nodes: int, members: set[int]) -> Cluster:
-    """kafka-1..nodes, brokers all; ZooKeeper with zkid = index on ``members``."""
+def line(zkid: int) -> str:
+    return f"{address(zkid)}:participant;2181"
+
+
+def cluster(nodes: int, wanted: set[int]) -> Cluster:
+    """kafka-1..nodes, brokers all; ZooKeeper with zkid = index on ``wanted``."""
     hosts = []
     for i in range(1, nodes + 1):
         data: dict[str, Any] = {"ssh_hostname": f"10.0.0.{10 + i}", "kafkaid": i}
-        if i in members:
+        if i in wanted:
             data.update(zookeeper=True, zkid=i)
         hosts.append((f"kafka-{i}", data))
     return Cluster.from_hosts(hosts)
 
 
-def running(nodes: int, lists: dict[int, set[int]]) -> dict[str, dict]:
-    """Host i runs ZooKeeper server i listing ``lists[i]``; the other hosts run brokers only."""
+def dynamic(nodes: int, files: dict[int, tuple[str, set[int]]]) -> dict[str, dict]:
+    """Host i runs server i whose newest dynamic file is ``files[i]`` (version, members);
+    the other hosts run brokers only."""
     states = {}
     for i in range(1, nodes + 1):
-        if i in lists:
-            lines = deployed(i, ensemble=max(lists[i]))
-            state = build_state(lines)
-            config = state["zookeeper"]["config"]
-            for key in [k for k in config if k.startswith("server.")]:
-                del config[key]
-            config.update({f"server.{z}": address(z) for z in lists[i]})
+        if i in files:
+            version, zkids = files[i]
+            state = build_state(deployed(i))
+            config = {f"server.{z}": f"{address(z)}:participant;0.0.0.0:2181" for z in zkids}
+            state["zookeeper"]["dynamic"] = {"version": version, "config": config}
         else:
             state = build_state(deployed(i, zookeeper=False))
         states[f"kafka-{i}"] = state
     return states
 
 
-def steady(nodes: int, members: set[int]) -> dict[str, dict]:
-    return running(nodes, {i: members for i in members})
+def steady(nodes: int, zkids: set[int], version: str = "100000000") -> dict[str, dict]:
+    return dynamic(nodes, {i: (version, zkids) for i in zkids})
 
 
-def kinds(actions: tuple[Action, ...]) -> list[tuple[str, str, bool]]:
-    return [(a.kind, a.host, a.leader_last if a.kind == "restart" else a.wait) for a in actions]
+def static(nodes: int, zkids: set[int]) -> dict[str, dict]:
+    """An ensemble an older kafkaform deployed: zoo.cfg lists the servers."""
+    states = {}
+    for i in range(1, nodes + 1):
+        lines = deployed(i, ensemble=max(zkids), zookeeper=i in zkids, static=True)
+        states[f"kafka-{i}"] = build_state(lines)
+    return states
 
 
-def servers(*zkids: int) -> tuple[tuple[int, str], ...]:
-    return tuple((z, address(z)) for z in zkids)
+def steps(plan) -> list[tuple[str, str, tuple[int, ...]]]:
+    return [(a.kind, a.host, a.zkids) for a in plan.steps]
 
 
 # --- nothing to do -------------------------------------------------------------------------
 
 
-def test_a_first_deploy_has_no_plan():
+def test_a_first_deploy_writes_every_join_file_with_the_inventory_s_members_and_sets_the_acl():
     fresh = {f"kafka-{i}": build_state(output()) for i in (1, 2, 3)}
     plan = plan_ensemble_change(cluster(3, {1, 2, 3}), fresh)
-    assert plan.steps == () and plan.problems == ()
+    assert plan.problems == ()
+    assert steps(plan) == [("bootstrap-acl", "kafka-1", ())]
+    assert plan.bootstrap and not plan.joiners
+    assert plan.join_files == {f"kafka-{i}": {z: line(z) for z in (1, 2, 3)} for i in (1, 2, 3)}
 
 
-def test_the_running_ensemble_needs_no_step():
+def test_the_running_ensemble_needs_no_step_and_no_join_file():
     plan = plan_ensemble_change(cluster(3, {1, 2, 3}), steady(3, {1, 2, 3}))
     assert plan.steps == () and plan.problems == ()
+    assert plan.join_files == {} and not plan.bootstrap
+
+
+def test_a_stopped_ensemble_starts_from_its_own_files():
+    states = steady(3, {1, 2, 3})
+    for state in states.values():
+        state["services"]["zookeeper"].update(active=False, enabled=False)
+    plan = plan_ensemble_change(cluster(3, {1, 2, 3}), states)
+    assert plan.steps == () and plan.join_files == {}
 
 
 def test_a_removed_server_that_was_retired_is_left_alone():
-    states = steady(3, {1, 2})
-    states["kafka-3"] = build_state(deployed(3, ensemble=3))
+    states = steady(3, {1, 2}, "100000005")
+    states["kafka-3"] = build_state(deployed(3))
     states["kafka-3"]["services"]["zookeeper"].update(active=False, enabled=False)
     plan = plan_ensemble_change(cluster(3, {1, 2}), states)
-    assert plan.steps == () and plan.problems == ()
+    assert plan.problems == ()  # a list of two that runs already is the operator's
+    assert plan.steps == ()
+
+
+# --- the committed membership --------------------------------------------------------------
+
+
+def test_the_committed_membership_is_the_highest_version_on_any_host():
+    # kafka-3 was stopped right after a change and still holds the older file.
+    states = dynamic(3, {1: ("10000000a", {1, 2}), 2: ("10000000a", {1, 2}), 3: ("ff", {1, 2, 3})})
+    version, found = committed(states)
+    assert version == "10000000a" and sorted(found) == [1, 2]
 
 
 # --- growing -------------------------------------------------------------------------------
 
 
-def test_3_to_5_adds_one_server_per_step_each_rolled_in_before_the_next():
+def test_3_to_5_joins_and_adds_one_server_at_a_time():
     plan = plan_ensemble_change(cluster(5, {1, 2, 3, 4, 5}), steady(5, {1, 2, 3}))
     assert plan.problems == ()
-    assert plan.describe() == [
-        "step 1: 3 -> 4 servers (+server.4)",
-        "step 2: 4 -> 5 servers (+server.5)",
+    assert steps(plan) == [
+        ("join", "kafka-4", (4,)),
+        ("add", "kafka-4", (4,)),
+        ("join", "kafka-5", (5,)),
+        ("add", "kafka-5", (5,)),
     ]
-    first, second = plan.steps
-    # The new server starts first and is waited for; the old ones restart one at a time,
-    # a leader only in the second pass.
-    assert kinds(first.actions) == [
-        ("start", "kafka-4", True),
-        ("restart", "kafka-1", True),
-        ("restart", "kafka-2", True),
-        ("restart", "kafka-3", True),
-        ("restart", "kafka-1", False),
-        ("restart", "kafka-2", False),
-        ("restart", "kafka-3", False),
-    ]
-    assert {a.servers for a in first.actions} == {servers(1, 2, 3, 4)}
-    assert first.actions[1].gate == (2, 3, 4)
-    assert [a.host for a in second.actions] == [
-        "kafka-5",
-        *(f"kafka-{i}" for i in (1, 2, 3, 4)),
-        *(f"kafka-{i}" for i in (1, 2, 3, 4)),
-    ]
-    assert {a.servers for a in second.actions} == {servers(1, 2, 3, 4, 5)}
-    assert plan.hosts == {f"kafka-{i}" for i in range(1, 6)}
+    join4, add4, join5, _ = plan.steps
+    # A joiner's file: the committed members and itself, never itself alone.
+    assert dict(join4.members) == {1: line(1).replace(";2181", ";0.0.0.0:2181"),
+                                   2: line(2).replace(";2181", ";0.0.0.0:2181"),
+                                   3: line(3).replace(";2181", ";0.0.0.0:2181"),
+                                   4: line(4)}  # fmt: skip
+    assert sorted(dict(join5.members)) == [1, 2, 3, 4, 5]  # 4 was added before
+    assert add4.members == ((4, line(4)),)
+    assert plan.joiners == {"kafka-4", "kafka-5"}
+    assert plan.join_files == {}  # configure_zookeeper writes none: the joins do
 
 
-def test_1_to_3_starts_one_new_server_restarts_the_standalone_then_starts_the_other():
+def test_1_to_3_adds_both_servers_in_one_reconfig():
     plan = plan_ensemble_change(cluster(3, {1, 2, 3}), steady(3, {1}))
-    assert plan.describe() == ["step 1: 1 -> 3 servers (+server.2, +server.3)"]
-    (step,) = plan.steps
-    # kafka-2 alone is no quorum: not waited for. kafka-1 (the data) restarts with no gate.
-    assert kinds(step.actions) == [
-        ("start", "kafka-2", False),
-        ("restart", "kafka-1", False),
-        ("start", "kafka-3", True),
+    assert steps(plan) == [
+        ("join", "kafka-2", (2,)),
+        ("join", "kafka-3", (3,)),
+        ("add", "kafka-2", (2, 3)),
     ]
-    assert step.actions[1].gate == ()
-    assert {a.size for a in step.actions} == {3}
+    assert all(len(a.members) == 2 for a in plan.steps[:2])  # server 1 and the joiner
 
 
-def test_1_to_5_leaves_standalone_to_three_then_adds_one_at_a_time():
+def test_1_to_5_goes_to_three_in_one_reconfig_then_one_at_a_time():
     plan = plan_ensemble_change(cluster(5, {1, 2, 3, 4, 5}), steady(5, {1}))
-    assert [len(s.after) for s in plan.steps] == [3, 4, 5]
-
-
-def test_a_new_server_with_old_data_may_join_a_quorum_but_not_a_standalone_server():
-    def with_old_data(states: dict) -> dict:
-        states["kafka-2"]["dirs"]["zookeeper"][ZK_DATA] = {"exists": True, "files": 4}
-        return states
-
-    grown = plan_ensemble_change(cluster(4, {1, 2, 3, 4}), with_old_data(steady(4, {1, 3, 4})))
-    assert grown.problems == ()  # the running leader syncs it (TRUNC or SNAP)
-    refused = plan_ensemble_change(cluster(3, {1, 2, 3}), with_old_data(steady(3, {1})))
-    assert [(p.where, p.field) for p in refused.problems] == [("kafka-2", "zookeeper")]
-    assert f"{ZK_DATA}/version-2 aside" in refused.problems[0].message
-    assert refused.steps == ()
+    assert [a.zkids for a in plan.steps if a.kind == "add"] == [(2, 3), (4,), (5,)]
 
 
 # --- shrinking -----------------------------------------------------------------------------
 
 
-def test_5_to_3_rolls_the_remaining_servers_then_retires_the_removed_one_highest_first():
-    plan = plan_ensemble_change(cluster(5, {1, 2, 3}), steady(5, {1, 2, 3, 4, 5}))
-    assert plan.describe() == [
-        "step 1: 5 -> 4 servers (-server.5)",
-        "step 2: 4 -> 3 servers (-server.4)",
-    ]
-    first = plan.steps[0]
-    assert [a.kind for a in first.actions] == ["hand-off"] + ["restart"] * 8 + ["retire"]
-    # If it leads, the leaving server hands the lead to one the others still list.
-    assert first.actions[0] == Action(
-        "hand-off", "kafka-5", 5, servers(1, 2, 3, 4, 5), gate=(1, 2, 3, 4)
-    )
-    assert first.actions[-1] == Action("retire", "kafka-5", 5)
-    # The removed server still serves while the others roll: it is part of their gate.
-    assert first.actions[1].gate == (2, 3, 4, 5)
-    assert {a.servers for a in first.actions[1:-1]} == {servers(1, 2, 3, 4)}
-
-
-def test_3_to_1_stops_one_restarts_the_stayer_standalone_then_stops_the_other():
-    # Not through two servers: a server restarted onto a list of two cannot rejoin.
-    plan = plan_ensemble_change(cluster(3, {1}), steady(3, {1, 2, 3}))
-    assert plan.describe() == ["step 1: 3 -> 1 servers (-server.2, -server.3)"]
-    (step,) = plan.steps
-    assert [(a.kind, a.host) for a in step.actions] == [
-        ("retire", "kafka-3"),
-        ("restart", "kafka-1"),
-        ("retire", "kafka-2"),
-    ]
-    assert step.actions[1].size == 1
-
-
-def test_5_to_1_shrinks_to_3_one_at_a_time_then_to_standalone():
-    plan = plan_ensemble_change(cluster(5, {1}), steady(5, {1, 2, 3, 4, 5}))
-    assert [len(s.after) for s in plan.steps] == [4, 3, 1]
-
-
-def test_an_ensemble_of_two_is_refused_unless_it_comes_from_one():
-    refused = plan_ensemble_change(cluster(3, {1, 2}), steady(3, {1, 2, 3}))
-    assert refused.steps == ()
-    assert "list of two" in refused.problems[0].message
-    grown = plan_ensemble_change(cluster(2, {1, 2}), steady(2, {1}))
-    assert grown.problems == () and grown.describe() == ["step 1: 1 -> 2 servers (+server.2)"]
-
-
-def test_moving_the_single_server_adds_the_new_one_before_removing_the_old():
-    plan = plan_ensemble_change(cluster(2, {2}), steady(2, {1}))
-    assert plan.describe() == [
-        "step 1: 1 -> 2 servers (+server.2)",
-        "step 2: 2 -> 1 servers (-server.1)",
+def test_5_to_3_removes_followers_from_the_highest_then_retires_each():
+    plan = plan_ensemble_change(cluster(5, {1, 2, 3}), steady(5, {1, 2, 3, 4, 5}), leader=1)
+    assert steps(plan) == [
+        ("remove", "kafka-5", (5,)),
+        ("retire", "kafka-5", (5,)),
+        ("remove", "kafka-4", (4,)),
+        ("retire", "kafka-4", (4,)),
     ]
 
 
-# --- the safety of every plan ----------------------------------------------------------------
+def test_a_leaving_leader_is_removed_last():
+    plan = plan_ensemble_change(cluster(5, {1, 2, 3}), steady(5, {1, 2, 3, 4, 5}), leader=5)
+    assert [a.zkids for a in plan.steps if a.kind == "remove"] == [(4,), (5,)]
 
 
-def majority(n: int) -> int:
-    return n // 2 + 1
+def test_3_to_1_removes_both_in_one_reconfig():
+    plan = plan_ensemble_change(cluster(3, {1}), steady(3, {1, 2, 3}), leader=2)
+    assert steps(plan) == [
+        ("remove", "kafka-2", (2, 3)),
+        ("retire", "kafka-2", (2,)),
+        ("retire", "kafka-3", (3,)),
+    ]
 
 
-@pytest.mark.parametrize(
-    ("before", "after"),
-    [
-        (set(a), set(b))
-        for a, b in itertools.product(
-            [{1}, {1, 2, 3}, {1, 2, 3, 4, 5}, {2, 3, 4}, {1, 5}], repeat=2
-        )
-    ],
-)
-def test_every_step_keeps_old_and_new_quorums_intersecting(before, after):
-    configs = path({z: address(z) for z in before}, {z: address(z) for z in after})
-    assert set(configs[-1]) == after
-    refused = two_server_problems(cluster(5, after), configs)
-    for old, new in itertools.pairwise(configs):
-        union = set(old) | set(new)
-        if len(old) == 1 or len(new) == 1:
-            # To or from standalone: the one server restarts whatever the other servers do.
-            assert len(union) <= 3
-            continue
-        if len(new) == 2:
-            assert refused  # never run
-            continue
-        assert len(union) - len(set(old) & set(new)) == 1  # one server per step
-        assert majority(len(old)) + majority(len(new)) > len(union)
+def test_5_to_1_shrinks_one_at_a_time_then_two_at_once():
+    plan = plan_ensemble_change(cluster(5, {1}), steady(5, {1, 2, 3, 4, 5}), leader=4)
+    assert [a.zkids for a in plan.steps if a.kind == "remove"] == [(5,), (3,), (2, 4)]
 
 
-# --- resuming --------------------------------------------------------------------------------
+def test_moving_the_single_server_adds_before_it_removes():
+    plan = plan_ensemble_change(cluster(4, {4}), steady(4, {1}))
+    kinds = [(a.kind, a.zkids) for a in plan.steps]
+    assert kinds == [("join", (4,)), ("add", (4,)), ("remove", (1,)), ("retire", (1,))]
 
 
-def test_an_interrupted_step_is_run_again_from_the_older_list():
-    # kafka-4 started and kafka-1 restarted with the 4-server list; 2 and 3 did not yet.
-    four = {1, 2, 3, 4}
-    states = running(5, {1: four, 2: {1, 2, 3}, 3: {1, 2, 3}, 4: four})
-    plan = plan_ensemble_change(cluster(5, {1, 2, 3, 4, 5}), states)
+def test_an_ensemble_of_two_as_the_destination_is_refused():
+    plan = plan_ensemble_change(cluster(3, {1, 2}), steady(3, {1, 2, 3}))
+    assert plan.steps == ()
+    assert [(p.where, p.field) for p in plan.problems] == [("kafka-1", "zookeeper")]
+    assert "list of two" in plan.problems[0].message
+
+
+# --- an interrupted run, finished by the next ----------------------------------------------
+
+
+def test_a_joiner_that_runs_but_was_not_added_is_added():
+    # Its own newest file is the committed one, which does not list it.
+    states = dynamic(4, {i: ("100000000", {1, 2, 3}) for i in (1, 2, 3, 4)})
+    plan = plan_ensemble_change(cluster(4, {1, 2, 3, 4}), states)
+    assert steps(plan) == [("join", "kafka-4", (4,)), ("add", "kafka-4", (4,))]  # join: a no-op
+
+
+def test_a_server_added_before_the_run_died_needs_nothing():
+    states = steady(4, {1, 2, 3, 4}, "100000003")
+    plan = plan_ensemble_change(cluster(4, {1, 2, 3, 4}), states)
+    assert plan.steps == ()
+
+
+def test_a_removed_server_still_in_service_is_retired():
+    states = dynamic(4, {1: ("100000004", {1, 2, 3}), 2: ("100000004", {1, 2, 3}),
+                         3: ("100000004", {1, 2, 3}), 4: ("100000003", {1, 2, 3, 4})})  # fmt: skip
+    plan = plan_ensemble_change(cluster(4, {1, 2, 3}), states)
+    assert steps(plan) == [("retire", "kafka-4", (4,))]
+
+
+def test_a_member_the_inventory_dropped_is_removed_even_if_a_file_lags():
+    states = dynamic(4, {1: ("100000004", {1, 2, 3, 4}), 2: ("100000004", {1, 2, 3, 4}),
+                         3: ("100000004", {1, 2, 3, 4}), 4: ("100000003", {1, 2, 3})})  # fmt: skip
+    plan = plan_ensemble_change(cluster(4, {1, 2, 3}), states)
+    assert steps(plan) == [("remove", "kafka-4", (4,)), ("retire", "kafka-4", (4,))]
+
+
+def test_a_leftover_bootstrap_file_gets_the_acl_step_again():
+    states = steady(3, {1, 2, 3})
+    states["kafka-2"]["zookeeper"]["bootstrap"] = True
+    plan = plan_ensemble_change(cluster(3, {1, 2, 3}), states)
+    assert steps(plan) == [("bootstrap-acl", "kafka-1", ())]
+
+
+# --- converting a static ensemble ----------------------------------------------------------
+
+
+def test_a_static_ensemble_converts_with_join_files_of_the_running_list():
+    plan = plan_ensemble_change(cluster(3, {1, 2, 3}), static(3, {1, 2, 3}))
     assert plan.problems == ()
-    assert plan.describe()[0] == "step 1: 3 -> 4 servers (+server.4)"
-    assert len(plan.steps) == 2
+    assert plan.converting and plan.bootstrap
+    assert steps(plan) == [("bootstrap-acl", "kafka-1", ())]
+    assert plan.join_files == {f"kafka-{i}": {z: line(z) for z in (1, 2, 3)} for i in (1, 2, 3)}
+    assert plan.describe()[0].startswith("convert the static ensemble")
 
 
-def test_a_finished_step_is_not_run_again():
-    four = {1, 2, 3, 4}
-    plan = plan_ensemble_change(cluster(5, {1, 2, 3, 4, 5}), steady(5, four))
-    assert plan.describe() == ["step 1: 4 -> 5 servers (+server.5)"]
+def test_a_static_ensemble_that_grows_converts_first_then_joins():
+    plan = plan_ensemble_change(cluster(5, {1, 2, 3, 4, 5}), static(5, {1, 2, 3}))
+    assert [a.kind for a in plan.steps] == ["bootstrap-acl", "join", "add", "join", "add"]
+    assert sorted(plan.join_files) == ["kafka-1", "kafka-2", "kafka-3"]  # the running list
+    assert plan.joiners == {"kafka-4", "kafka-5"}
 
 
-def test_a_step_interrupted_before_its_last_restart_is_finished_before_the_next():
-    # Every zoo.cfg lists 1..4, but server 3 (the leader, restarted last) was not restarted
-    # after its file was written: it still runs 1..3. The next step must wait for it.
-    four = {1, 2, 3, 4}
-    states = steady(5, four)
-    states["kafka-3"]["zookeeper"]["stale"] = True
-    plan = plan_ensemble_change(cluster(5, {1, 2, 3, 4, 5}), states)
-    assert plan.describe() == [
-        "step 1: finish an interrupted step: restart server(s) [3] onto their zoo.cfg",
-        "step 2: 4 -> 5 servers (+server.5)",
+def test_an_interrupted_conversion_is_finished():
+    states = static(3, {1, 2, 3})
+    states["kafka-1"] = steady(3, {1, 2, 3})["kafka-1"]  # converted already
+    plan = plan_ensemble_change(cluster(3, {1, 2, 3}), states)
+    assert plan.problems == () and plan.converting
+    assert sorted(plan.join_files) == ["kafka-1", "kafka-2", "kafka-3"]
+
+
+def test_a_static_server_leaving_is_refused_until_converted():
+    plan = plan_ensemble_change(cluster(5, {1, 2, 3}), static(5, {1, 2, 3, 4, 5}))
+    assert [(p.where, p.field) for p in plan.problems] == [
+        ("kafka-4", "zookeeper"),
+        ("kafka-5", "zookeeper"),
     ]
-    first = plan.steps[0].actions
-    assert kinds(first) == [("restart", "kafka-3", True), ("restart", "kafka-3", False)]
-    assert first[0].servers == servers(1, 2, 3, 4) and first[0].gate == (1, 2, 4)
+    assert "convert the ensemble to dynamic membership first" in plan.problems[0].message
 
 
-def test_a_stale_server_of_a_finished_change_is_the_roll_s_not_a_step():
-    # The inventory's list runs everywhere: the usual drift check restarts server 3.
-    states = steady(5, {1, 2, 3, 4, 5})
-    states["kafka-3"]["zookeeper"]["stale"] = True
-    assert plan_ensemble_change(cluster(5, {1, 2, 3, 4, 5}), states).steps == ()
-
-
-def test_the_live_state_tells_a_zoo_cfg_written_after_the_server_started(tmp_path):
-    from facts.live import FUNCTIONS
-
-    cfg, started = tmp_path / "zoo.cfg", tmp_path / "started"
-    functions = FUNCTIONS.replace("/run/kafkaform-zookeeper/started", str(started))
-
-    def probe() -> bool:
-        script = f"{functions}\nzk_live {cfg}"
-        out = subprocess.run(["sh", "-c", script], capture_output=True, text=True).stdout
-        return build_state(out.splitlines())["zookeeper"]["stale"]
-
-    cfg.write_text("server.1=a:2888:3888\n")
-    started.write_text("digest\n")  # the server started after its file was written
-    os.utime(cfg, (1_000, 1_000))
-    assert probe() is False
-    os.utime(cfg, None)  # written again afterwards
-    os.utime(started, (2_000, 2_000))
-    assert probe() is True
-    started.unlink()  # not running under a kafkaform unit: nothing to tell
-    assert probe() is False
+def test_a_conversion_needs_every_server_host_in_the_run():
+    states = static(3, {1, 2, 3})
+    del states["kafka-3"]
+    plan = plan_ensemble_change(cluster(3, {1, 2, 3}), states)
+    assert [(p.where, p.field) for p in plan.problems] == [("kafka-3", "zookeeper")]
+    assert "--limit" in plan.problems[0].message
 
 
 # --- refused ---------------------------------------------------------------------------------
 
 
-def test_lists_that_are_not_one_step_apart_are_refused():
-    states = running(5, {1: {1, 2, 3}, 2: {1, 2, 3}, 3: {1, 2, 3, 4, 5}})
+def test_static_lists_that_are_not_one_step_apart_are_refused():
+    states = static(5, {1, 2, 3})
+    config = states["kafka-3"]["zookeeper"]["config"]
+    config.update({"server.4": address(4), "server.5": address(5)})
     plan = plan_ensemble_change(cluster(5, {1, 2, 3, 4, 5}), states)
     assert plan.steps == ()
-    assert [(p.where, p.field) for p in plan.problems] == [("kafka-1", "zookeeper")]
     assert "not one step of a membership change" in plan.problems[0].message
-    assert "kafka-3: server.1=" in plan.problems[0].message
 
 
 def test_a_change_needs_every_server_host_in_the_run():
@@ -319,9 +297,24 @@ def test_a_change_needs_every_server_host_in_the_run():
     assert "--limit" in plan.problems[0].message
 
 
-def test_a_running_server_with_no_host_in_the_inventory_is_refused():
-    plan = plan_ensemble_change(cluster(3, {1, 2}), steady(3, {1, 2, 4}))
+def test_a_host_left_out_of_a_run_without_a_change_is_not_judged():
+    states = steady(3, {1, 2, 3})
+    del states["kafka-3"]
+    assert plan_ensemble_change(cluster(3, {1, 2, 3}), states).problems == ()
+
+
+def test_a_committed_server_with_no_host_in_the_inventory_is_refused():
+    plan = plan_ensemble_change(cluster(3, {1, 2, 3}), steady(3, {1, 2, 3, 4}))
     assert any("server.4=10.0.0.14:2888:3888 runs" in p.message for p in plan.problems)
+
+
+def test_a_server_that_would_move_is_refused():
+    states = steady(3, {1, 2, 3})
+    for state in states.values():
+        state["zookeeper"]["dynamic"]["config"]["server.3"] = "10.0.0.99:2888:3888;2181"
+    plan = plan_ensemble_change(cluster(3, {1, 2, 3}), states)
+    assert [(p.where, p.field) for p in plan.problems] == [("kafka-3", "zookeeper")]
+    assert "would move" in plan.problems[0].message
 
 
 def test_a_removed_host_whose_zkid_went_to_another_host_is_refused():
@@ -332,3 +325,34 @@ def test_a_removed_host_whose_zkid_went_to_another_host_is_refused():
     plan = plan_ensemble_change(Cluster.from_hosts(hosts), steady(4, {1, 2, 3}))
     assert [(p.where, p.field) for p in plan.problems] == [("kafka-3", "zookeeper")]
     assert "one id, two servers" in plan.problems[0].message
+
+
+# --- the live-state fact reads the files --------------------------------------------------
+
+
+@pytest.mark.parametrize("versions", [["ff", "100000000", "1000000a"], ["2", "10", "a"]])
+def test_the_fact_reads_the_newest_dynamic_file_and_the_join_file(tmp_path, versions):
+    from facts.live import FUNCTIONS
+
+    conf, work = tmp_path / "etc", tmp_path / "work"
+    conf.mkdir()
+    work.mkdir()
+    (conf / "zoo.cfg").write_text("dataDir=/d\nreconfigEnabled=true\n")
+    (conf / "zoo.cfg.dynamic.join").write_text(f"server.1={line(1)}\n")
+    for i, v in enumerate(versions):
+        (work / f"zoo.cfg.dynamic.{v}").write_text(f"server.{i + 1}={line(i + 1)}\n")
+    (work / "zoo.cfg.dynamic.next").write_text("server.9=x\n")
+    script = f"{FUNCTIONS}\nzk_live {conf}/zoo.cfg {work}"
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True).stdout
+    zk = build_state(out.splitlines())["zookeeper"]
+    newest = max(versions, key=lambda v: (len(v), v))
+    assert zk["dynamic"]["version"] == newest
+    assert list(zk["dynamic"]["config"]) == [f"server.{versions.index(newest) + 1}"]
+    assert zk["join"] == {"server.1": line(1)}
+    assert zk["layout"] == "dynamic" and zk["bootstrap"] is False
+
+
+def test_members_helper_matches_what_zookeeper_writes():
+    version, lines = members(2)
+    assert version == "100000000"
+    assert lines["server.2"] == "10.0.0.12:2888:3888:participant;0.0.0.0:2181"

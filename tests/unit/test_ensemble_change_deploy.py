@@ -1,5 +1,6 @@
-"""The real deploy running a ZooKeeper membership change on @fake hosts: the steps' order across
-hosts, the server list each one writes, the gates they restart behind."""
+"""The real deploy running a ZooKeeper membership change on @fake hosts: the actions' order
+across hosts, the join files, the reconfig calls on the control machine (recorded), the files
+of the dynamic layout."""
 
 from __future__ import annotations
 
@@ -35,11 +36,10 @@ def global_order(run) -> list[str]:
     return order
 
 
-def membership(order: list[str]) -> list[tuple[str, str]]:
-    """(the host it runs on, what) of each membership action, in order."""
+def membership(order: list[str]) -> list[str]:
+    """Each membership action, in order."""
     prefix = "ZooKeeper membership | "
-    actions = [n.removeprefix(prefix) for n in order if n.startswith(prefix)]
-    return [(n.rsplit(" ", 1)[1], n) for n in actions if not n.startswith("Safe restart script")]
+    return [n.removeprefix(prefix) for n in order if n.startswith(prefix)]
 
 
 WRITTEN: dict[str, dict] = {}
@@ -53,20 +53,16 @@ def grown():
         return run_deploy(hosts)
 
 
-def test_growing_3_to_5_runs_each_step_on_every_host_before_the_next(grown):
+def test_growing_3_to_5_joins_then_adds_each_server_before_the_next(grown):
     order = global_order(grown)
-    steps = membership(order)
-    roll = [(f"kafka-{i}", f"restart server {i} on kafka-{i}") for i in (1, 2, 3)]
-    roll5 = [(f"kafka-{i}", f"restart server {i} on kafka-{i}") for i in (1, 2, 3, 4)]
-    assert steps == [
-        ("kafka-4", "start server 4 on kafka-4"),
-        *roll,
-        *roll,  # the second pass: the leader, which the first one skipped
-        ("kafka-5", "start server 5 on kafka-5"),
-        *roll5,
-        *roll5,
+    assert membership(order) == [
+        "start server 4 on kafka-4 to join the ensemble",
+        "reconfig: add server(s) 4",
+        "start server 5 on kafka-5 to join the ensemble",
+        "reconfig: add server(s) 5",
     ]
-    first = order.index("ZooKeeper membership | start server 4 on kafka-4")
+    assert grown.control == [("add", (4,)), ("add", (5,))]
+    first = order.index("ZooKeeper membership | start server 4 on kafka-4 to join the ensemble")
     last = max(i for i, n in enumerate(order) if n.startswith("ZooKeeper membership"))
     zookeeper_files = [i for i, n in enumerate(order) if n.startswith("ZooKeeper | ")]
     brokers = [i for i, n in enumerate(order) if n.startswith("Kafka broker | ")]
@@ -74,31 +70,45 @@ def test_growing_3_to_5_runs_each_step_on_every_host_before_the_next(grown):
     assert last < min(brokers)  # brokers follow the new ensemble
 
 
-def test_the_steps_own_zoo_cfg_and_the_starts_of_the_hosts_they_involve(grown):
-    for host in (f"kafka-{i}" for i in range(1, 6)):
+def test_joiners_are_started_by_their_join_only(grown):
+    for host in ("kafka-4", "kafka-5"):
         names = grown.ops(f"@fake/{host}")
-        assert not any(ZOO_CFG in n for n in names), host  # no write of the final list
-        assert not any("Restart zookeeper safely" in n for n in names), host
         assert not any("Start and enable zookeeper" in n for n in names), host
+        assert not any("Restart zookeeper safely" in n for n in names), host
+    # No join file outside the joins: the running members' membership is ZooKeeper's.
+    for i in range(1, 6):
+        assert "/etc/zookeeper/zoo.cfg.dynamic.join" not in WRITTEN[f"@fake/kafka-{i}"]["files"]
 
 
-def test_each_step_writes_its_own_server_list_and_restarts_behind_its_gate(grown):
-    executed = grown.executed("@fake/kafka-1")
-    four = "--size 4 --gate '2 10.0.0.12 2181,3 10.0.0.13 2181,4 10.0.0.14 2181'"
-    five = "--size 5 --gate '2 10.0.0.12 2181,3 10.0.0.13 2181,4 10.0.0.14 2181,5 10.0.0.15 2181'"
-    assert f"zookeeper-safe-restart {four} --lock-token test-token" in executed
-    assert f"zookeeper-safe-restart {five} --lock-token test-token" in executed
-    assert executed.index(four) < executed.index(five)
-    # The step's list reaches the staged candidate before the restart: 4 servers, then 5.
-    at_four = executed[: executed.index(four)]
-    assert "server.4=10.0.0.14:2888:3888" in at_four and "server.5=" not in at_four
-    assert "server.5=10.0.0.15:2888:3888" in executed[executed.index(four) :]
-    # First pass: a leader waits for the second.
-    assert executed.count("leads: it restarts last") == 2
+def test_a_join_writes_the_committed_members_and_itself_then_waits_until_it_follows(grown):
     joined = grown.executed("@fake/kafka-4")
-    assert "systemctl enable zookeeper.service" in joined
+    members = "".join(
+        f"server.{i}=10.0.0.{10 + i}:2888:3888:participant;0.0.0.0:2181\n" for i in (1, 2, 3)
+    )
+    assert members + "server.4=10.0.0.14:2888:3888:participant;2181\n" in joined
+    assert "rm -f /var/lib/zookeeper/conf/zoo.cfg.dynamic.*" in joined
+    assert joined.index("mv -f /etc/zookeeper/zoo.cfg.dynamic.join.tmp") < joined.index(
+        "systemctl start zookeeper.service"
+    )
     assert "zookeeper-safe-restart --wait-only --size 4" in joined
-    assert "systemctl disable" not in joined
+    assert "zookeeper-safe-restart --wait-only --size 5" in grown.executed("@fake/kafka-5")
+
+
+def test_the_static_zoo_cfg_has_no_membership_and_the_unit_builds_the_working_one(grown):
+    text = WRITTEN["@fake/kafka-4"]["files"]["/etc/zookeeper/zoo.cfg"][0]
+    assert "server." not in text and "dynamicConfigFile" not in text
+    assert "reconfigEnabled=true\n" in text and "standaloneEnabled=false\n" in text
+    unit = WRITTEN["@fake/kafka-4"]["files"]["/etc/systemd/system/zookeeper.service"][0]
+    assert (
+        "ExecStartPre=/usr/local/sbin/zookeeper-config /etc/zookeeper/zoo.cfg "
+        "/etc/zookeeper/zoo.cfg.dynamic.join /var/lib/zookeeper/conf 4 "
+        "/etc/zookeeper/zoo.cfg.bootstrap\n" in unit
+    )
+    assert "UMask=0027\n" in unit
+    assert "QuorumPeerMain /var/lib/zookeeper/conf/zoo.cfg\n" in unit
+    assert unit.index('ExecStartPre=/bin/sh -c "') < unit.index("ExecStartPre=/usr/local/sbin")
+    script = WRITTEN["@fake/kafka-4"]["files"]["/usr/local/sbin/zookeeper-config"]
+    assert script[1:] == ("755", "root", "root")
 
 
 def test_brokers_get_the_new_zookeeper_connect(grown):
@@ -112,40 +122,74 @@ def test_brokers_get_the_new_zookeeper_connect(grown):
     )
 
 
-def test_shrinking_5_to_3_retires_the_removed_servers_after_the_others_rolled():
-    run = run_deploy(hosts_running(5, running=5, members=3))
-    order = global_order(run)
-    steps = membership(order)
-    # The leaving hosts are no zookeeper hosts any more: the change writes their script.
-    script = (
-        "ZooKeeper membership | Safe restart script zookeeper-safe-restart (leaving the ensemble)"
+def test_shrinking_5_to_3_removes_followers_then_the_leader_each_retired():
+    run = run_deploy(hosts_running(5, running=5, members=3), leader=4)
+    assert membership(global_order(run)) == [
+        "reconfig: remove server(s) 5",
+        "stop and disable server 5 on kafka-5",
+        "reconfig: remove server(s) 4",
+        "stop and disable server 4 on kafka-4",
+    ]
+    assert run.control == [("remove", (5,)), ("remove", (4,))]
+    retired = run.executed("@fake/kafka-5")
+    assert "systemctl disable --now zookeeper.service" in retired
+    assert (
+        "rm -f /etc/zookeeper/zoo.cfg.dynamic.join /etc/zookeeper/zoo.cfg.bootstrap "
+        "/var/lib/zookeeper/conf/zoo.cfg.dynamic.*" in retired
     )
-    assert order.index(script) < order.index(
-        "ZooKeeper membership | hand off the lead of server 5 on kafka-5"
-    )
-    assert script in run.ops("@fake/kafka-4") and script not in run.ops("@fake/kafka-1")
-    assert steps[0] == ("kafka-5", "hand off the lead of server 5 on kafka-5")
-    assert steps[9] == ("kafka-5", "stop and disable server 5 on kafka-5")
-    assert steps[10] == ("kafka-4", "hand off the lead of server 4 on kafka-4")
-    assert steps[-1] == ("kafka-4", "stop and disable server 4 on kafka-4")
-    assert len(steps) == 1 + 8 + 1 + 1 + 6 + 1
-    leaving = run.executed("@fake/kafka-5")
-    gate = "'1 10.0.0.11 2181,2 10.0.0.12 2181,3 10.0.0.13 2181,4 10.0.0.14 2181'"
-    assert f"zookeeper-safe-restart --hand-off --size 5 --gate {gate}" in leaving
-    assert leaving.index("--hand-off") < leaving.index("systemctl disable --now zookeeper")
-    # kafka-4 restarts into the 4-server list of step 1 before it leaves in step 2.
-    assert "--size 4 --gate '1 10.0.0.11 2181,2 10.0.0.12 2181,3 10.0.0.13 2181,5" in (
-        run.executed("@fake/kafka-4")
-    )
+    assert "systemctl disable" not in run.executed("@fake/kafka-1")
 
 
-def test_1_to_3_starts_one_server_unwaited_then_the_standalone_then_the_third():
+def test_1_to_3_joins_both_then_adds_them_in_one_reconfig():
     run = run_deploy(hosts_running(3, running=1, members=3))
     assert membership(global_order(run)) == [
-        ("kafka-2", "start server 2 on kafka-2"),
-        ("kafka-1", "restart server 1 on kafka-1"),
-        ("kafka-3", "start server 3 on kafka-3"),
+        "start server 2 on kafka-2 to join the ensemble",
+        "start server 3 on kafka-3 to join the ensemble",
+        "reconfig: add server(s) 2,3",
     ]
-    assert "--wait-only" not in run.executed("@fake/kafka-2")
-    assert "zookeeper-safe-restart --size 3 --lock-token" in run.executed("@fake/kafka-1")
-    assert "zookeeper-safe-restart --wait-only --size 3" in run.executed("@fake/kafka-3")
+    assert run.control == [("add", (2, 3))]
+    assert "zookeeper-safe-restart --wait-only --size 2" in run.executed("@fake/kafka-2")
+
+
+def test_a_fresh_ensemble_gets_join_files_and_the_bootstrap_then_the_acl():
+    written = {}
+    hosts = fake_hosts("debian12", 3)
+    written.update({name: {"files": {}, "directories": {}, "accounts": {}} for name, _ in hosts})
+    with recording_writes(written):
+        run = run_deploy(hosts)
+    members = "".join(f"server.{i}=10.0.0.{10 + i}:2888:3888:participant;2181\n" for i in (1, 2, 3))
+    for name in written:
+        files = written[name]["files"]
+        assert files["/etc/zookeeper/zoo.cfg.dynamic.join"] == (members, "640", "root", "zookeeper")
+        bootstrap = files["/etc/zookeeper/zoo.cfg.bootstrap"]
+        assert bootstrap[0].startswith("DigestAuthenticationProvider.superDigest=super:")
+        assert bootstrap[1:] == ("640", "root", "zookeeper")
+        secret = files["/etc/zookeeper/kafkaform-admin.secret"]
+        assert secret[1:] == ("600", "root", "root") and len(secret[0].strip()) >= 32
+        assert "rm -f /etc/zookeeper/zoo.cfg.bootstrap" in run.executed(name)
+    # One password for the run, on every host.
+    assert len({written[n]["files"]["/etc/zookeeper/kafkaform-admin.secret"] for n in written}) == 1
+    assert run.control == [("bootstrap-acl", ())]
+    order = global_order(run)
+    acl = order.index(
+        "ZooKeeper membership | give the kafkaform ZooKeeper user its ACL on /zookeeper/config"
+    )
+    assert acl < order.index("ZooKeeper membership | Delete the ZooKeeper bootstrap superuser")
+
+
+def test_a_set_password_is_not_kept_on_the_hosts():
+    written = {}
+    hosts = fake_hosts("debian12", 3)
+    for _, data in hosts:
+        data["zookeeper_admin_password"] = "a-long-enough-password"
+    written.update({name: {"files": {}, "directories": {}, "accounts": {}} for name, _ in hosts})
+    with recording_writes(written):
+        run_deploy(hosts)
+    for name in written:
+        files = written[name]["files"]
+        assert "/etc/zookeeper/kafkaform-admin.secret" not in files
+        # The same derivation as ensemble_config's: the superuser's digest from the password.
+        from kafkaform.ensemble_config import bootstrap_text
+
+        text = bootstrap_text("a-long-enough-password")
+        assert files["/etc/zookeeper/zoo.cfg.bootstrap"][0] == text

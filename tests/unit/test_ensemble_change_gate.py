@@ -1,8 +1,10 @@
-"""zookeeper-safe-restart's membership-change options, run for real against fake servers.
+"""zookeeper-safe-restart's gate, run for real against fake servers.
 
 The script is rendered as the deploy renders it; the roll library is a stub that runs each
 wait's check once, and the ZooKeeper servers are local sockets that answer ``srvr`` with a
-mode. What is checked: which servers the gate waits for, and what counts as serving."""
+mode. What is checked: which servers the gate waits for (the committed membership in the
+newest dynamic file, else the join file, else the rendered list), and what counts as
+serving."""
 
 from __future__ import annotations
 
@@ -60,7 +62,8 @@ def port(server: socketserver.TCPServer) -> int:
 
 
 def run_script(tmp_path, servers, modes: dict[int, str], *args: str) -> str:
-    """Server 1's script (the final ensemble: all five) with ``args``; modes by zkid."""
+    """Server 1's script (the rendered ensemble: all five) with ``args``; modes by zkid. Its
+    dynamic directory is tmp_path/work, its join file tmp_path/join."""
     for zkid, server in servers:
         Server.modes[port(server)] = modes.get(zkid, "")
     library = tmp_path / "roll.sh"
@@ -74,6 +77,8 @@ def run_script(tmp_path, servers, modes: dict[int, str], *args: str) -> str:
         peers=[f"'{z} 127.0.0.1 {port(s)}'" for z, s in servers[1:]],
         gate_seconds=1,
         wait_seconds=1,
+        dynamic_dir=str(tmp_path / "work"),
+        join_file=str(tmp_path / "join"),
     )
     script = tmp_path / "zookeeper-safe-restart"
     script.write_text(text)
@@ -117,11 +122,53 @@ def test_a_standalone_server_restarts_into_a_quorum_without_a_gate(tmp_path, ser
     assert "FAILED server 1 to serve" in out
 
 
-def test_size_one_means_serving_standalone(tmp_path, servers):
-    out = run_script(tmp_path, servers, {1: "standalone"}, "--wait-only", "--size", "1")
-    assert "OK server 1 to serve" in out
+def test_size_one_means_leading_a_quorum_of_one_or_standalone(tmp_path, servers):
+    for mode in ("leader", "standalone"):
+        out = run_script(tmp_path, servers, {1: mode}, "--wait-only", "--size", "1")
+        assert "OK server 1 to serve" in out, mode
     out = run_script(tmp_path, servers, {1: "follower"}, "--wait-only", "--size", "1")
     assert "FAILED server 1 to serve" in out
+
+
+def member_lines(servers, *zkids: int, client: str = "0.0.0.0:") -> str:
+    return "".join(
+        f"server.{z}=127.0.0.1:2888:3888:participant;{client}{port(servers[z - 1][1])}\n"
+        for z in zkids
+    )
+
+
+def test_the_gate_is_the_newest_committed_membership_on_the_host(tmp_path, servers):
+    # Rendered with five servers; ZooKeeper committed {1, 2, 3} last (4 and 5 are gone).
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "zoo.cfg.dynamic.ff").write_text(member_lines(servers, 1, 2, 3, 4, 5))
+    (work / "zoo.cfg.dynamic.100000000").write_text(member_lines(servers, 1, 2, 3))
+    modes = {1: "follower", 2: "leader", 3: "follower"}
+    out = run_script(tmp_path, servers, modes)
+    assert "RESTARTED zookeeper.service" in out
+    expected = ",".join(f"127.0.0.1:{port(servers[z - 1][1])}" for z in (1, 2, 3))
+    assert f"LOCK ON {expected}" in out
+    # One of the committed members down: refused.
+    out = run_script(tmp_path, servers, {1: "follower", 2: "leader"})
+    assert "server 3 (127.0.0.1:" in out and "RESTARTED" not in out
+
+
+def test_a_server_not_in_the_newest_file_gates_on_its_join_file(tmp_path, servers):
+    # A joiner not added yet: its newest file is the committed one, without it.
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "zoo.cfg.dynamic.100000000").write_text(member_lines(servers, 2, 3, 4))
+    (tmp_path / "join").write_text(member_lines(servers, 1, 2, 3, client=""))
+    out = run_script(tmp_path, servers, {1: "follower", 2: "leader", 3: "follower"})
+    assert "RESTARTED zookeeper.service" in out
+    expected = ",".join(f"127.0.0.1:{port(servers[z - 1][1])}" for z in (1, 2, 3))
+    assert f"LOCK ON {expected}" in out
+
+
+def test_a_single_member_file_means_a_quorum_of_one(tmp_path, servers):
+    (tmp_path / "join").write_text(member_lines(servers, 1))
+    out = run_script(tmp_path, servers, {1: "leader"})
+    assert "RESTARTED zookeeper.service" in out and "OK server 1 to serve" in out
 
 
 def test_a_two_server_step_needs_both_others_serving(tmp_path, servers):
@@ -135,66 +182,10 @@ def test_a_two_server_step_needs_both_others_serving(tmp_path, servers):
     assert "only 1 of 2 serve" in out and "RESTARTED" not in out
 
 
-@pytest.mark.parametrize(("mode", "skipped"), [("leader", True), ("follower", False)])
-def test_the_first_pass_leaves_a_leader_for_the_second(servers, mode, skipped):
-    from deploys.tasks.roll import RollSession
-    from deploys.tasks.zookeeper import action_script
-    from kafkaform.cluster import Cluster
-    from kafkaform.ensemble_change import Action, EnsemblePlan
-
-    zk = port(servers[0][1])
-    Server.modes[zk] = mode
-    cluster = Cluster.from_hosts(
-        [("kafka-1", {"zookeeper": True, "zkid": 1, "zookeeper_client_port": zk})]
-    )
-    action = Action("restart", "kafka-1", 1, ((1, "127.0.0.1:2888:3888"),), leader_last=True)
-    script = action_script(cluster, EnsemblePlan(), action, RollSession(token=None))
-    first_line = script.splitlines()[0]  # the leader check comes before anything is written
-    done = subprocess.run(
-        ["sh", "-c", first_line + "\necho NOT SKIPPED"], capture_output=True, text=True
-    )
-    assert ("server 1 leads: it restarts last" in done.stdout) is skipped
-    assert ("NOT SKIPPED" in done.stdout) is not skipped
-
-
-def test_a_leaving_leader_stops_until_another_leads_then_starts_again(tmp_path, servers):
-    modes = {1: "leader", 2: "leader", 3: "follower"}  # 2: what the others elect meanwhile
-    out = run_script(
-        tmp_path, servers, modes, "--hand-off", "--gate", gate(servers, 2, 3), "--size", "3"
-    )
-    assert out.index("SYSTEMCTL stop zookeeper.service") < out.index("OK another server to lead")
-    assert out.index("OK another server to lead") < out.index("SYSTEMCTL start zookeeper.service")
-
-
-def test_a_leaving_leader_is_not_started_before_another_leads(tmp_path, servers):
-    modes = {1: "leader", 2: "follower", 3: "follower"}
-    out = run_script(
-        tmp_path, servers, modes, "--hand-off", "--gate", gate(servers, 2, 3), "--size", "3"
-    )
-    assert "FAILED another server to lead" in out
-    assert "SYSTEMCTL start" not in out
-
-
-def test_a_leaving_follower_has_nothing_to_hand_off(tmp_path, servers):
-    modes = {1: "follower", 2: "leader", 3: "follower"}
-    out = run_script(
-        tmp_path, servers, modes, "--hand-off", "--gate", gate(servers, 2, 3), "--size", "3"
-    )
-    assert "nothing to hand off" in out and "SYSTEMCTL" not in out
-
-
-def test_a_server_restarts_standalone_only_once_it_holds_what_the_others_hold(tmp_path, servers):
-    # 3 -> 1: server 1 restarts alone while server 2, the last one leaving, still serves.
-    modes = {1: "follower", 2: "leader"}
-    Server.zxids[port(servers[1][1])] = "0x100000009"  # server 2 is ahead
-    try:
-        behind = run_script(tmp_path, servers, modes, "--gate", gate(servers, 2), "--size", "1")
-        assert "FAILED this server to hold every transaction" in behind
-        assert "RESTARTED" not in behind
-    finally:
-        Server.zxids.clear()
-    level = run_script(tmp_path, servers, modes, "--gate", gate(servers, 2), "--size", "1")
-    assert "OK this server to hold every transaction" in level and "RESTARTED" in level
+def test_hand_off_is_gone(tmp_path, servers):
+    # A leaving leader hands off inside reconfig now: the option is refused, nothing runs.
+    out = run_script(tmp_path, servers, {1: "leader"}, "--hand-off")
+    assert "usage:" in out and "SYSTEMCTL" not in out
 
 
 def test_a_step_checks_the_roll_lock_on_serving_servers_only(tmp_path, servers):

@@ -144,7 +144,10 @@ def test_directories_are_read_once_per_host_several_in_one_command():
 
 def test_several_missing_directories_are_made_in_one_operation():
     run = run_deploy(fake_hosts("debian12", 1))
-    dirs = "/var/lib/zookeeper/data /var/lib/zookeeper/datalog /var/log/zookeeper"
+    dirs = (
+        "/var/lib/zookeeper/data /var/lib/zookeeper/datalog /var/lib/zookeeper/conf "
+        "/var/log/zookeeper"
+    )
     assert f"ZooKeeper | Directories {dirs.replace(' ', ', ')}" in run.ops(H1)
     assert (
         f"mkdir -p {dirs} && chmod 750 {dirs} && chown zookeeper:zookeeper {dirs}"
@@ -157,4 +160,7 @@ def test_several_missing_directories_are_made_in_one_operation():
 def test_only_the_directories_that_differ_are_made():
     have = host_paths(directories={"/var/lib/zookeeper/data": ("750", "zookeeper", "zookeeper")})
     ops = run_with(have).ops(H1)
-    assert "ZooKeeper | Directories /var/lib/zookeeper/datalog, /var/log/zookeeper" in ops
+    assert (
+        "ZooKeeper | Directories /var/lib/zookeeper/datalog, /var/lib/zookeeper/conf, "
+        "/var/log/zookeeper" in ops
+    )

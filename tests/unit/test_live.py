@@ -72,7 +72,7 @@ def test_a_host_with_no_role_and_nothing_on_it_is_allowed():
 
 
 def test_a_client_port_or_role_suffix_in_the_live_zoo_cfg_is_no_membership_change():
-    states = live()
+    states = live(static=True)
     config = states["kafka-1"]["zookeeper"]["config"]
     config["server.1"] += ":participant;0.0.0.0:2181"
     config["server.2"] += ";2181"

@@ -94,6 +94,10 @@ def test_fact_on_a_fresh_host(tmp_path: Path):
         "myid": None,
         "has_data": False,
         "stale": False,
+        "layout": None,
+        "dynamic": None,
+        "join": None,
+        "bootstrap": False,
     }
     assert state["kafka"] == {"config": None, "log_dirs": [], "meta": {}, "has_data": False}
 

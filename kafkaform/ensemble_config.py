@@ -1,0 +1,93 @@
+"""ZooKeeper's config split for dynamic reconfiguration: what kafkaform owns and what ZooKeeper
+owns, and the names and texts of the files between them.
+
+kafkaform renders and fingerprints ``<zookeeper_config_dir>/zoo.cfg`` with the static keys
+only (no ``server.N``). At every start the unit's ``zookeeper-config`` builds ZooKeeper's
+working config in ``zookeeper_dynamic_dir`` from that file plus the newest
+``zoo.cfg.dynamic.<version>`` ZooKeeper wrote there (the committed membership, rewritten by
+every ``reconfig``), or, on a server's first start, kafkaform's join file. ZooKeeper rewrites
+only the working directory, so kafkaform's files never drift.
+
+Pure: the texts, paths and the digest arithmetic; the hosts' files are written by
+deploys/tasks/zookeeper.py and the reconfig runs in kafkaform.ensemble_reconfig.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+from kafkaform.cluster import Cluster, Node
+
+# Keys kafkaform adds to the static zoo.cfg: membership changes by `reconfig`, and a single
+# server runs as the leader of a quorum of one (a standalone server cannot be reconfigured).
+DYNAMIC_KEYS = {"reconfigEnabled": "true", "standaloneEnabled": "false"}
+JOIN_FILE = "zoo.cfg.dynamic.join"  # in zookeeper_config_dir: a first start's membership
+BOOTSTRAP_FILE = "zoo.cfg.bootstrap"  # in zookeeper_config_dir: the transient superDigest
+SECRET_FILE = "kafkaform-admin.secret"  # in zookeeper_config_dir, root 0600
+ADMIN_USER = "kafkaform"
+CONFIG_ZNODE = "/zookeeper/config"
+CONFIG_SCRIPT = "/usr/local/sbin/zookeeper-config"
+
+
+def static_properties(cluster: Cluster, node: Node) -> dict[str, str]:
+    """The static zoo.cfg: the inventory's properties without the server list."""
+    props = {
+        k: v for k, v in cluster.zookeeper_properties(node).items() if not k.startswith("server.")
+    }
+    props.update(DYNAMIC_KEYS)
+    return props
+
+
+def member_line(node: Node) -> str:
+    """A server's dynamic-config value: quorum address, ports, role and client port.
+
+    ``;port`` binds every address, as ``clientPort`` does (``;address:port`` would bind only
+    that address, and the scripts ask 127.0.0.1)."""
+    s = node.settings
+    return (
+        f"{node.address}:{s['zookeeper_peer_port']}:{s['zookeeper_election_port']}"
+        f":participant;{s['zookeeper_client_port']}"
+    )
+
+
+def wanted_members(cluster: Cluster) -> dict[int, str]:
+    """zkid -> dynamic-config value of every server the inventory describes."""
+    return {n.zkid: member_line(n) for n in cluster.ensemble if n.zkid is not None}
+
+
+def join_text(members: Mapping[int, str]) -> str:
+    """A join file: one ``server.N=`` line per member."""
+    return "".join(f"server.{z}={members[z]}\n" for z in sorted(members))
+
+
+def client_port(value: str, default: int) -> int:
+    """The client port of a dynamic-config value (``...;[address:]port``)."""
+    _, sep, client = value.partition(";")
+    port = client.rsplit(":", 1)[-1].strip()
+    return int(port) if sep and port.isdigit() else default
+
+
+def super_password(admin_password: str) -> str:
+    """The transient superuser's password, derived so that an interrupted bootstrap can be
+    finished by the next run without a second stored secret."""
+    mac = hmac.new(admin_password.encode(), b"zookeeper-super", hashlib.sha256)
+    return mac.hexdigest()
+
+
+def super_digest(password: str) -> str:
+    """``DigestAuthenticationProvider.superDigest``'s value for user ``super``."""
+    sha1 = hashlib.sha1(f"super:{password}".encode()).digest()  # noqa: S324 - ZooKeeper's own
+    return f"super:{base64.b64encode(sha1).decode()}"
+
+
+def bootstrap_text(admin_password: str) -> str:
+    digest = super_digest(super_password(admin_password))
+    return f"DigestAuthenticationProvider.superDigest={digest}\n"
+
+
+def newest_version(versions: list[str]) -> str | None:
+    """The newest of ZooKeeper's hex config versions (no leading zeros: longer is newer)."""
+    return max(versions, key=lambda v: (len(v), v), default=None)
