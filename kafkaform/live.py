@@ -245,6 +245,9 @@ def bake_problems(node: Node, state: State) -> list[Problem]:
             zk_evidence.append(f"myid {entry['myid']} in {path}")
         if entry.get("files", 0) > 0:
             zk_evidence.append(f"{entry['files']} snapshot/log files in {path}/version-2")
+    dynamic = state["zookeeper"].get("dynamic")
+    if dynamic:
+        zk_evidence.append(f"a ZooKeeper membership (zoo.cfg.dynamic.{dynamic['version']})")
     if zk_evidence:
         problems.append(Problem(node.name, "zookeeper data", "; ".join(zk_evidence)))
     kafka_evidence = []

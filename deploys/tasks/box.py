@@ -16,6 +16,7 @@ from deploys.tasks.common import host_platform
 from deploys.tasks.host_files import put_text
 from kafkaform import identity
 from kafkaform.cluster import Node
+from kafkaform.ensemble_config import BOOTSTRAP_FILE, JOIN_FILE, SECRET_FILE
 
 
 def scrub_script(node: Node, family: str) -> str:
@@ -27,10 +28,16 @@ def scrub_script(node: Node, family: str) -> str:
         f"{s['zookeeper_datalog_dir']}/version-2",
         f"{s['kafka_config_dir']}/server.properties",
         f"{s['zookeeper_config_dir']}/zoo.cfg",
+        # The membership files and the kafkaform ZooKeeper user's password.
+        *(
+            f"{s['zookeeper_config_dir']}/{name}"
+            for name in (JOIN_FILE, BOOTSTRAP_FILE, SECRET_FILE)
+        ),
         s["download_dir"],
     ]
-    # meta.properties holds broker.id: empty the data dirs (the glob stays outside the quotes).
-    contents = [f"{q(d)}/*" for d in s["kafka_data_dirs"]]
+    # meta.properties holds broker.id: empty the data dirs (the glob stays outside the quotes);
+    # ZooKeeper's working config and committed memberships likewise.
+    contents = [f"{q(d)}/*" for d in [*s["kafka_data_dirs"], s["zookeeper_dynamic_dir"]]]
     steps = [
         "set -e",
         identity.PACKAGE_CACHE_CLEAN[family],

@@ -12,6 +12,7 @@ from deploys.tasks.kafka import kafka_config_check
 from deploys.tasks.zookeeper import ZOO_CFG_CHECK
 from kafkaform import artifacts, settings
 from kafkaform.cluster import Cluster
+from kafkaform.ensemble_config import static_properties
 from kafkaform.templating import render
 
 
@@ -67,10 +68,16 @@ def test_zoo_cfg_check(tmp_path):
     c = cluster()
     good = tmp_path / "zoo.cfg"
     good.write_text(
-        render("zookeeper/zoo.cfg.j2", zkid=1, properties=c.zookeeper_properties(c.nodes[0]))
+        render("zookeeper/zoo.cfg.j2", zkid=1, properties=static_properties(c, c.nodes[0]))
     )
     assert passes(ZOO_CFG_CHECK, good).returncode == 0
     twice = tmp_path / "twice.cfg"
     twice.write_text(good.read_text() + "tickTime=3000\n")
     proc = passes(ZOO_CFG_CHECK, twice)
     assert proc.returncode == 1 and "sets tickTime a second time" in proc.stdout
+    # The membership is ZooKeeper's own (its dynamic files): never in kafkaform's zoo.cfg.
+    for line in ("server.1=10.0.0.11:2888:3888", "dynamicConfigFile=/x"):
+        listed = tmp_path / "listed.cfg"
+        listed.write_text(good.read_text() + line + "\n")
+        proc = passes(ZOO_CFG_CHECK, listed)
+        assert proc.returncode == 1 and "membership is in the dynamic files" in proc.stdout

@@ -28,9 +28,10 @@ def test_deploy_succeeds_on_one_node(single):
     assert result["results"]["totals"]["error"] == 0
 
 
-def test_standalone_zookeeper(single):
+def test_single_zookeeper_leads_a_quorum_of_one(single):
+    # standaloneEnabled=false: a single server can be reconfigured (1 -> 3) without a restart.
     cluster, _ = single
-    assert verify.ensemble_modes(cluster) == {"kafka-1": "standalone"}
+    assert verify.ensemble_modes(cluster) == {"kafka-1": "leader"}
 
 
 def test_produce_and_consume_on_one_node(single):

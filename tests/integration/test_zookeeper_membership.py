@@ -1,11 +1,13 @@
 """ZooKeeper membership changes on a 5-host lab through the real CLI, under traffic.
 
 The ensemble runs on the first 3 hosts; a plain deploy of the lab's own inventory (ZooKeeper
-on all 5) grows it to 5, one server per step (kafkaform.ensemble_change); the 3-server
+on all 5) grows it to 5, one server per reconfig (kafkaform.ensemble_change); the 3-server
 inventory again shrinks it back, the removed servers stopped and disabled with their data
-left. Throughout, a separate process asks every host `srvr` and `ruok` every 0.2 s: never two
-leaders, a leader in every sample but those of the one election each step's leader restart
-causes (each gap measured), and a majority of the ensemble's servers up at every sample.
+left. Throughout, a separate process asks every host `srvr` and `ruok` every 0.2 s. The rule,
+at EVERY sample: a majority of the committed members serves (leader or follower; checked
+against each membership the phase passes through), one of them leads, and never two
+leaders. The one exception is a removed leader's hand-off (ZooKeeper 3.8 has no other way to
+move the lead): its samples are counted and reported, at most HAND_OFF_SAMPLES.
 Znodes written before are all read back after; a producer (acks=all) and a consumer run the
 whole time and every acknowledged message is read back. The growth is interrupted once (the
 deploy killed mid-step) and finished by the next plain run.
@@ -32,7 +34,7 @@ from tests.integration.test_upgrade import killed_deploy
 TOPIC = "membership"
 ZNODES = 200
 ROOT = "/kafkaform-membership-test"
-ELECTION_GAP_SECONDS = 5.0  # the longest a step's leader election may leave no leader
+HAND_OFF_SAMPLES = 2  # when the leader itself is removed (measured 0-2 on loopback)
 
 # Polls in a process of its own: a thread here would share pyinfra's gevent hub.
 WATCHER = """
@@ -104,24 +106,39 @@ def leaderless_gaps(samples: list[dict]) -> list[float]:
     return gaps
 
 
-def judge(samples: list[dict], members: set[str]) -> tuple[dict, list[str]]:
-    """The phase's figures, and what broke the rules: two leaders, a leaderless gap longer
-    than an election, fewer than a majority of ``members`` (the smaller ensemble) up."""
-    majority = len(members) // 2 + 1
-    broken = [] if samples else ["no sample"]
-    for sample in samples:
-        leaders = [z for z, m in sample["mode"].items() if m == "leader"]
-        if len(leaders) > 1:
-            broken.append(f"two leaders at once: {sample}")
+def bad_sample(sample: dict, memberships: list[set[str]]) -> str | None:
+    """Why this sample breaks the rule, or None: for every membership the phase passes
+    through, a majority of its members serve and one of them leads; never two leaders."""
+    leaders = [z for z, m in sample["mode"].items() if m == "leader"]
+    if len(leaders) > 1:
+        return f"two leaders at once: {sample}"
+    for members in memberships:
+        serving = [z for z in members if sample["mode"][z] in ("leader", "follower")]
+        if len(serving) < len(members) // 2 + 1:
+            return f"only {sorted(serving)} of {sorted(members)} serve: {sample}"
+        if not any(sample["mode"][z] == "leader" for z in members):
+            return f"none of {sorted(members)} leads: {sample}"
         up = sum(1 for z in members if sample["up"][z])
-        if up < majority:
-            broken.append(f"only {up} of {sorted(members)} up: {sample}")
+        if up < len(members) // 2 + 1:
+            return f"only {up} of {sorted(members)} up: {sample}"
+    return None
+
+
+def judge(
+    samples: list[dict], memberships: list[set[str]], hand_off: bool = False
+) -> tuple[dict, list[str]]:
+    """The phase's figures, and what broke the rule (``hand_off``: the leader is removed in
+    this phase, and up to HAND_OFF_SAMPLES samples of its hand-off are allowed)."""
+    bad = [why for s in samples if (why := bad_sample(s, memberships))]
+    broken = [] if samples else ["no sample"]
+    if len(bad) > (HAND_OFF_SAMPLES if hand_off else 0):
+        broken += bad
     gaps = leaderless_gaps(samples)
-    if max(gaps, default=0) > ELECTION_GAP_SECONDS:
-        broken.append(f"leaderless for {gaps} s")
     serving = [sum(1 for m in s["mode"].values() if m in ("leader", "follower")) for s in samples]
     figures = {
         "samples": len(samples),
+        "bad_samples": len(bad),
+        "leader_removed": hand_off,
         "leaderless_gaps": len(gaps),
         "longest_gap_s": round(max(gaps, default=0), 2),
         "min_serving": min(serving, default=0),
@@ -155,9 +172,24 @@ def read_znodes(cluster) -> dict[str, bytes]:
         client.close()
 
 
-def zoo_cfg_servers(node: str) -> list[str]:
-    text = on_node(node, "cat /etc/zookeeper/zoo.cfg").stdout
+DYNAMIC_DIR = "/var/lib/zookeeper/conf"
+NEWEST = (
+    f"ls {DYNAMIC_DIR} | sed -n 's/^zoo\\.cfg\\.dynamic\\.\\([0-9a-f]*\\)$/\\1/p' | "
+    "awk '{ print length($0), $0 }' | sort -k1,1n -k2,2 | tail -n 1 | cut -d' ' -f2"
+)
+
+
+def committed_servers(node: str) -> list[str]:
+    """The servers of the newest membership ZooKeeper wrote on ``node``."""
+    version = on_node(node, NEWEST).stdout.strip()
+    assert version, f"no zoo.cfg.dynamic.<version> on {node}"
+    text = on_node(node, f"cat {DYNAMIC_DIR}/zoo.cfg.dynamic.{version}").stdout
     return sorted(line.split("=", 1)[0] for line in text.splitlines() if line.startswith("server."))
+
+
+def static_zoo_cfg_lists_no_server(node: str) -> bool:
+    text = on_node(node, "cat /etc/zookeeper/zoo.cfg").stdout
+    return not any(line.startswith("server.") for line in text.splitlines())
 
 
 def timed_deploy(inventory: str) -> tuple[float, float]:
@@ -195,13 +227,16 @@ def test_zookeeper_grows_3_to_5_and_shrinks_back_under_traffic(lab_allowed, tmp_
         modes = verify.ensemble_modes(cluster)
         assert sorted(modes.values()) == ["follower"] * 4 + ["leader"], modes
         for name in names:
-            assert zoo_cfg_servers(name) == [f"server.{i}" for i in range(1, 6)]
+            assert committed_servers(name) == [f"server.{i}" for i in range(1, 6)]
+            assert static_zoo_cfg_lists_no_server(name)
+        leader = next(name for name, mode in modes.items() if mode == "leader")
         shrink = timed_deploy(three)
     counts = traffic.check()
 
-    first3 = {str(z) for z in (1, 2, 3)}
-    grow_figures, grow_broken = judge(watch.between(*grow), first3)
-    shrink_figures, shrink_broken = judge(watch.between(*shrink), first3)
+    sets = [{str(z) for z in range(1, n + 1)} for n in (3, 4, 5)]
+    grow_figures, grow_broken = judge(watch.between(*grow), sets)
+    leader_removed = leader in names[3:]
+    shrink_figures, shrink_broken = judge(watch.between(*shrink), sets, leader_removed)
     print(
         json.dumps(
             {
@@ -227,8 +262,12 @@ def test_zookeeper_grows_3_to_5_and_shrinks_back_under_traffic(lab_allowed, tmp_
         assert state.stdout.split() == ["inactive", "disabled"], state.stdout
         data = cluster.node(name).settings["zookeeper_data_dir"]
         assert int(on_node(name, f"ls {data}/version-2 | wc -l").stdout) > 0
+        # Its membership files are gone: it cannot start again by accident.
+        left = on_node(name, f"ls {DYNAMIC_DIR} /etc/zookeeper", check=False).stdout
+        assert "zoo.cfg.dynamic." not in left, left
     for name in names[:3]:
-        assert zoo_cfg_servers(name) == ["server.1", "server.2", "server.3"]
+        assert committed_servers(name) == ["server.1", "server.2", "server.3"]
+        assert "zoo.cfg.bootstrap" not in on_node(name, "ls /etc/zookeeper").stdout
         props = on_node(name, "cat /etc/kafka/server.properties").stdout
         assert "zookeeper.connect=" in props and ":2181/kafka" in props
     props = on_node(names[4], "cat /etc/kafka/server.properties").stdout

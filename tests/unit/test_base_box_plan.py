@@ -66,6 +66,11 @@ def test_bake_installs_everything_then_removes_the_identity(distro, java, clean)
         "truncate -s 0 /etc/machine-id",
         "/var/lib/zookeeper/data/myid",
         "/var/lib/kafka/data/*",
+        # ZooKeeper's membership files and the kafkaform ZooKeeper user's password.
+        "/etc/zookeeper/zoo.cfg.dynamic.join",
+        "/etc/zookeeper/zoo.cfg.bootstrap",
+        "/etc/zookeeper/kafkaform-admin.secret",
+        "/var/lib/zookeeper/conf/*",
         "find /var/log -type f -delete",
         "vagrant insecure public key",
     ):

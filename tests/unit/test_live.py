@@ -7,7 +7,7 @@ from typing import Any
 from facts.live import build_state
 from kafkaform.cluster import Cluster
 from kafkaform.live import bake_problems, leaving_broker, live_problems, probe_paths
-from tests.unit.livestates import CLUSTER_ID, KAFKA_DATA, ZK_DATA, ZK_LOG, deployed, output
+from tests.unit.livestates import CLUSTER_ID, KAFKA_DATA, ZK_DATA, ZK_LOG, deployed, members, output
 
 
 def cluster(nodes: int = 3, ensemble: int = 3, **settings: Any) -> Cluster:
@@ -287,6 +287,13 @@ def test_bake_refuses_a_deployed_host_with_all_the_evidence():
         f"4 partition dirs in {KAFKA_DATA}",
     ):
         assert evidence in text, evidence
+
+
+def test_bake_refuses_a_host_holding_a_zookeeper_membership_alone():
+    state = build_state(output(zoo_cfg={"reconfigEnabled": "true"}, dynamic=members(3)))
+    problems = bake_problems(bake_node(base_box=True), state)
+    assert fields(problems) == [("kafka-base", "zookeeper data")]
+    assert "zoo.cfg.dynamic.100000000" in problems[0].message
 
 
 def test_bake_refuses_a_lone_myid_and_a_lone_enabled_unit():
