@@ -15,6 +15,7 @@ from typing import Any
 from pyinfra.api import FactBase
 
 from facts.service import started_file
+from kafkaform.ensemble_config import SORT_VERSIONS
 
 HEADER = "kafkaform-live-state 1"  # first line printed; also what fake hosts match on
 SERVICES = ("zookeeper", "kafka")
@@ -79,8 +80,7 @@ zk_live() {
 # kafkaform's join and bootstrap files beside zoo.cfg.
 zk_dynamic() {
   if [ -n "$1" ] && [ -d "$1" ]; then
-    v=$(ls "$1" | sed -n 's/^zoo\.cfg\.dynamic\.\([0-9a-f][0-9a-f]*\)$/\1/p' |
-      awk '{ print length($0), $0 }' | sort -k1,1n -k2,2 | tail -n 1 | cut -d' ' -f2)
+    v=$(ls "$1" | __SORT_VERSIONS__ | tail -n 1)
     if [ -n "$v" ]; then
       say live zookeeper.dynamic_version "$v"
       lines zoo.cfg.dynamic "$1" < "$1/zoo.cfg.dynamic.$v"
@@ -112,6 +112,7 @@ kafka_live() {
   done
 }
 """.replace("__DEFAULT__", KAFKA_DEFAULT_LOG_DIR).replace("__STARTED__", started_file("zookeeper"))
+FUNCTIONS = FUNCTIONS.replace("__SORT_VERSIONS__", SORT_VERSIONS)
 
 
 class LiveState(FactBase):

@@ -30,6 +30,13 @@ SECRET_FILE = "kafkaform-admin.secret"  # in zookeeper_config_dir, root 0600
 ADMIN_USER = "kafkaform"
 CONFIG_ZNODE = "/zookeeper/config"
 CONFIG_SCRIPT = "/usr/local/sbin/zookeeper-config"
+# sh: the versions of the zoo.cfg.dynamic.<version> files named on stdin, oldest first (hex
+# without leading zeros: longer is newer, then lexical; no mtime, no 64-bit arithmetic). The
+# deploy's fact, zookeeper-config and the safe-restart script all pick the newest this way.
+SORT_VERSIONS = (
+    r"sed -n 's/^zoo\.cfg\.dynamic\.\([0-9a-f][0-9a-f]*\)$/\1/p' | "
+    "awk '{ print length($0), $0 }' | sort -k1,1n -k2,2 | cut -d' ' -f2"
+)
 
 
 def static_properties(cluster: Cluster, node: Node) -> dict[str, str]:
@@ -63,13 +70,6 @@ def join_text(members: Mapping[int, str]) -> str:
     return "".join(f"server.{z}={members[z]}\n" for z in sorted(members))
 
 
-def client_port(value: str, default: int) -> int:
-    """The client port of a dynamic-config value (``...;[address:]port``)."""
-    _, sep, client = value.partition(";")
-    port = client.rsplit(":", 1)[-1].strip()
-    return int(port) if sep and port.isdigit() else default
-
-
 def super_password(admin_password: str) -> str:
     """The transient superuser's password, derived so that an interrupted bootstrap can be
     finished by the next run without a second stored secret."""
@@ -86,8 +86,3 @@ def super_digest(password: str) -> str:
 def bootstrap_text(admin_password: str) -> str:
     digest = super_digest(super_password(admin_password))
     return f"DigestAuthenticationProvider.superDigest={digest}\n"
-
-
-def newest_version(versions: list[str]) -> str | None:
-    """The newest of ZooKeeper's hex config versions (no leading zeros: longer is newer)."""
-    return max(versions, key=lambda v: (len(v), v), default=None)

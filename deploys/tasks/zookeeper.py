@@ -30,6 +30,7 @@ from kafkaform.ensemble_config import (
     CONFIG_SCRIPT,
     JOIN_FILE,
     SECRET_FILE,
+    SORT_VERSIONS,
     bootstrap_text,
     join_text,
     static_properties,
@@ -100,6 +101,7 @@ def configure_zookeeper(
             CONFIG_SCRIPT_TEMPLATE,
             CONFIG_SCRIPT,
             mode="755",
+            sort_versions=SORT_VERSIONS,
         ),
         # myid lives in dataDir, where ZooKeeper looks for it.
         svc.config("zookeeper/myid.j2", f"{data_dir}/myid", zkid=node.zkid),
@@ -224,6 +226,7 @@ def safe_restart_values(cluster: Cluster, node: Node, zkid: int | None) -> dict:
         "wait_seconds": s["zookeeper_restart_wait_seconds"],
         "dynamic_dir": shlex.quote(s["zookeeper_dynamic_dir"]),
         "join_file": shlex.quote(f"{s['zookeeper_config_dir']}/{JOIN_FILE}"),
+        "sort_versions": SORT_VERSIONS,
     }
 
 
@@ -322,10 +325,11 @@ def action_script(cluster: Cluster, plan: EnsemblePlan, action: Action) -> str:
         # Stopped and disabled, its membership files gone so that it cannot start again by
         # accident (zookeeper-config refuses it); its data stays.
         bootstrap = shlex.quote(f"{conf}/{BOOTSTRAP_FILE}")
+        secret = shlex.quote(f"{conf}/{SECRET_FILE}")
         return "\n".join(
             [
                 "systemctl disable --now zookeeper.service",
-                f"rm -f {join} {bootstrap} {work}/zoo.cfg.dynamic.*",
+                f"rm -f {join} {bootstrap} {secret} {work}/zoo.cfg.dynamic.*",
             ]
         )
     (zkid,) = action.zkids

@@ -135,7 +135,7 @@ def test_shrinking_5_to_3_removes_followers_then_the_leader_each_retired():
     assert "systemctl disable --now zookeeper.service" in retired
     assert (
         "rm -f /etc/zookeeper/zoo.cfg.dynamic.join /etc/zookeeper/zoo.cfg.bootstrap "
-        "/var/lib/zookeeper/conf/zoo.cfg.dynamic.*" in retired
+        "/etc/zookeeper/kafkaform-admin.secret /var/lib/zookeeper/conf/zoo.cfg.dynamic.*" in retired
     )
     assert "systemctl disable" not in run.executed("@fake/kafka-1")
 

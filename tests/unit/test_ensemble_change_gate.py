@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from kafkaform.ensemble_config import SORT_VERSIONS
 from kafkaform.templating import render
 
 STUB_LIBRARY = """
@@ -79,6 +80,7 @@ def run_script(tmp_path, servers, modes: dict[int, str], *args: str) -> str:
         wait_seconds=1,
         dynamic_dir=str(tmp_path / "work"),
         join_file=str(tmp_path / "join"),
+        sort_versions=SORT_VERSIONS,
     )
     script = tmp_path / "zookeeper-safe-restart"
     script.write_text(text)
