@@ -169,6 +169,7 @@ def plan_ensemble_change(
     steps += leftover_retires(cluster, states, owners, current, wanted)
     joiners = frozenset(owners[z] for z in set(wanted) - set(current))
     join_files = {h: raw for h in static_hosts(owners, current)} if static else {}
+    join_files.update({h: raw for h in rebuilt_members(states, owners, current, wanted)})
     return EnsemblePlan(
         steps=tuple(steps),
         owners=owners,
@@ -178,6 +179,23 @@ def plan_ensemble_change(
         bootstrap=bootstrap,
         converting=bool(static),
     )
+
+
+def rebuilt_members(
+    states: Mapping[str, State], owners: Mapping[int, str], current: Servers, wanted: Servers
+) -> list[str]:
+    """Hosts of committed members that hold no membership file and do not run (a machine
+    rebuilt under the same name): they rejoin with a join file of the committed members,
+    which lists them, and copy the data from the leader."""
+    found = []
+    for zkid in sorted(set(current) & set(wanted)):
+        state = states.get(owners[zkid])
+        if state is None or in_service(state):
+            continue
+        zk = state["zookeeper"]
+        if not zk.get("dynamic") and not zk.get("join"):
+            found.append(owners[zkid])
+    return found
 
 
 def static_member(cluster: Cluster, owners: Mapping[int, str], zkid: int, address: str) -> str:

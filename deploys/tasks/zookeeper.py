@@ -173,10 +173,11 @@ def member_files(cluster: Cluster, node: Node, plan: EnsemblePlan) -> None:
         "ZooKeeper join file (first start)", f"{conf}/{JOIN_FILE}", join_text(members),
         "640", "root", group,
     )  # fmt: skip
-    put_text(
-        "ZooKeeper bootstrap superuser (until the ACL is set)", f"{conf}/{BOOTSTRAP_FILE}",
-        bootstrap_text(password), "640", "root", group,
-    )  # fmt: skip
+    if plan.bootstrap:  # a fresh or converting ensemble: the ACL is set after the (re)starts
+        put_text(
+            "ZooKeeper bootstrap superuser (until the ACL is set)", f"{conf}/{BOOTSTRAP_FILE}",
+            bootstrap_text(password), "640", "root", group,
+        )  # fmt: skip
 
 
 def admin_password(cluster: Cluster) -> str:

@@ -226,6 +226,15 @@ def test_a_member_the_inventory_dropped_is_removed_even_if_a_file_lags():
     assert steps(plan) == [("remove", "kafka-4", (4,)), ("retire", "kafka-4", (4,))]
 
 
+def test_a_member_rebuilt_from_scratch_rejoins_with_a_join_file_of_the_committed_members():
+    states = steady(3, {1, 2, 3}, "100000004")
+    states["kafka-3"] = build_state(output())  # same name, new machine, empty disk
+    plan = plan_ensemble_change(cluster(3, {1, 2, 3}), states)
+    assert plan.problems == () and plan.steps == ()
+    assert plan.join_files == {"kafka-3": {z: f"{line(z)[:-4]}0.0.0.0:2181" for z in (1, 2, 3)}}
+    assert not plan.joiners  # a member: configure_zookeeper starts it
+
+
 def test_a_leftover_bootstrap_file_gets_the_acl_step_again():
     states = steady(3, {1, 2, 3})
     states["kafka-2"]["zookeeper"]["bootstrap"] = True
