@@ -33,11 +33,6 @@ def wanted_servers(cluster: Cluster) -> dict[int, str]:
     return servers_of(cluster.zookeeper_properties(ensemble[0])) if ensemble else {}
 
 
-def zoo_cfg_servers(servers: Servers) -> dict[str, str]:
-    """The server.N properties of a zoo.cfg listing ``servers``."""
-    return {f"server.{zkid}": servers[zkid] for zkid in sorted(servers)}
-
-
 def show(servers: Servers) -> str:
     return ", ".join(f"server.{k}={servers[k]}" for k in sorted(servers)) or "no server"
 
