@@ -60,6 +60,8 @@ class Observed:
     disk_used: dict[str, int] = field(default_factory=dict)  # host -> % of its fullest data dir
     kafka_versions: dict[str, str] = field(default_factory=dict)  # host -> its broker runs
     zookeeper_versions: dict[str, str] = field(default_factory=dict)  # host -> its server runs
+    # zkid -> server line of the membership ZooKeeper committed (/zookeeper/config); None: unread
+    zookeeper_members: dict[int, str] | None = None
 
 
 @dataclass
@@ -126,6 +128,7 @@ def assess(cluster: Cluster, seen: Observed) -> Status:
     modes = [m for m in seen.zookeeper_modes.values() if m]
     if cluster.ensemble and not {"leader", "standalone"} & set(modes):
         problems.append("ZooKeeper: no leader (no quorum)")
+    problems += membership_problems(cluster, seen)
     if seen.registered is None:
         problems.append("ZooKeeper: could not read the registered brokers")
     elif cluster.brokers and seen.controller is None:
@@ -143,6 +146,27 @@ def assess(cluster: Cluster, seen: Observed) -> Status:
                 problems.append(f"Kafka: {counts[kind]} partitions {what}")
     notes, under_way = version_notes(cluster, rows)
     return Status(rows, counts, list(seen.groups), problems, listed, notes, under_way)
+
+
+def membership_problems(cluster: Cluster, seen: Observed) -> list[str]:
+    """The committed ZooKeeper membership against the inventory's, and servers that answer
+    as leader or follower without being members (a joiner not added, a removed server still
+    running)."""
+    if seen.zookeeper_members is None or not cluster.ensemble:
+        return []
+    members = set(seen.zookeeper_members)
+    wanted = {n.zkid for n in cluster.ensemble}
+    problems = []
+    if members != wanted:
+        problems.append(
+            f"ZooKeeper: membership change pending: committed {sorted(members)}, "
+            f"inventory {sorted(wanted)} (deploy to finish it)"
+        )
+    for node in cluster.ensemble:
+        mode = seen.zookeeper_modes.get(node.name)
+        if node.zkid not in members and mode in ("leader", "follower"):
+            problems.append(f"{node.name}: ZooKeeper server {node.zkid} serves but is no member")
+    return problems
 
 
 def assess_broker(row: HostRow, broker: int, seen: Observed) -> None:

@@ -60,7 +60,7 @@ def observe(cluster: Cluster, timeout: float = 10.0) -> Observed:
             n.name: pool.submit(metrics, n, n.settings["kafka_jmx_exporter_port"], timeout)
             for n in cluster.brokers
         }
-        registered, controller = read_zookeeper(cluster, timeout)
+        registered, controller, members = read_zookeeper(cluster, timeout)
         partitions, protocol, groups, errors = None, {}, [], []
         if cluster.brokers:
             servers = cluster.bootstrap_servers()
@@ -95,6 +95,7 @@ def observe(cluster: Cluster, timeout: float = 10.0) -> Observed:
             for name, a in answers.items()
             if (version := zookeeper_version((a or {}).get("Zookeeper version")))
         },
+        zookeeper_members=members,
     )
 
 
@@ -173,23 +174,30 @@ def read_groups(servers: str, timeout: float) -> list[GroupLag]:
     return [GroupLag(g, reading.members[g], lags.get(g, 0)) for g in sorted(reading.members)]
 
 
-def read_zookeeper(cluster: Cluster, timeout: float) -> tuple[list[int] | None, int | None]:
+def read_zookeeper(
+    cluster: Cluster, timeout: float
+) -> tuple[list[int] | None, int | None, dict[int, str] | None]:
+    """The registered brokers, the controller, and the committed ZooKeeper membership."""
     from kafkaform import verify
+    from kafkaform.ensemble_config import CONFIG_ZNODE
+    from kafkaform.ensemble_reconfig import members
 
     if not cluster.ensemble:
-        return None, None
+        return None, None, None
     chroot = cluster.ensemble[0].settings["zookeeper_chroot"]
     try:
         client = verify.zk_client(cluster.zookeeper_connect(), timeout)
     except Exception:  # noqa: BLE001 - reported as "could not read the registered brokers"
-        return None, None
+        return None, None, None
     try:
         registered = sorted(int(i) for i in client.get_children(f"{chroot}/brokers/ids"))
         controller = None
         if client.exists(f"{chroot}/controller"):
             data, _ = client.get(f"{chroot}/controller")
             controller = json.loads(data)["brokerid"]
-        return registered, controller
+        config, _ = client.get(CONFIG_ZNODE)
+        found = members(config.decode())[0] or None  # empty before reconfigEnabled
+        return registered, controller, found
     finally:
         client.stop()
         client.close()

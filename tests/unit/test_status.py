@@ -477,7 +477,7 @@ def test_observe_asks_every_host_at_once_and_puts_each_answer_on_its_host(monkey
 
     monkeypatch.setattr(verify, "srvr", srvr)
     monkeypatch.setattr(status_reads, "metrics", metrics)
-    monkeypatch.setattr(status_reads, "read_zookeeper", lambda c, t: ([1], 1))
+    monkeypatch.setattr(status_reads, "read_zookeeper", lambda c, t: ([1], 1, None))
     monkeypatch.setattr(status_reads, "read_kafka", lambda s, t: ([], {1: "3.9-IV0"}, []))
     monkeypatch.setattr(status_reads, "read_groups", lambda s, t: [])
     started = time.monotonic()
@@ -528,3 +528,16 @@ def test_an_inventory_that_cannot_be_judged_exits_2_and_asks_nothing(
     assert cli.main(["status", str(inventory)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and said in err and "Traceback" not in err
+
+
+def test_a_pending_zookeeper_membership_change_and_a_serving_non_member_are_reported():
+    from dataclasses import replace
+
+    committed = {1: "a", 2: "b", 3: "c"}
+    assert status.assess(CLUSTER, replace(HEALTHY, zookeeper_members=committed)).problems == []
+    problems = status.assess(CLUSTER, replace(HEALTHY, zookeeper_members={1: "a", 2: "b"})).problems
+    assert problems == [
+        "ZooKeeper: membership change pending: committed [1, 2], inventory [1, 2, 3] "
+        "(deploy to finish it)",
+        "kafka-3: ZooKeeper server 3 serves but is no member",
+    ]
