@@ -121,7 +121,10 @@ def plan_ensemble_change(
             return EnsemblePlan()  # stopped: the members start from their own files
         fresh = {n.name: wanted_raw for n in cluster.ensemble}
         acl = (Action("bootstrap-acl", cluster.ensemble[0].name),)
-        return EnsemblePlan(steps=acl, join_files=fresh, bootstrap=True, committed=wanted_raw)
+        owners = {n.zkid: n.name for n in cluster.ensemble if n.zkid is not None}
+        return EnsemblePlan(
+            steps=acl, owners=owners, join_files=fresh, bootstrap=True, committed=wanted_raw
+        )
     problems = id_problems(cluster, states)
     owners, owner_problems = server_hosts(cluster, states)
     problems += owner_problems

@@ -295,6 +295,8 @@ def change_ensemble(cluster: Cluster, node: Node, session: RollSession) -> None:
 
 def client_hosts(cluster: Cluster, plan: EnsemblePlan, zkids: list[int]) -> str:
     nodes = [cluster.node(plan.owners[z]) for z in zkids if z in plan.owners]
+    if not nodes:
+        raise PyinfraError(f"no host of the inventory runs ZooKeeper servers {zkids}")
     return ",".join(f"{n.address}:{n.settings['zookeeper_client_port']}" for n in nodes)
 
 
@@ -305,13 +307,13 @@ def control_action(cluster: Cluster, plan: EnsemblePlan, action: Action) -> None
     stay = sorted(z for z in plan.committed if z in wanted) or sorted(plan.committed)
     hosts = client_hosts(cluster, plan, stay)
     if action.kind == "bootstrap-acl":
-        print(f"    ACL of the kafkaform user: {ensure_acl(hosts, password)}", flush=True)
+        print(f"    ACL of the kafkaform user: {ensure_acl(hosts, password)}", file=sys.stderr)
     elif action.kind == "add":
         result = reconfig(hosts, password, joining=action.members)
-        print(f"    members now: {sorted(result)}", flush=True)
+        print(f"    members now: {sorted(result)}", file=sys.stderr)
     elif action.kind == "remove":
         result = reconfig(hosts, password, leaving=action.zkids)
-        print(f"    members now: {sorted(result)}", flush=True)
+        print(f"    members now: {sorted(result)}", file=sys.stderr)
         members = [cluster.node(plan.owners[z]) for z in sorted(result) if z in plan.owners]
         wait_serving((n.address, n.settings["zookeeper_client_port"]) for n in members)
 

@@ -76,6 +76,9 @@ def test_a_first_deploy_writes_every_join_file_with_the_inventory_s_members_and_
     assert plan.problems == ()
     assert steps(plan) == [("bootstrap-acl", "kafka-1", ())]
     assert plan.bootstrap and not plan.joiners
+    # The ACL is set through the new servers' client ports: their hosts are known.
+    assert plan.owners == {1: "kafka-1", 2: "kafka-2", 3: "kafka-3"}
+    assert sorted(plan.committed) == [1, 2, 3]
     assert plan.join_files == {f"kafka-{i}": {z: line(z) for z in (1, 2, 3)} for i in (1, 2, 3)}
 
 

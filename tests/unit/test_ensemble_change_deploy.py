@@ -193,3 +193,19 @@ def test_a_set_password_is_not_kept_on_the_hosts():
 
         text = bootstrap_text("a-long-enough-password")
         assert files["/etc/zookeeper/zoo.cfg.bootstrap"][0] == text
+
+
+def test_the_reconfig_client_reaches_the_ensemble_of_a_fresh_plan():
+    from deploys.tasks.zookeeper import client_hosts
+    from facts.live import build_state
+    from kafkaform.cluster import Cluster
+    from kafkaform.ensemble_change import plan_ensemble_change
+    from tests.unit.livestates import output
+
+    hosts = [(f"kafka-{i}", {"ssh_hostname": f"10.0.0.{10 + i}", "kafkaid": i,
+                             "zookeeper": True, "zkid": i}) for i in (1, 2, 3)]  # fmt: skip
+    cluster = Cluster.from_hosts(hosts)
+    plan = plan_ensemble_change(cluster, {n: build_state(output()) for n, _ in hosts})
+    assert client_hosts(cluster, plan, sorted(plan.committed)) == (
+        "10.0.0.11:2181,10.0.0.12:2181,10.0.0.13:2181"
+    )
