@@ -32,6 +32,17 @@ REPLICATION_KEYS = (
     "transaction.state.log.replication.factor",
 )
 RESERVED_BROKER_MAX_ID = 1000  # Kafka's default reserved.broker.max.id
+# ZooKeeper keys of kafkaform's membership changes by reconfig and of its admin user
+# (kafkaform.ensemble_config): set by kafkaform, or (skipACL) off because it would let anyone
+# reconfigure the ensemble and switch off every ACL Kafka sets.
+RECONFIG_KEYS = {
+    "reconfigEnabled": "kafkaform sets it to true: membership changes use reconfig",
+    "standaloneEnabled": "kafkaform sets it to false: a single server can then grow by reconfig",
+    "dynamicConfigFile": "ZooKeeper's own, kept in zookeeper_dynamic_dir",
+    "DigestAuthenticationProvider.superDigest": "kafkaform's transient bootstrap only",
+    "skipACL": "it would switch off every ACL, the reconfig one and Kafka's",
+    "zookeeper.skipACL": "it would switch off every ACL, the reconfig one and Kafka's",
+}
 
 
 def check_properties(node: Node) -> list[Problem]:
@@ -48,6 +59,8 @@ def check_properties(node: Node) -> list[Problem]:
                 problems.append(
                     Problem(node.name, field, f"derived by kafkaform: set {owner} instead")
                 )
+            if setting == "zookeeper_properties" and key in RECONFIG_KEYS:
+                problems.append(Problem(node.name, field, f"cannot be set: {RECONFIG_KEYS[key]}"))
             message = value_problem(key, value)
             if message:
                 problems.append(Problem(node.name, field, message))

@@ -183,6 +183,21 @@ def test_derived_keys_name_the_setting_that_owns_them(setting, key, owner):
     assert message.startswith(f"derived by kafkaform: set {owner}")
 
 
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("reconfigEnabled", "membership changes use reconfig"),
+        ("standaloneEnabled", "a single server can then grow by reconfig"),
+        ("dynamicConfigFile", "ZooKeeper's own"),
+        ("DigestAuthenticationProvider.superDigest", "transient bootstrap"),
+        ("skipACL", "switch off every ACL"),
+    ],
+)
+def test_the_reconfig_and_admin_keys_of_zookeeper_cannot_be_set(key, why):
+    (message,) = about(f"zookeeper_properties[{key!r}]", three(zookeeper_properties={key: "x"}))
+    assert message.startswith("cannot be set: ") and why in message
+
+
 def test_the_derived_tables_are_what_composition_writes():
     """Validation and composition read the same tables: every key composed from a table is
     refused as an override, and an override of one never reaches the rendered file."""
