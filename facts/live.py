@@ -14,7 +14,6 @@ from typing import Any
 
 from pyinfra.api import FactBase
 
-from facts.service import started_file
 from kafkaform.ensemble_config import SORT_VERSIONS
 
 HEADER = "kafkaform-live-state 1"  # first line printed; also what fake hosts match on
@@ -66,8 +65,6 @@ zk_live() {
   [ -f "$1" ] || return 0
   say config zoo.cfg "$1"
   zk_dynamic "$2" "$(dirname "$1")"
-  # Written after the running server started: it runs an older file (an interrupted run).
-  if [ -f __STARTED__ ] && [ "$1" -nt __STARTED__ ]; then say live zookeeper.stale yes; fi
   lines zoo.cfg "$1" < "$1"
   d=$(prop dataDir "$1")
   l=$(prop dataLogDir "$1")
@@ -111,7 +108,7 @@ kafka_live() {
     kafka_dir "$(printf '%s' "$d" | sed 's/^[[:space:]]*//;s/[[:space:]]*$//')"
   done
 }
-""".replace("__DEFAULT__", KAFKA_DEFAULT_LOG_DIR).replace("__STARTED__", started_file("zookeeper"))
+""".replace("__DEFAULT__", KAFKA_DEFAULT_LOG_DIR)
 FUNCTIONS = FUNCTIONS.replace("__SORT_VERSIONS__", SORT_VERSIONS)
 
 
@@ -124,7 +121,7 @@ class LiveState(FactBase):
                                        "distribution": str | None},
                          "kafka": {...}},
             "zookeeper": {"config": dict | None, "data_dir", "datalog_dir": str | None,
-                          "myid": int | None, "has_data": bool, "stale": bool,
+                          "myid": int | None, "has_data": bool,
                           "layout": "static" | "dynamic" | None,
                           "dynamic": {"version": str, "config": dict} | None,
                           "join": dict | None, "bootstrap": bool},
@@ -136,8 +133,7 @@ class LiveState(FactBase):
 
     ``distribution``: the Kafka distribution a running service's process was started from
     (``kafka_2.13-3.8.1``, read from its classpath), what a version upgrade works from.
-    ``stale``: zoo.cfg was written after the running server started (it runs an older
-    one). ``dynamic``: the newest ``zoo.cfg.dynamic.<version>`` in ``zookeeper_dynamic_dir``
+    ``dynamic``: the newest ``zoo.cfg.dynamic.<version>`` in ``zookeeper_dynamic_dir``
     (the membership this server last saw committed); ``join``: kafkaform's join file;
     ``bootstrap``: the transient superDigest file is there.
     ``has_data``: ZooKeeper snapshots or transaction logs under the live dataDir/dataLogDir;
@@ -259,7 +255,6 @@ def build_state(output: Iterable[str]) -> dict[str, Any]:
         "datalog_dir": datalog_dir,
         "myid": int(myid) if myid and myid.isdigit() else None,
         "has_data": any(zk_dirs.get(d, {}).get("files", 0) > 0 for d in live_zk),
-        "stale": live.get("zookeeper.stale") == "yes",
         "layout": layout(zoo_cfg),
         "dynamic": (
             {

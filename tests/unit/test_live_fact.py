@@ -93,7 +93,6 @@ def test_fact_on_a_fresh_host(tmp_path: Path):
         "datalog_dir": None,
         "myid": None,
         "has_data": False,
-        "stale": False,
         "layout": None,
         "dynamic": None,
         "join": None,
