@@ -31,7 +31,6 @@ from confluent_kafka.admin import AdminClient
 from kafkaform import verify
 from kafkaform.cluster import Cluster
 from kafkaform.lab.state import node_dir
-from kafkaform.validate import load_inventory
 from tests.integration.conftest import (
     changed_operations,
     deploy,
@@ -40,6 +39,7 @@ from tests.integration.conftest import (
     kafkaform,
     on_node,
 )
+from tests.integration.scaling import cluster_of
 
 TOPIC, BULK = "replace", "replace-bulk"
 DATA = "var/lib/kafka/data"  # the broker's data dir, relative to a host's root
@@ -67,10 +67,6 @@ def inventory(directory: Path, name: str, roles: dict[str, dict]) -> str:
         "inventory_group_data(_state))\n"
     )
     return str(path)
-
-
-def cluster_of(path: str) -> Cluster:
-    return Cluster.from_hosts((h.name, h.data.dict()) for h in load_inventory(path))
 
 
 def broker_id(node: str) -> int | None:
