@@ -96,6 +96,40 @@ DEFAULTS: dict[str, Any] = {
     # How long a deploy waits for the cluster's roll lock held by another deploy or a
     # hand-run safe-restart before it gives up (nothing changed by then).
     "roll_lock_wait_seconds": 120,
+    # --- Security (kafkaform.security). One level per cluster:
+    #   "plaintext": no encryption, no authentication (development);
+    #   "sasl_ssl": TLS on every Kafka listener, SASL/SCRAM-SHA-512 for clients and between
+    #       brokers on their own listener, ACLs (the authorizer on), ZooKeeper locked down
+    #       (brokers authenticate, znodes protected, servers authenticate each other), the
+    #       exporters, Prometheus and Alertmanager behind TLS and basic auth, logs shipped over TLS.
+    "security": "plaintext",
+    # sasl_ssl listeners: clients on kafka_tls_port, brokers between themselves on
+    # kafka_internal_port. kafka_port stays the PLAINTEXT listener of a plaintext cluster.
+    "kafka_tls_port": 9095,
+    "kafka_internal_port": 9091,
+    "zookeeper_secure_client_port": 2182,
+    # The control machine's directory of this cluster's CA, issued certificates and generated
+    # passwords (kafkaform.pki, kafkaform.secrets), 0700. None: ~/.kafkaform/<cluster_name>.
+    # Keep it (backed up) with the inventory: a new one means a new CA and new passwords.
+    "pki_dir": None,
+    # A CA of the site's own instead of kafkaform's: files on the control machine (PEM).
+    "tls_ca_cert_file": None,
+    "tls_ca_key_file": None,
+    # Certificates the site issued itself, per host name: {"cert_file", "key_file"} (PEM) and
+    # tls_ca_cert_file the CA they chain to. Unset: kafkaform issues them.
+    "tls_host_certificates": {},
+    "tls_cert_days": 365,  # lifetime of the host certificates kafkaform issues
+    "tls_renew_days": 30,  # a deploy re-issues a certificate with fewer days left than this
+    "tls_ca_days": 3650,
+    # SCRAM users as code: [{"name", "password_env" | "password_file"}]; passwords are read on
+    # the control machine from the variable or file the entry names, never from the inventory.
+    "kafka_users": [],
+    # Principals ("User:name") with every right; the brokers' and kafkaform's own users always are.
+    "kafka_super_users": [],
+    # ACLs as code: [{"principal", "resource_type", "resource_name", "pattern_type",
+    # "operations": [...], "permission": "allow" | "deny", "host": "*"}]. ACLs not listed are
+    # revoked.
+    "kafka_acls": [],
     # --- Observability: exporters, Prometheus + Alertmanager on `monitoring: True` hosts, logs.
     # Label on every series and alert, so one Prometheus can watch several clusters.
     "cluster_name": "kafka",
@@ -195,8 +229,11 @@ PATH_SETTINGS = (
 # TCP ports a host listens on, with the role that opens each ("all": every host).
 PORT_SETTINGS = {
     "kafka_port": "kafka",
+    "kafka_tls_port": "kafka",
+    "kafka_internal_port": "kafka",
     "kafka_jmx_exporter_port": "kafka",
     "zookeeper_client_port": "zookeeper",
+    "zookeeper_secure_client_port": "zookeeper",
     "zookeeper_peer_port": "zookeeper",
     "zookeeper_election_port": "zookeeper",
     "zookeeper_jmx_exporter_port": "zookeeper",
@@ -207,6 +244,8 @@ PORT_SETTINGS = {
     "alertmanager_cluster_port": "monitoring",
     "log_sink_port": "monitoring",
 }
+# Ports only a secured cluster (security != "plaintext") listens on.
+SECURE_ONLY_PORTS = ("kafka_tls_port", "kafka_internal_port", "zookeeper_secure_client_port")
 # Accounts the services run as (kafkaform creates them as system users).
 SERVICE_USER_SETTINGS = ("kafka_user", "zookeeper_user", "lag_exporter_user")
 # URLs the hosts or the control machine download from.

@@ -17,6 +17,7 @@ from io import StringIO
 from typing import Any
 
 from pyinfra import host
+from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.api.operation import OperationMeta
 from pyinfra.api.state import StateStage
 from pyinfra.context import ctx_state
@@ -77,6 +78,45 @@ def put_text(
     if has_file(dest, text, mode, user, group):
         return None
     return files.put(name=name, src=StringIO(text), dest=dest, mode=mode, user=user, group=group)
+
+
+@operation()
+def secret_file(text: str, dest: str, mode: str, user: str, group: str):
+    """Upload ``text`` to ``dest`` showing nothing of it, not even with --diff.
+
+    The file that receives the upload exists with mode 0600 first, so the secret is never
+    readable by others, not for an instant: the SFTP upload truncates and fills it in place
+    (as root straight into ``dest``; with sudo into a temporary file of the SSH user's, which
+    is copied over). Only then the wanted owner and mode are set.
+    """
+    temp = host.get_temp_filename(f"secret:{dest}")
+    q = shlex.quote
+    yield StringCommand(f"umask 077 && mkdir -p {q(os.path.dirname(dest))}")
+    yield StringCommand(f"[ -e {q(dest)} ] || install -m 600 /dev/null {q(dest)}")
+    yield StringCommand(f'install -m 600 -o "${{SUDO_USER:-$(id -un)}}" /dev/null {q(temp)}')
+    yield FileUploadCommand(StringIO(text), dest, remote_temp_filename=temp)
+    yield StringCommand(f"rm -f {q(temp)}")
+    yield StringCommand(f"chown {q(f'{user}:{group}')} {q(dest)} && chmod {q(mode)} {q(dest)}")
+
+
+def put_secret(
+    name: str, dest: str, text: str, mode: str = "600", user: str = "root", group: str = "root"
+) -> OperationMeta | None:
+    """``text`` (a key, a password, a file that holds one) at ``dest`` as ``put_text`` would
+    put it, but never shown in the deploy's output (see secret_file). ``mode`` must not let
+    others read it."""
+    if int(mode, 8) & 0o007:
+        raise ValueError(f"{dest}: a secret file's mode {mode} lets every user read it")
+    if has_file(dest, text, mode, user, group):
+        return None
+    return secret_file(
+        name=f"{name} (secret: content not shown)",
+        text=text,
+        dest=dest,
+        mode=mode,
+        user=user,
+        group=group,
+    )
 
 
 def put_template(

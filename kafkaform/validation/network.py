@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kafkaform.cluster import Node
-from kafkaform.settings import PORT_SETTINGS
+from kafkaform.settings import PORT_SETTINGS, SECURE_ONLY_PORTS
 from kafkaform.validation.problems import Problem
 from kafkaform.validation.values import is_int, shown
 
@@ -35,7 +35,12 @@ def listening_ports(node: Node, bake: bool = False) -> list[tuple[str, Any]]:
     """(field, port) of everything this host listens on: the port settings of its roles and
     ports opened through properties or JVM options."""
     s = node.settings
-    ports = [(key, s[key]) for key, role in PORT_SETTINGS.items() if serves(node, role, bake)]
+    secured = s.get("security") != "plaintext"
+    ports = [
+        (key, s[key])
+        for key, role in PORT_SETTINGS.items()
+        if serves(node, role, bake) and (secured or key not in SECURE_ONLY_PORTS)
+    ]
     zk = s["zookeeper_properties"]
     if serves(node, "zookeeper", bake) and isinstance(zk, Mapping):
         if "secureClientPort" in zk:
