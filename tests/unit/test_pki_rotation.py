@@ -9,7 +9,7 @@ import pytest
 
 from kafkaform import ca_rotation, certificates, pki
 from kafkaform.cluster import Cluster
-from tests.unit.pki_keys import fast_keys  # noqa: F401 (autouse fixture)
+from tests.unit.pki_fixtures import fast_keys  # noqa: F401 (autouse fixture)
 
 HOSTS = ("kafka-1", "kafka-2", "kafka-3")
 

@@ -11,7 +11,7 @@ from cryptography import x509
 
 from kafkaform import certificates, pki, secrets
 from kafkaform.cluster import Cluster
-from tests.unit.pki_keys import fast_keys  # noqa: F401 (autouse fixture)
+from tests.unit.pki_fixtures import fast_keys  # noqa: F401 (autouse fixture)
 
 
 def settings(tmp_path, **extra):

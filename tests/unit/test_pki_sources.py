@@ -6,7 +6,7 @@ import pytest
 
 from kafkaform import ca_rotation, certificates, pki
 from kafkaform.cluster import Cluster
-from tests.unit.pki_keys import fast_keys  # noqa: F401 (autouse fixture)
+from tests.unit.pki_fixtures import fast_keys  # noqa: F401 (autouse fixture)
 
 
 def site_ca(tmp_path, name="site"):
