@@ -16,9 +16,10 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import PrivateFormat, pkcs12
+from pyinfra.operations import python
 
 from deploys.tasks.host_files import changed, ensure_directories, put_secret, put_text
-from kafkaform import certificates, pki, secrets
+from kafkaform import ca_rotation, certificates, pki, secrets
 from kafkaform.cluster import Node
 
 KEY, CERT, CA = "host.key", "host.crt", "ca.crt"
@@ -103,3 +104,21 @@ def put_tls_keystore(node: Node, path: str, group: str, password_name: str) -> C
     ensure_directories([directory], "750", "root", group)
     data = keystore(node, path, tls, password)
     return changed(put_secret(f"TLS key store {path}", path, data, "640", "root", group))
+
+
+def record_rotation_step(node: Node, every_host: list[str]) -> None:
+    """The deploy's last operation on a host, during a CA rotation: this host has the files of
+    the rotation's step (read when the deploy began); once every host has, the next deploy
+    does the next step. A host that failed before never gets here, and is not recorded."""
+    top = pki.root(node.settings)
+    rotation = ca_rotation.state(top)
+    if rotation is None:
+        return
+    python.call(
+        name=f"CA rotation: step {rotation.step} ({rotation.name}) is on this host",
+        function=ca_rotation.deployed,
+        root=top,
+        step=rotation.step,
+        hosts=[node.name],
+        every_host=every_host,
+    )

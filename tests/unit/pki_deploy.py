@@ -1,10 +1,10 @@
 """A deploy file for the secret and TLS file tasks alone, on @fake hosts: each host's data
 says what it writes (``pki_test``: "secret" or "tls")."""
 
-from pyinfra import host
+from pyinfra import host, inventory
 
 from deploys.tasks.host_files import put_secret, put_text
-from deploys.tasks.tls_files import put_tls_files, put_tls_keystore
+from deploys.tasks.tls_files import put_tls_files, put_tls_keystore, record_rotation_step
 from kafkaform.cluster import Cluster
 
 if host.data.get("pki_test") == "secret":
@@ -22,3 +22,4 @@ elif host.data.get("pki_test") == "tls":
     node = Cluster.from_hosts([(host.name, host.data.dict())]).nodes[0]
     put_tls_files(node, "/etc/kafka/tls", "kafka")
     put_tls_keystore(node, "/etc/kafka/tls/host.p12", "kafka", "keystore-kafka")
+    record_rotation_step(node, [h.name for h in inventory])

@@ -135,3 +135,18 @@ def keystore_bytes_for(tls):
     from deploys.tasks.tls_files import keystore_bytes
 
     return keystore_bytes(tls, "test-password")
+
+
+def test_a_deploy_records_the_rotation_step_each_host_reached(tmp_path):
+    from kafkaform import ca_rotation
+
+    run(tmp_path)  # the CA is made by the first deploy
+    root = tmp_path / "pki"
+    ca_rotation.start(root, "next", 3650, site=None)
+    result = run(tmp_path)
+    assert "CA rotation: step 1 (trust-both) is on this host" in result.ops(H1)
+    assert ca_rotation.state(root).step == 2  # the only host had it: the next deploy does 2
+    assert "CA rotation: step 2 (new-certificates) is on this host" in run(tmp_path).ops(H1)
+    run(tmp_path)
+    assert ca_rotation.state(root) is None  # step 3 was the last
+    assert not [op for op in run(tmp_path).ops(H1) if op.startswith("CA rotation")]
