@@ -164,6 +164,22 @@ def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
+def key_usage(*allowed: str) -> x509.KeyUsage:
+    """A KeyUsage extension allowing ``allowed`` (its argument names) and nothing else."""
+    usages = (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    )
+    return x509.KeyUsage(**{usage: usage in allowed for usage in usages})
+
+
 def make_ca(common_name: str, days: int) -> tuple[str, str]:
     """(key PEM, certificate PEM) of a new self-signed CA."""
     key = new_key(CA_KEY_BITS)
@@ -184,17 +200,7 @@ def make_ca(common_name: str, days: int) -> tuple[str, str]:
         .not_valid_after(start + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage("key_cert_sign", "crl_sign"),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -222,17 +228,7 @@ def issue(names: list[str], ca_key_pem: str, ca_cert_pem: str, days: int) -> tup
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(subject_alternative_names(names), critical=False)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage("digital_signature", "key_encipherment"),  # RSA key exchange too
             critical=True,
         )
         .add_extension(

@@ -71,6 +71,19 @@ def tls_server(port: int, key_pem: str, cert_pem: str, tmp_path) -> Iterator[Non
         listener.close()
 
 
+def host_data(tmp_path, **ports: int) -> dict:
+    """A secured host on loopback, broker and ZooKeeper server, with these ports."""
+    return {
+        "ssh_hostname": "127.0.0.1",
+        "kafkaid": 1,
+        "zookeeper": True,
+        "zkid": 1,
+        "security": "sasl_ssl",
+        "pki_dir": str(tmp_path / "pki"),
+        **ports,
+    }
+
+
 @pytest.fixture
 def lab(tmp_path):
     """One host (broker and ZooKeeper) whose four TLS endpoints are served on loopback:
@@ -86,15 +99,7 @@ def lab(tmp_path):
             "node_exporter_port",
         )
     }
-    data = {
-        "ssh_hostname": "127.0.0.1",
-        "kafkaid": 1,
-        "zookeeper": True,
-        "zkid": 1,
-        "security": "sasl_ssl",
-        "pki_dir": str(tmp_path / "pki"),
-        **ports,
-    }
+    data = host_data(tmp_path, **ports)
     node = Cluster.from_hosts([("kafka-1", data)]).nodes[0]
     good = pki.host_tls(node)  # the cluster's CA is made here
     ca = tmp_path / "pki" / "ca"
@@ -163,15 +168,7 @@ def test_the_command_exits_1_and_says_why_and_json_lists_everything(lab, capsys)
 
 
 def test_with_no_host_reachable_the_files_are_still_judged(tmp_path, capsys):
-    data = {
-        "ssh_hostname": "127.0.0.1",
-        "kafkaid": 1,
-        "zookeeper": True,
-        "zkid": 1,
-        "security": "sasl_ssl",
-        "pki_dir": str(tmp_path / "pki"),
-        "kafka_tls_port": free_port(set()),
-    }
+    data = host_data(tmp_path, kafka_tls_port=free_port(set()))
     pki.host_tls(Cluster.from_hosts([("kafka-1", data)]).nodes[0])
     inventory = tmp_path / "inventory.py"
     inventory.write_text(f"hosts = [('kafka-1', {data!r})]\n")

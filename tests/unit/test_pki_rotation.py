@@ -4,6 +4,8 @@ rotation, so that at every moment each host trusts the certificates every other 
 from __future__ import annotations
 
 import itertools
+import shutil
+import subprocess
 
 import pytest
 
@@ -127,3 +129,28 @@ def test_the_rotation_state_is_private(tmp_path):
     ca_rotation.start(tmp_path / "pki", "next", 3650, site=None)
     for path in (tmp_path / "pki" / "rotation.json", tmp_path / "pki" / "ca-next" / "ca.key"):
         assert path.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
+def test_openssl_accepts_a_new_certificate_against_a_bundle_of_step_1(tmp_path):
+    """The host not yet rolled (step 1's bundle) accepts a rolled host's certificate (step 2)
+    as a TLS server's and a TLS client's, and the old ones still."""
+    c = cluster(tmp_path)
+    root = tmp_path / "pki"
+    before = snapshot(c)
+    ca_rotation.start(root, "next", 3650, site=None)
+    bundle = tmp_path / "step1-ca.crt"
+    bundle.write_text(snapshot(c)["kafka-1"].ca_pem)
+    advance(root, 1)
+    for name, cert_pem in (
+        ("new", snapshot(c)["kafka-2"].cert_pem),
+        ("old", before["kafka-3"].cert_pem),
+    ):
+        path = tmp_path / f"{name}.crt"
+        path.write_text(cert_pem)
+        for purpose in ("sslserver", "sslclient"):
+            subprocess.run(
+                ["openssl", "verify", "-CAfile", str(bundle), "-purpose", purpose, str(path)],
+                check=True,
+                capture_output=True,
+            )

@@ -150,3 +150,18 @@ def test_a_deploy_records_the_rotation_step_each_host_reached(tmp_path):
     run(tmp_path)
     assert ca_rotation.state(root) is None  # step 3 was the last
     assert not [op for op in run(tmp_path).ops(H1) if op.startswith("CA rotation")]
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
+def test_openssl_reads_the_key_store(tmp_path):
+    tls = pki.host_tls(the_node(tmp_path))
+    path = tmp_path / "host.p12"
+    path.write_bytes(keystore_bytes_for(tls))
+    out = subprocess.run(
+        ["openssl", "pkcs12", "-in", str(path), "-passin", "env:STOREPASS", "-nodes"],
+        env={**os.environ, "STOREPASS": "test-password"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert tls.cert_pem.splitlines()[1] in out and "PRIVATE KEY" in out
