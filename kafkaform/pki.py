@@ -26,7 +26,15 @@ from kafkaform.ca_rotation import CaDir, PkiError
 from kafkaform.cluster import Node
 from kafkaform.secrets import pki_dir, private_dir, read_private, write_private
 
-__all__ = ["HostTLS", "PkiError", "ca_bundle", "control_tls", "host_names", "host_tls"]
+__all__ = [
+    "HostTLS",
+    "PkiError",
+    "ca_bundle",
+    "control_files",
+    "control_tls",
+    "host_names",
+    "host_tls",
+]
 
 CONTROL_NAME = "kafkaform-control"  # the control machine's client certificate (mutual TLS)
 
@@ -167,6 +175,11 @@ def site_certificate(node: Node, entry: Mapping[str, Any]) -> tuple[str, str]:
     return key_pem, cert_pem
 
 
+def file_stem(host: str) -> str:
+    """A host's files' name in pki_dir: pyinfra's names may hold a "/" (``@docker/kafka-1``)."""
+    return host.replace("/", "_")
+
+
 def host_tls(node: Node) -> HostTLS:
     """This host's key, certificate and trusted CAs, issued (again) only when needed."""
     s = node.settings
@@ -179,7 +192,7 @@ def host_tls(node: Node) -> HostTLS:
             "tls_ca_key_file to issue its certificate with"
         )
     else:
-        key_pem, cert_pem = issued(s, host_names(node), root(s) / "hosts" / node.name)
+        key_pem, cert_pem = issued(s, host_names(node), root(s) / "hosts" / file_stem(node.name))
     return HostTLS(key_pem, cert_pem, ca_bundle(s))
 
 
@@ -190,6 +203,20 @@ def control_tls(settings: Mapping[str, Any]) -> HostTLS | None:
         return None
     key_pem, cert_pem = issued(settings, [CONTROL_NAME], root(settings) / "control" / "client")
     return HostTLS(key_pem, cert_pem, ca_bundle(settings, hosts=False))
+
+
+def control_files(settings: Mapping[str, Any]) -> tuple[Path, Path, Path] | None:
+    """(key, certificate, CA bundle) files of the control machine's TLS clients (Kafka admin
+    clients, ZooKeeper clients, ``certs check``), in ``pki_dir/control`` (the key 0600);
+    None when kafkaform issues no certificates (then the CA file is tls_ca_cert_file)."""
+    control = control_tls(settings)
+    if control is None:
+        return None
+    directory = root(settings) / "control"
+    ca_path = directory / "ca.crt"
+    if not ca_path.exists() or ca_path.read_text() != control.ca_pem:
+        ca_path.write_text(control.ca_pem)
+    return directory / "client.key", directory / "client.crt", ca_path
 
 
 def issued_files(settings: Mapping[str, Any]) -> list[Path]:

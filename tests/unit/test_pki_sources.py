@@ -120,3 +120,21 @@ def test_issued_files_lists_the_cas_hosts_and_the_sites_files(tmp_path):
     pki.control_tls(n.settings)
     found = [p.relative_to(tmp_path / "pki").as_posix() for p in pki.issued_files(n.settings)]
     assert found == ["ca/ca.crt", "hosts/kafka-1.crt", "control/client.crt"]
+
+
+def test_the_control_machines_files_are_kept_in_pki_dir(tmp_path):
+    n = node(tmp_path)
+    files = pki.control_files(n.settings)
+    assert files is not None
+    key, cert, ca = files
+    assert certificates.key_matches(key.read_text(), cert.read_text())
+    assert ca.read_text() == pki.ca_bundle(n.settings, hosts=False)
+    assert key.stat().st_mode & 0o077 == 0
+    ca_rotation.start(tmp_path / "pki", "next", 3650, site=None)
+    _, _, ca = pki.control_files(n.settings)
+    assert len(certificates.load_certs(ca.read_text())) == 2  # both, during a rotation
+
+
+def test_a_pyinfra_host_name_with_a_slash_is_one_file(tmp_path):
+    pki.host_tls(node(tmp_path, "@docker/kafka-1"))
+    assert (tmp_path / "pki" / "hosts" / "@docker_kafka-1.crt").exists()

@@ -97,7 +97,7 @@ def test_a_renewed_certificate_is_written_again(tmp_path, uploads):
     run(tmp_path)
     sent = {dest: content for dest, _, content in uploads}
     have = {d: (c, "640" if d.endswith((".key", ".p12")) else "644") for d, c in sent.items()}
-    (tmp_path / "pki" / "hosts" / "@fake" / "kafka-1.crt").unlink()  # as if it expired
+    (tmp_path / "pki" / "hosts" / "@fake_kafka-1.crt").unlink()  # as if it expired
     uploads.clear()
     ops = run(tmp_path, have).ops(H1)
     assert (
