@@ -23,6 +23,10 @@ from kafkaform import ca_rotation, certificates, pki, secrets
 from kafkaform.cluster import Node
 
 KEY, CERT, CA = "host.key", "host.crt", "ca.crt"
+# The key then the certificate chain in one file: what the JVM services' PEM key stores read
+# (Kafka's ssl.keystore.type=PEM ssl.keystore.location, ZooKeeper's ssl.keyStore.type=PEM;
+# checked with Kafka 3.9.2 and its ZooKeeper, client authentication required).
+KEY_AND_CERT = "host.pem"
 KEYSTORE_ALIAS = "host"  # the key entry's name in a PKCS#12 key store
 # PBES2 with AES-256 and an HMAC-SHA256 MAC: what Java (8u301+, 11.0.12+, 17) and OpenSSL 3
 # read, unlike the old RC2/3DES defaults that OpenSSL 3 refuses.
@@ -30,30 +34,29 @@ KDF_ROUNDS = 100_000
 
 
 def put_tls_files(node: Node, directory: str, group: str) -> Callable[[], bool]:
-    """``directory`` (0750 root:``group``) with host.key (0640), host.crt and ca.crt (0644);
-    whether any of them changed, for the caller's restart or reload."""
+    """``directory`` (0750 root:``group``) with host.key and host.pem (key and certificate
+    chain, for the JVM services) 0640, host.crt and ca.crt 0644; whether any of them changed,
+    for the caller's restart or reload."""
     tls = pki.host_tls(node)
     ensure_directories([directory], "750", "root", group)
+    files = (  # (file, title, content, whether it holds the key)
+        (KEY, "TLS key", tls.key_pem, True),
+        (KEY_AND_CERT, "TLS key and certificate", tls.key_pem + tls.cert_pem, True),
+        (CERT, "TLS certificate", tls.cert_pem, False),
+        (CA, "TLS CA certificates", tls.ca_pem, False),
+    )
     return changed(
-        put_secret(
-            f"TLS key {directory}/{KEY}", f"{directory}/{KEY}", tls.key_pem, "640", "root", group
-        ),
-        put_text(
-            f"TLS certificate {directory}/{CERT}",
-            f"{directory}/{CERT}",
-            tls.cert_pem,
-            "644",
-            "root",
-            group,
-        ),
-        put_text(
-            f"TLS CA certificates {directory}/{CA}",
-            f"{directory}/{CA}",
-            tls.ca_pem,
-            "644",
-            "root",
-            group,
-        ),
+        *(
+            (put_secret if secret else put_text)(
+                f"{title} {directory}/{name}",
+                f"{directory}/{name}",
+                content,
+                "640" if secret else "644",
+                "root",
+                group,
+            )
+            for name, title, content, secret in files
+        )
     )
 
 

@@ -60,15 +60,18 @@ def test_the_files_are_written_with_their_modes_and_the_key_never_shows(tmp_path
     assert f"TLS key {TLS}/host.key (secret: content not shown)" in ops
     assert f"TLS certificate {TLS}/host.crt" in ops
     assert f"TLS CA certificates {TLS}/ca.crt" in ops
+    assert f"TLS key and certificate {TLS}/host.pem (secret: content not shown)" in ops
     assert f"TLS key store {STORE} (secret: content not shown)" in ops
     tls = pki.host_tls(the_node(tmp_path))
     sent = {dest: content for dest, _, content in uploads}
     assert sent[f"{TLS}/host.key"] == tls.key_pem.encode()
     assert sent[f"{TLS}/host.crt"] == tls.cert_pem.encode()
     assert sent[f"{TLS}/ca.crt"] == tls.ca_pem.encode()
+    assert sent[f"{TLS}/host.pem"] == (tls.key_pem + tls.cert_pem).encode()
     executed = result.executed(H1)
     assert f"chown root:kafka {TLS}/host.key && chmod 640 {TLS}/host.key" in executed
     assert f"chown root:kafka {STORE} && chmod 640 {STORE}" in executed
+    assert f"chown root:kafka {TLS}/host.pem && chmod 640 {TLS}/host.pem" in executed
     assert f"chmod 750 {TLS}" in executed
     key_body = tls.key_pem.splitlines()[1]
     assert key_body not in executed and key_body not in caplog.text
@@ -84,7 +87,7 @@ def test_a_host_with_the_right_files_gets_no_operation(tmp_path, uploads):
     run(tmp_path)
     sent = {dest: content for dest, _, content in uploads}
     have = {
-        dest: (content, "640" if dest.endswith((".key", ".p12")) else "644")
+        dest: (content, "640" if dest.endswith((".key", ".pem", ".p12")) else "644")
         for dest, content in sent.items()
     }
     uploads.clear()
@@ -96,7 +99,9 @@ def test_a_host_with_the_right_files_gets_no_operation(tmp_path, uploads):
 def test_a_renewed_certificate_is_written_again(tmp_path, uploads):
     run(tmp_path)
     sent = {dest: content for dest, _, content in uploads}
-    have = {d: (c, "640" if d.endswith((".key", ".p12")) else "644") for d, c in sent.items()}
+    have = {
+        d: (c, "640" if d.endswith((".key", ".pem", ".p12")) else "644") for d, c in sent.items()
+    }
     (tmp_path / "pki" / "hosts" / "@fake_kafka-1.crt").unlink()  # as if it expired
     uploads.clear()
     ops = run(tmp_path, have).ops(H1)
