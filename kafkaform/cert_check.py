@@ -149,8 +149,9 @@ def trusted_cas(settings: Mapping[str, Any]) -> list[x509.Certificate]:
     if pki.kafkaform_signs(settings) and ca_rotation.current(top).exists:
         rotation = ca_rotation.state(top)
         pems += [ca.cert_pem for ca in ca_rotation.trusted(top, rotation, hosts=False)]
-    if settings["tls_ca_cert_file"] and Path(str(settings["tls_ca_cert_file"])).exists():
-        pems.append(Path(str(settings["tls_ca_cert_file"])).expanduser().read_text())
+    site = Path(str(settings["tls_ca_cert_file"] or "")).expanduser()
+    if settings["tls_ca_cert_file"] and site.is_file():
+        pems.append(site.read_text())
     return [cert for pem in pems for cert in certificates.load_certs(pem)]
 
 

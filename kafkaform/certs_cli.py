@@ -12,6 +12,11 @@ from typing import Any
 from kafkaform import ca_rotation, cert_check, pki
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_NO_INVENTORY = 0, 1, 2
+SITE_ROTATION = (
+    "the site provides every certificate (tls_host_certificates, no tls_ca_key_file): rotate "
+    "its CA in the files: put the old and the new CA in tls_ca_cert_file and deploy, then "
+    "the new certificates and deploy, then remove the old CA and deploy"
+)
 
 
 def settings_of(path: str) -> tuple[Any, dict[str, Any]] | None:
@@ -68,6 +73,9 @@ def run_rotate(args: argparse.Namespace) -> int:
         return EXIT_NO_INVENTORY
     cluster, settings = loaded
     hosts = [n.name for n in cluster.nodes]
+    if not pki.kafkaform_signs(settings):
+        print(SITE_ROTATION, file=sys.stderr)
+        return EXIT_PROBLEMS
     top = pki.root(settings)
     try:
         if args.abort:

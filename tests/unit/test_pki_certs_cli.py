@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kafkaform import ca_rotation, cli, pki
+from kafkaform import ca_rotation, certificates, cli, pki
 from kafkaform.cluster import Cluster
 from tests.unit.pki_fixtures import fast_keys  # noqa: F401 (autouse fixture)
 
@@ -49,3 +49,14 @@ def test_rotate_ca_can_be_given_up_in_step_1(tmp_path, capsys):
     assert cli.main(["certs", "rotate-ca", inv, "--abort"]) == 0
     assert cli.main(["certs", "rotate-ca", inv, "--status"]) == 0
     assert "no CA rotation is under way" in capsys.readouterr().out
+
+
+def test_a_site_that_gives_every_certificate_is_told_how_to_rotate_its_ca(tmp_path, capsys):
+    inv = tmp_path / "inventory.py"
+    data = {"kafkaid": 1, "zookeeper": True, "zkid": 1, "pki_dir": str(tmp_path / "pki")}
+    ca = tmp_path / "ca.crt"
+    ca.write_text(certificates.make_ca("site", 100)[1])
+    inv.write_text(f"hosts = [('kafka-1', {{**{data!r}, 'tls_ca_cert_file': {str(ca)!r}}})]\n")
+    assert cli.main(["certs", "rotate-ca", str(inv)]) == 1
+    assert "put the old and the new CA in tls_ca_cert_file" in capsys.readouterr().err
+    assert not (tmp_path / "pki" / "rotation.json").exists()
