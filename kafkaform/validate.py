@@ -17,6 +17,7 @@ from typing import Any
 from kafkaform.cluster import Cluster, Node
 from kafkaform.validation import (
     consistency,
+    firewall,
     jvm,
     keys,
     network,
@@ -59,6 +60,7 @@ NODE_CHECKS: tuple[Callable[[Node], list[Problem]], ...] = (
     properties.check_properties,
     observability.check_observability,
     topics.check_topics,
+    firewall.check_firewall,
 )
 ID_FIELDS = {"zkid", "kafkaid", "zookeeper"}
 
