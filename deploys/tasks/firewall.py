@@ -99,8 +99,7 @@ def leaving(cluster: Cluster) -> Leaving:
 
         ensemble = {n.name for n in cluster.ensemble}
         committed = [
-            raw.split(";", 1)[0].rsplit(":", 2)[0]
-            for raw in ensemble_plan(cluster).committed.values()
+            raw.split(":", 1)[0].strip() for raw in ensemble_plan(cluster).committed.values()
         ]
         servers = [a for a in committed if not any(a == n.address for n in cluster.ensemble)]
         servers += [
