@@ -9,10 +9,11 @@ from pyinfra.api.exceptions import PyinfraError
 
 from deploys.tasks.firewall import RULES_FILE, UNIT_FILE
 from kafkaform.cluster import Cluster
-from kafkaform.firewall import digest_of, host_rules, ruleset
+from kafkaform.firewall import Leaving, accepted, digest_of, host_rules, ruleset
 from tests.unit.converged import converged_hosts
 from tests.unit.deployrun import run_deploy
 from tests.unit.fakes import fake_hosts, host_files
+from tests.unit.test_ensemble_change_deploy import global_order, hosts_running
 from tests.unit.test_install_list import transactions
 
 H1 = "@fake/kafka-1"
@@ -148,3 +149,29 @@ def test_turning_the_firewall_off_removes_table_unit_and_file():
     assert "systemctl disable --now kafkaform-firewall.service" in sent
     assert "nft delete table inet kafkaform" in sent
     assert firewall_ops(run.ops("@fake/kafka-2")) == []
+
+
+def test_removed_zookeeper_servers_keep_the_quorum_ports_until_the_change_ends():
+    """5 -> 3: servers 4 and 5 must still reach the quorum ports while the reconfig that
+    removes them runs (its quorum is counted in the old membership); the kept rules, placed
+    at the end, drop them."""
+    hosts = hosts_running(5, running=5, members=3)
+    for _, data in hosts:
+        data.update(firewall=True, firewall_control_sources=["192.168.9.5"])
+    run = run_deploy(hosts)
+    order = global_order(run)
+    during = order.index(
+        "Firewall | Check the firewall rules of this run's changes with nft -c, then load them"
+    )
+    remove = next(i for i, n in enumerate(order) if n.startswith("ZooKeeper membership | reconfig"))
+    kept = max(i for i, n in enumerate(order) if n.startswith("Firewall | Load the firewall rules"))
+    assert during < remove < kept
+    sent = run.executed(H1)
+    assert "nft -f /var/lib/kafkaform/candidates/firewall-during/firewall.nft" in sent
+    assert sent.index("firewall-during/firewall.nft") < sent.index(LOAD)
+    cluster = Cluster.from_hosts(hosts)
+    addresses = {n.name: (n.address,) for n in cluster.nodes}
+    node = cluster.node(H1)
+    assert not accepted(host_rules(cluster, node, addresses)[0], "10.0.0.15", 2888)
+    while_removing = host_rules(cluster, node, addresses, Leaving(ensemble=("10.0.0.15",)))[0]
+    assert accepted(while_removing, "10.0.0.15", 2888)
