@@ -4,10 +4,14 @@ any service starts, no change on a converged host, the SSH guard, and removal.""
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 from pyinfra.api.exceptions import PyinfraError
 
-from deploys.tasks.firewall import RULES_FILE, UNIT_FILE
+from deploys.tasks.firewall import RULES_FILE, UNIT_FILE, addresses_of
+from facts.firewall import SshSession
 from kafkaform.cluster import Cluster
 from kafkaform.firewall import Leaving, accepted, digest_of, host_rules, ruleset
 from tests.unit.converged import converged_hosts
@@ -175,3 +179,28 @@ def test_removed_zookeeper_servers_keep_the_quorum_ports_until_the_change_ends()
     assert not accepted(host_rules(cluster, node, addresses)[0], "10.0.0.15", 2888)
     while_removing = host_rules(cluster, node, addresses, Leaving(ensemble=("10.0.0.15",)))[0]
     assert accepted(while_removing, "10.0.0.15", 2888)
+
+
+def test_names_are_resolved_on_the_control_machine_and_unknown_ones_stop_the_run():
+    assert addresses_of("10.0.0.11") == ("10.0.0.11",)
+    assert "127.0.0.1" in addresses_of("localhost")
+    with pytest.raises(PyinfraError, match="cannot resolve no-such-host.invalid"):
+        addresses_of("no-such-host.invalid")
+
+
+def test_ssh_session_fact_finds_the_connection_above_sudo():
+    """The fact's command in a real shell whose own environment lacks SSH_CONNECTION (as
+    under sudo) while its parent's has it."""
+    command = SshSession().command()
+    done = subprocess.run(
+        ["sh", "-c", 'env -u SSH_CONNECTION sh -c "$FACT"'],
+        env={**os.environ, "SSH_CONNECTION": "10.9.8.7 5555 10.0.0.1 2222", "FACT": command},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert SshSession().process(done.stdout.splitlines()) == ("10.9.8.7", 2222)
+    env = {k: v for k, v in os.environ.items() if k != "SSH_CONNECTION"}
+    alone = subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True)
+    if "SSH_CONNECTION" not in os.environ:  # this test itself may run over SSH
+        assert SshSession().process(alone.stdout.splitlines()) is None
