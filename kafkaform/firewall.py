@@ -39,7 +39,7 @@ SOURCE_SETTINGS = (
 PROTOCOLS = ("tcp", "udp")
 
 # Who reaches each port setting (besides Kafka's listener ports, see kafka_listener_ports):
-# groups of inventory hosts, or the source settings above by their middle word.
+# groups of inventory hosts, or the firewall_*_sources settings (see audiences).
 AUDIENCE: dict[str, tuple[str, ...]] = {
     "zookeeper_client_port": ("brokers", "ensemble", "control"),
     "zookeeper_secure_client_port": ("brokers", "ensemble", "control"),
@@ -210,6 +210,8 @@ def host_rules(
             add(why, int(port), AUDIENCE[field], PROTOCOLS if field in UDP_TOO else ["tcp"])
         else:
             add(why, int(port), OTHER, ["tcp"])
+    for port, internal in kafka.items():  # a listener on a port no setting names
+        add(f"kafka listener {port}", port, INTER_BROKER if internal else KAFKA_CLIENTS, ["tcp"])
     for extra in node.settings["firewall_open_ports"]:
         rules.append(
             Rule(

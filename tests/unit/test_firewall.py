@@ -111,6 +111,18 @@ def test_secured_listeners_keep_inter_broker_traffic_to_the_brokers():
     assert accepted(rules, "172.16.3.4", 9095)
 
 
+def test_a_listener_on_a_port_no_setting_names_is_still_opened():
+    cluster = restricted()
+    props = {"listeners": "PLAINTEXT://0.0.0.0:9092,EXTRA://0.0.0.0:9099"}
+    assert sources(cluster, H1, "kafka listener 9099", props) == {
+        *BROKERS,
+        MONITOR,
+        CLIENTS,
+        CONTROL,
+    }
+    assert sources(cluster, H1, "kafka_port 9092", props) == set(BROKERS)  # inter-broker
+
+
 @pytest.mark.parametrize(
     ("props", "wanted"),
     [
