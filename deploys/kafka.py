@@ -13,6 +13,7 @@ from pyinfra import host, inventory
 
 from deploys.tasks.broker_identity import adopt_volumes, resolve_broker_ids
 from deploys.tasks.distribution import mark_current
+from deploys.tasks.firewall import close_firewall, open_firewall
 from deploys.tasks.host_tools import install_host_tools
 from deploys.tasks.install import install, wanted_by
 from deploys.tasks.kafka import configure_kafka, retire_broker
@@ -35,6 +36,8 @@ node = cluster.node(host.name)
 # What this host's roles use, installed as a box bake does (deploys/tasks/install.py): on a
 # host from a box it is all done already.
 installed = install(node, wanted_by(cluster, node))
+# The host firewall (firewall: True), before any service starts: hosts that join are let in.
+open_firewall(cluster, node)
 zookeeper_up = None
 if installed.distribution:
     # The JMX agent is part of the services' units: it was installed before they start.
@@ -73,3 +76,5 @@ if node.kafkaid is None:
 configure_log_shipping(cluster, node)
 if node.monitoring:
     configure_monitoring(cluster, node)
+# The firewall's rules to keep, once hosts that left (removed servers, retired brokers) are gone.
+close_firewall(cluster, node)

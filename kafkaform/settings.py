@@ -130,6 +130,23 @@ DEFAULTS: dict[str, Any] = {
     # "operations": [...], "permission": "allow" | "deny", "host": "*"}]. ACLs not listed are
     # revoked.
     "kafka_acls": [],
+    # Host firewall (kafkaform.firewall): an nftables table of kafkaform's own on each host
+    # that drops what these rules do not open. Off by default: turning it off removes the table.
+    "firewall": False,
+    # Networks or addresses (CIDR) allowed in; 0.0.0.0/0 and ::/0 mean anyone. Admins: SSH
+    # and the Prometheus and Alertmanager UIs. Clients: Kafka's client listener(s).
+    "firewall_admin_sources": ["0.0.0.0/0", "::/0"],
+    "firewall_client_sources": ["0.0.0.0/0", "::/0"],
+    # The machines that run kafkaform (the deploy, status, the CLI): they reach ZooKeeper's
+    # client ports and Kafka's client listener(s) before any rule could be changed.
+    "firewall_control_sources": ["0.0.0.0/0", "::/0"],
+    # Who scrapes the exporters besides the inventory's monitoring hosts (another Prometheus;
+    # the control machine, for the disk and version columns of `kafkaform status`).
+    "firewall_scrape_sources": [],
+    # The ports sshd listens on; empty: the host's ssh_port (22).
+    "firewall_ssh_ports": [],
+    # More ports a site's own services need: [{"port", "protocol": "tcp" | "udp", "sources"}].
+    "firewall_open_ports": [],
     # --- Observability: exporters, Prometheus + Alertmanager on `monitoring: True` hosts, logs.
     # Label on every series and alert, so one Prometheus can watch several clusters.
     "cluster_name": "kafka",

@@ -17,6 +17,7 @@ from typing import Any
 from kafkaform.cluster import Cluster, Node
 from kafkaform.validation import (
     consistency,
+    firewall,
     jvm,
     keys,
     network,
@@ -61,6 +62,7 @@ NODE_CHECKS: tuple[Callable[[Node], list[Problem]], ...] = (
     observability.check_observability,
     topics.check_topics,
     tls.check_tls,
+    firewall.check_firewall,
 )
 ID_FIELDS = {"zkid", "kafkaid", "zookeeper"}
 

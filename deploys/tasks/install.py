@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pyinfra.api import deploy
 
-from deploys.tasks import logs, monitoring, node_exporter
+from deploys.tasks import firewall, logs, monitoring, node_exporter
 from deploys.tasks.common import (
     host_platform,
     install_packages,
@@ -76,6 +76,8 @@ def package_groups(node: Node, wanted: Wanted) -> list[tuple[str, list[str]]]:
         groups.append(
             ("Prometheus, Alertmanager, lag exporter deps", monitoring.packages(node, platform))
         )
+    if firewall.packages(node):
+        groups.append(("nftables (the host firewall)", firewall.packages(node)))
     return groups
 
 
