@@ -19,17 +19,20 @@ deploy that changes nothing rewrites nothing.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import json
 import ssl
-from collections.abc import Mapping
+import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import bcrypt
 
-from kafkaform import secrets
+from kafkaform import pki, secrets
+from kafkaform.cluster import Node
 
 SCRAPER = "prometheus"
 VIEWER = "kafkaform"
@@ -125,16 +128,31 @@ class Access:
     password: str | None = None
     ca_pem: str | None = None
 
-    def ssl_context(self) -> ssl.SSLContext | None:
-        return ssl.create_default_context(cadata=self.ca_pem) if self.ca_pem else None
+
+JMX_PORTS = ("kafka_jmx_exporter_port", "zookeeper_jmx_exporter_port")
+WEB_PORTS = {"node_exporter_port": SCRAPER, "prometheus_port": VIEWER, "alertmanager_port": VIEWER}
 
 
-def exporter_access(settings: Mapping[str, Any], port_key: str, ca_pem: str | None) -> Access:
-    """How the control machine reads the endpoint at ``port_key`` (a port setting) of a host
-    of this cluster; ``ca_pem``: the cluster's CA (kafkaform.pki)."""
-    if not secured(settings) or port_key == "lag_exporter_port":
-        return Access("http")
-    if port_key in ("kafka_jmx_exporter_port", "zookeeper_jmx_exporter_port"):
-        return Access("http", JMX_SCRAPER, password(settings, JMX_SCRAPER))
-    user = SCRAPER if port_key == "node_exporter_port" else VIEWER
-    return Access("https", user, password(settings, user), ca_pem)
+def exporter_access(settings: Mapping[str, Any], port: int, ca_pem: Callable[[], str]) -> Access:
+    """How the control machine reads the exporter or server at ``port`` of a host with these
+    settings; ``ca_pem``: the cluster's CA certificates (asked only if needed)."""
+    if secured(settings):
+        if any(settings[key] == port for key in JMX_PORTS):
+            return Access("http", JMX_SCRAPER, password(settings, JMX_SCRAPER))
+        for key, user in WEB_PORTS.items():
+            if settings[key] == port:
+                return Access("https", user, password(settings, user), ca_pem())
+    return Access("http")  # a plaintext cluster, or the lag exporter
+
+
+def read_metrics(node: Node, port: int, timeout: float) -> str:
+    """``/metrics`` of the exporter at ``port`` of ``node``, as this cluster's security level
+    wants it read (OSError: it did not answer, or refused)."""
+    access = exporter_access(node.settings, port, lambda: pki.host_tls(node).ca_pem)
+    request = urllib.request.Request(f"{access.scheme}://{node.address}:{port}/metrics")
+    if access.username:
+        token = base64.b64encode(f"{access.username}:{access.password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    context = ssl.create_default_context(cadata=access.ca_pem) if access.ca_pem else None
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as answer:
+        return answer.read().decode(errors="replace")

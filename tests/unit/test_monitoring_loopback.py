@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from kafkaform import monitoring, monitoring_auth, pki, settings
+from kafkaform import monitoring, monitoring_auth, pki, settings, status_reads
 from kafkaform.artifacts.places import mirror_root
 from kafkaform.cluster import Cluster, Node
 from kafkaform.templating import render
@@ -245,6 +245,10 @@ def test_servers_refuse_without_password_and_scrape_each_other_over_tls(tmp_path
     assert managers["activeAlertmanagers"] == [
         {"url": f"https://127.0.0.1:{ports['alertmanager_port']}/api/v2/alerts"}
     ]
+    # `kafkaform status` reads node_exporter from the control machine the same way.
+    assert "node_filesystem_avail_bytes" in status_reads.metrics(
+        node, ports["node_exporter_port"], 3
+    )
 
 
 # --- the JMX exporter agent ------------------------------------------------------------------
@@ -256,7 +260,16 @@ SLEEPER = """public class Sleep {
 
 
 def test_jmx_agent_answers_only_its_user(tmp_path, processes, agent):  # noqa: F811
-    s = {"security": "sasl_ssl", "pki_dir": str(tmp_path / "pki"), "cluster_name": "x"}
+    port = free_port()
+    data = {
+        "ssh_hostname": "127.0.0.1",
+        "kafkaid": 1,
+        "security": "sasl_ssl",
+        "pki_dir": str(tmp_path / "pki"),
+        "kafka_jmx_exporter_port": port,
+    }
+    node = Cluster.from_hosts([("localhost", data)]).node("localhost")
+    s = node.settings
     rules = tmp_path / "jmx-exporter.yml"
     rules.write_text(
         render(
@@ -267,7 +280,6 @@ def test_jmx_agent_answers_only_its_user(tmp_path, processes, agent):  # noqa: F
         )
     )
     (tmp_path / "Sleep.java").write_text(SLEEPER)
-    port = free_port()
     processes.start(
         "jvm",
         settings.JAVA_BIN,
@@ -280,6 +292,7 @@ def test_jmx_agent_answers_only_its_user(tmp_path, processes, agent):  # noqa: F
     assert get(url, ("jmx", "wrong"))[0] == 401
     status, body = get(url, ("jmx", monitoring_auth.password(s, "jmx")))
     assert status == 200 and "jvm_" in body
+    assert "jvm_" in status_reads.metrics(node, port, 3)  # `kafkaform status`'s read
 
 
 # --- RELP over TLS ---------------------------------------------------------------------------

@@ -103,14 +103,21 @@ def test_listen_flags(address, expected):
 
 
 def test_control_machine_access_per_endpoint(secured):
-    assert monitoring_auth.exporter_access({"security": "plaintext"}, "node_exporter_port", None)
-    plain = monitoring_auth.exporter_access({"security": "plaintext"}, "node_exporter_port", "CA")
-    assert plain == monitoring_auth.Access("http")
-    node = monitoring_auth.exporter_access(secured, "node_exporter_port", "CA")
-    assert (node.scheme, node.username, node.ca_pem) == ("https", "prometheus", "CA")
-    jmx = monitoring_auth.exporter_access(secured, "kafka_jmx_exporter_port", "CA")
-    assert (jmx.scheme, jmx.username, jmx.ca_pem) == ("http", "jmx", None)
-    assert monitoring_auth.exporter_access(secured, "lag_exporter_port", "CA").scheme == "http"
+    s = cluster_of(with_monitor("debian12", **secured)).node(MON).settings
+    plain = cluster_of(with_monitor("debian12")).node(MON).settings
+
+    def ca() -> str:
+        return "CA"
+
+    assert monitoring_auth.exporter_access(plain, 9100, ca) == monitoring_auth.Access("http")
+    node = monitoring_auth.exporter_access(s, 9100, ca)
+    assert node == monitoring_auth.Access("https", "prometheus", passwords(s)[0], "CA")
+    assert monitoring_auth.exporter_access(s, 9090, ca).username == "kafkaform"
+    assert monitoring_auth.exporter_access(s, 9093, ca).username == "kafkaform"
+    for port in (7071, 7072):
+        jmx = monitoring_auth.exporter_access(s, port, ca)
+        assert jmx == monitoring_auth.Access("http", "jmx", passwords(s)[2], None)
+    assert monitoring_auth.exporter_access(s, 9308, ca) == monitoring_auth.Access("http")
 
 
 # --- rendered files --------------------------------------------------------------------------
