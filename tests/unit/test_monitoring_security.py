@@ -351,3 +351,31 @@ def test_el_node_exporter_web_config_belongs_to_its_own_user(secured, recorded):
     web = recorded[(H1, "/etc/node_exporter/web.yml")]
     assert web[1:] == ("640", "root", "node_exporter", "secret")
     assert recorded[(MON, "/etc/node_exporter/web.yml")][3] == "prometheus"  # Debian's package
+
+
+def test_listen_addresses_are_ip_addresses_or_unset():
+    from kafkaform.validate import check
+
+    hosts = [
+        (
+            "k1",
+            {
+                "ssh_hostname": "10.0.0.1",
+                "kafkaid": 1,
+                "zookeeper": True,
+                "zkid": 1,
+                "node_exporter_listen_address": "eth0",
+                "jmx_exporter_listen_address": "10.0.0.1",
+            },
+        ),
+        ("m", {"ssh_hostname": "10.0.0.9", "monitoring": True, "log_sink_listen_address": 5}),
+    ]
+    problems = [str(p) for p in check(hosts)]
+    assert (
+        "k1: node_exporter_listen_address: 'eth0' is not an IP address (unset: every address)"
+        in (problems)
+    )
+    assert any(p.startswith("m: log_sink_listen_address: ") for p in problems), problems
+    assert not any("jmx_exporter_listen_address" in p for p in problems)
+    fine = [(n, {**d, "node_exporter_listen_address": "::1"}) for n, d in hosts[:1]]
+    assert not [p for p in check(fine) if "listen_address" in str(p)]
