@@ -29,6 +29,7 @@ LAG_EXPORTER_UNIT = "kafka-lag-exporter"
 PROMETHEUS_DIR = "/etc/prometheus"
 PROMETHEUS_GROUP = "prometheus"
 WEB_CONFIG = f"{PROMETHEUS_DIR}/web.yml"
+CLUSTER_TLS_CONFIG = f"{PROMETHEUS_DIR}/cluster-tls.yml"  # Alertmanager's gossip
 CA_FILE = f"{PROMETHEUS_DIR}/tls/ca.crt"  # deploys/tasks/tls_files.py's layout
 # What Prometheus sends as the scraping users' passwords (read at each scrape).
 PASSWORD_FILES = {

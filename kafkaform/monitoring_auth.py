@@ -107,6 +107,24 @@ def web_config(settings: Mapping[str, Any], tls_dir: str, users: tuple[str, ...]
     )
 
 
+def cluster_tls_config(tls_dir: str) -> str:
+    """Alertmanager's --cluster.tls-config (0.24+): gossip over mutual TLS, each peer with
+    its host certificate, both sides checked against the cluster's CA."""
+    cert, key, ca = (f"{tls_dir}/{name}" for name in ("host.crt", "host.key", "ca.crt"))
+    config = {
+        "tls_server_config": {
+            "cert_file": cert,
+            "key_file": key,
+            "client_auth_type": "RequireAndVerifyClientCert",
+            "client_ca_file": ca,
+        },
+        "tls_client_config": {"cert_file": cert, "key_file": key, "ca_file": ca},
+    }
+    return "# Managed by kafkaform: Alertmanager's gossip over mutual TLS.\n" + (
+        json.dumps(config, indent=2) + "\n"
+    )
+
+
 def listen(address: str | None, port: int) -> str:
     """``address:port`` for a listen flag; no address: every address (``:port``)."""
     if not address:

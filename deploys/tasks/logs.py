@@ -17,11 +17,12 @@ import shlex
 
 from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import server, systemd
+from pyinfra.operations import server
 
 from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import host_platform, serve_daemon
 from deploys.tasks.host_files import ensure_directories, put_template
+from deploys.tasks.monitoring import restart_on_new_tls
 from deploys.tasks.tls_files import put_tls_files
 from kafkaform.candidates import Candidate, rsyslog_check, staging_dir
 from kafkaform.cluster import Cluster, Node
@@ -125,9 +126,4 @@ def configure_log_shipping(cluster: Cluster, node: Node) -> None:
     if tls_changed:
         # The sink's listener and the senders' open connections keep the certificates they
         # started with.
-        systemd.service(
-            name="Restart rsyslog on new TLS files",
-            service="rsyslog.service",
-            restarted=True,
-            _if=tls_changed,
-        )
+        restart_on_new_tls("rsyslog", tls_changed)

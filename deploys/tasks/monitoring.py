@@ -4,6 +4,7 @@ Alertmanager and the consumer lag exporter. Debian/Ubuntu packages and units."""
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
@@ -11,7 +12,7 @@ from pyinfra.operations import files, systemd
 
 from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import serve_daemon, service_user
-from deploys.tasks.host_files import ensure_directories, put_secret
+from deploys.tasks.host_files import ensure_directories, put_secret, put_text
 from deploys.tasks.tls_files import put_tls_files
 from kafkaform import lag_exporter as lag_exporter_program
 from kafkaform import monitoring, monitoring_auth
@@ -55,21 +56,20 @@ def packages(node: Node, platform: Platform) -> list[str]:
 @deploy("Monitoring host")
 def configure_monitoring(cluster: Cluster, node: Node) -> None:
     """After the installation (deploys/tasks/install.py), which refuses a non-Debian host."""
-    if monitoring_auth.secured(node.settings):
-        web_security(node)
+    tls_changed = web_security(node) if monitoring_auth.secured(node.settings) else None
     prometheus(cluster, node)
-    alertmanager(cluster, node)
+    alertmanager(cluster, node, tls_changed)
     lag_exporter(cluster, node)
 
 
-def web_security(node: Node) -> None:
+def web_security(node: Node) -> Callable[[], bool]:
     """A secured cluster's Prometheus and Alertmanager: their TLS files, who may connect
     (web.yml: both re-read it and the certificate at each connection, so a renewal needs no
     restart), and the passwords Prometheus scrapes with. Before the configuration that names
     them, which promtool checks."""
     s = node.settings
     group = monitoring.PROMETHEUS_GROUP
-    put_tls_files(node, monitoring.PROMETHEUS_DIR, group)
+    tls_changed = put_tls_files(node, monitoring.PROMETHEUS_DIR, group)
     put_secret(
         "Prometheus and Alertmanager users and TLS (web.yml)",
         monitoring.WEB_CONFIG,
@@ -87,6 +87,7 @@ def web_security(node: Node) -> None:
             mode="640",
             group=group,
         )
+    return tls_changed
 
 
 def web_config_flag(node: Node) -> str | None:
@@ -124,9 +125,24 @@ def prometheus(cluster: Cluster, node: Node) -> None:
     serve_daemon("prometheus", restart=[flags])
 
 
-def alertmanager(cluster: Cluster, node: Node) -> None:
+def alertmanager(cluster: Cluster, node: Node, tls_changed: Callable[[], bool] | None) -> None:
+    """``tls_changed``: a secured cluster's new TLS files (web_security)."""
     s = node.settings
     unit = monitoring.ALERTMANAGER_UNIT
+    peers = monitoring.alertmanager_peers(cluster, node)
+    # A secured cluster's Alertmanagers gossip over mutual TLS (their silences and what they
+    # notified travel there): an outsider cannot join.
+    gossip_tls = tls_changed is not None and bool(peers)
+    cluster_tls = None
+    if gossip_tls:
+        cluster_tls = put_text(
+            "Alertmanager gossip TLS (cluster-tls.yml)",
+            monitoring.CLUSTER_TLS_CONFIG,
+            monitoring_auth.cluster_tls_config(f"{monitoring.PROMETHEUS_DIR}/tls"),
+            mode="640",
+            user="root",
+            group=monitoring.PROMETHEUS_GROUP,
+        )
     # Receivers may hold passwords or webhook tokens: readable by Alertmanager's user only.
     config = Candidate(
         "alertmanager.yml",
@@ -154,9 +170,13 @@ def alertmanager(cluster: Cluster, node: Node) -> None:
         listen=monitoring_auth.listen(s["alertmanager_listen_address"], s["alertmanager_port"]),
         web_config=web_config_flag(node),
         cluster_port=s["alertmanager_cluster_port"],
-        peers=monitoring.alertmanager_peers(cluster, node),
+        peers=peers,
+        cluster_tls=monitoring.CLUSTER_TLS_CONFIG if gossip_tls else None,
     )
-    serve_daemon(unit, restart=[flags])
+    serve_daemon(unit, restart=[flags, cluster_tls])
+    if gossip_tls and tls_changed:
+        # The gossip's TLS is set up at start (the web's is read at each connection).
+        restart_on_new_tls(unit, tls_changed)
 
 
 LAG_EXPORTER_DIR = "/etc/kafka-lag-exporter"
@@ -189,12 +209,13 @@ def lag_exporter(cluster: Cluster, node: Node) -> None:
     service_user(user, home="/nonexistent")
     files.directory(name="Directory /usr/local/lib/kafkaform", path="/usr/local/lib/kafkaform")
     servers, extra_flags, secured_changes = cluster.bootstrap_servers(), [], []
+    tls_changed = None
     if monitoring_auth.secured(s):
         # A secured cluster's clients authenticate: the exporter's user, its password and
         # the CA, in a file only the exporter reads (never on its command line).
         servers, properties = lag_client_config(cluster, node)
         ensure_directories([LAG_EXPORTER_DIR], mode="750", user="root", group=user)
-        ca_changed = put_tls_files(node, LAG_EXPORTER_DIR, user)
+        tls_changed = put_tls_files(node, LAG_EXPORTER_DIR, user)
         secured_changes.append(
             put_secret(
                 "Lag exporter's Kafka client configuration",
@@ -230,10 +251,15 @@ def lag_exporter(cluster: Cluster, node: Node) -> None:
     ]
     systemd.daemon_reload(name="Reload systemd units", _if=changes[1].did_change)
     serve_daemon(unit, restart=changes + secured_changes)
-    if secured_changes:
-        systemd.service(
-            name=f"Restart {unit} on a new CA",
-            service=f"{unit}.service",
-            restarted=True,
-            _if=ca_changed,
-        )
+    if tls_changed:
+        restart_on_new_tls(unit, tls_changed)  # its Kafka clients read the CA when made
+
+
+def restart_on_new_tls(unit: str, tls_changed: Callable[[], bool]) -> None:
+    """Restart a service that reads its TLS files only at start when they changed."""
+    systemd.service(
+        name=f"Restart {unit} on new TLS files",
+        service=f"{unit}.service",
+        restarted=True,
+        _if=tls_changed,
+    )

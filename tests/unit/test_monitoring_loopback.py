@@ -97,6 +97,7 @@ def free_port() -> int:
 class Processes:
     def __init__(self, logs: Path) -> None:
         self.logs, self.running = logs, []
+        self.kill = False  # at the end; True: no graceful stop (Alertmanager's takes 10 s)
 
     def start(self, name: str, *command: str, env: dict | None = None) -> None:
         log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
@@ -104,7 +105,7 @@ class Processes:
 
     def stop(self) -> None:
         for process, _ in self.running:
-            process.terminate()
+            process.kill() if self.kill else process.terminate()
         for process, log in self.running:
             try:
                 process.wait(timeout=15)
@@ -386,3 +387,51 @@ def test_relp_over_tls_delivers_cluster_lines_and_refuses_the_others(tmp_path, p
     assert list(arrived) == ["good-server.log"]
     assert "INFO a line from good" in arrived["good-server.log"]
     assert "no permited name found" in (tmp_path / "misled.log").read_text()
+
+
+# --- Alertmanager's gossip -------------------------------------------------------------------
+
+
+def test_alertmanager_gossip_over_mutual_tls_keeps_an_outsider_out(tmp_path, processes):
+    alertmanager = system_binary("prometheus-alertmanager", "prometheus-alertmanager")
+    data = {"ssh_hostname": "127.0.0.1", "monitoring": True, "security": "sasl_ssl"}
+    node = Cluster.from_hosts([("localhost", {**data, "pki_dir": str(tmp_path / "pki")})]).node(
+        "localhost"
+    )
+    write_tls(node, tmp_path / "tls")
+    cluster_tls = tmp_path / "cluster-tls.yml"
+    cluster_tls.write_text(monitoring_auth.cluster_tls_config(str(tmp_path / "tls")))
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(
+        render(
+            "alertmanager/alertmanager.yml.j2", route={"receiver": "x"}, receivers=[{"name": "x"}]
+        )
+    )
+    web = {name: free_port() for name in ("a", "b", "outsider")}
+    gossip = {name: free_port() for name in web}
+    for name, peer in (("a", "b"), ("b", "a"), ("outsider", "a")):
+        tls = [] if name == "outsider" else [f"--cluster.tls-config={cluster_tls}"]
+        processes.start(
+            f"alertmanager-{name}",
+            alertmanager,
+            f"--config.file={config}",
+            f"--web.listen-address=127.0.0.1:{web[name]}",
+            f"--cluster.listen-address=127.0.0.1:{gossip[name]}",
+            f"--cluster.peer=127.0.0.1:{gossip[peer]}",
+            f"--storage.path={tmp_path / name}",
+            *tls,
+        )
+    deadline = time.monotonic() + 25
+
+    def peers(name: str) -> list[str]:
+        status = json.loads(get(f"http://127.0.0.1:{web[name]}/api/v2/status")[1])
+        return sorted(p["address"] for p in status["cluster"].get("peers") or [])
+
+    for name in web:
+        wait_until_it_answers(f"http://127.0.0.1:{web[name]}/-/ready", None, deadline)
+    members = sorted(f"127.0.0.1:{gossip[n]}" for n in ("a", "b"))
+    while peers("a") != members or peers("b") != members:
+        assert time.monotonic() < deadline, (peers("a"), peers("b"))
+        time.sleep(0.5)
+    assert peers("outsider") == [f"127.0.0.1:{gossip['outsider']}"]  # alone
+    processes.kill = True

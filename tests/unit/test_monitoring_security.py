@@ -327,8 +327,8 @@ def test_secured_deploy_files_modes_owners_and_no_password_in_commands(secured, 
         "Monitoring host | Check the Prometheus configuration and rules with promtool, "
         "then put it in place"
     )
-    unit = "Monitoring host | Restart kafka-lag-exporter on a new CA"
-    assert unit in mon_ops
+    assert "Monitoring host | Restart kafka-lag-exporter on new TLS files" in mon_ops
+    assert not any("gossip" in op for op in mon_ops)  # one Alertmanager: no gossip
     assert "Log shipping | Restart rsyslog on new TLS files" in run.ops(H1)
     everything = "\n".join(
         run.executed(h) + "\n".join(run.ops(h)) for h in (H1, MON, "@fake/kafka-2")
@@ -379,3 +379,48 @@ def test_listen_addresses_are_ip_addresses_or_unset():
     assert not any("jmx_exporter_listen_address" in p for p in problems)
     fine = [(n, {**d, "node_exporter_listen_address": "::1"}) for n, d in hosts[:1]]
     assert not [p for p in check(fine) if "listen_address" in str(p)]
+
+
+def test_alertmanagers_of_a_secured_cluster_gossip_over_mutual_tls(secured):
+    hosts = with_monitor("debian12", **secured)
+    second = dict(hosts[-1][1], ssh_hostname="10.0.0.20")
+    run = run_deploy([*hosts, ("@fake/monitor-2", second)])
+    config = json.loads(monitoring_auth.cluster_tls_config("/t").split("\n", 1)[1])
+    assert config["tls_server_config"]["client_auth_type"] == "RequireAndVerifyClientCert"
+    assert config["tls_client_config"] == {
+        "cert_file": "/t/host.crt",
+        "key_file": "/t/host.key",
+        "ca_file": "/t/ca.crt",
+    }
+    ops = run.ops(MON)
+    assert "Monitoring host | Alertmanager gossip TLS (cluster-tls.yml)" in ops
+    assert "Monitoring host | Restart prometheus-alertmanager on new TLS files" in ops
+    text = render(
+        "alertmanager/default.j2",
+        listen=":9093",
+        web_config="/w",
+        cluster_port=9094,
+        peers=["10.0.0.20:9094"],
+        cluster_tls="/etc/prometheus/cluster-tls.yml",
+    )
+    assert "--cluster.peer=10.0.0.20:9094 --cluster.tls-config=/etc/prometheus/cluster-tls.yml" in (
+        text
+    )
+
+
+def test_lag_exporter_clients_get_the_client_properties(monkeypatch):
+    import confluent_kafka
+    import confluent_kafka.admin
+
+    made: list[dict] = []
+    monkeypatch.setattr(confluent_kafka.admin, "AdminClient", lambda config: made.append(config))
+    monkeypatch.setattr(confluent_kafka, "Consumer", lambda config: made.append(config))
+    client = {"security.protocol": "SASL_SSL", "sasl.username": "kafkaform-monitor"}
+    reader = lag_exporter.connect("b1:9095,b2:9095", 5, client)
+    reader.consumer("group-a")
+    admin, watermarks, group = made
+    assert admin == {"bootstrap.servers": "b1:9095,b2:9095", **client}
+    for consumer in (watermarks, group):
+        assert consumer["security.protocol"] == "SASL_SSL"
+        assert consumer["sasl.username"] == "kafkaform-monitor"
+    assert group["group.id"] == "group-a"
