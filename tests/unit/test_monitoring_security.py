@@ -424,3 +424,22 @@ def test_lag_exporter_clients_get_the_client_properties(monkeypatch):
         assert consumer["security.protocol"] == "SASL_SSL"
         assert consumer["sasl.username"] == "kafkaform-monitor"
     assert group["group.id"] == "group-a"
+
+
+def test_a_second_secured_deploy_rewrites_no_secret_and_no_tls_file(secured, recorded):
+    from tests.unit.fakes import host_paths
+
+    hosts = with_monitor("debian12", **secured)
+    run_deploy(hosts)
+    # The monitoring host now has what the first run wrote (the bcrypt hashes were kept).
+    files = {
+        dest: (entry[0], entry[1], entry[2] or "root", entry[3] or "root")
+        for (host, dest), entry in (k for k in recorded.items() if isinstance(k[0], tuple))
+        if host == MON
+    }
+    data = hosts[-1][1]
+    data["fake_responses"] = {**host_paths(files=files), **data["fake_responses"]}
+    again = run_deploy(hosts).ops(MON)
+    written = [op for op in again if "Restart" not in op]  # restarts run only _if changed
+    assert not [op for op in written if "secret" in op or "TLS" in op or "web.yml" in op]
+    assert "Log shipping | Restart rsyslog on new TLS files" in again
