@@ -202,18 +202,31 @@ class Reader:
         self.groups.clear()
 
 
-def connect(servers: str, timeout: float) -> Reader:
-    """A Reader with new Kafka clients, so with fresh metadata."""
+def client_properties(text: str) -> dict[str, str]:
+    """librdkafka properties from ``key=value`` lines (blank lines and # comments skipped):
+    a secured cluster's security settings, user and password, kept out of the command line."""
+    found = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith(("#", "!")):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"line {number}: not key=value")  # never the line: a password
+        found[key.strip()] = value.strip()
+    return found
+
+
+def connect(servers: str, timeout: float, client: dict[str, str] | None = None) -> Reader:
+    """A Reader with new Kafka clients, so with fresh metadata; ``client``: properties of a
+    secured cluster (client_properties)."""
     from confluent_kafka import Consumer
     from confluent_kafka.admin import AdminClient
 
-    config = {
-        "bootstrap.servers": servers,
-        "enable.auto.commit": False,
-        "client.id": "kafkaform-lag-exporter",
-    }
+    common = {"bootstrap.servers": servers, **(client or {})}
+    config = {**common, "enable.auto.commit": False, "client.id": "kafkaform-lag-exporter"}
     return Reader(
-        AdminClient({"bootstrap.servers": servers}),
+        AdminClient(common),
         lambda group: Consumer({**config, "group.id": group}),
         timeout,
     )
@@ -276,6 +289,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--bootstrap-servers", required=True, help="host:port,host:port")
     parser.add_argument("--port", type=int, default=9308, help="port of /metrics")
+    parser.add_argument(
+        "--listen-address", default="0.0.0.0", help="address of /metrics (default: every one)"
+    )
+    parser.add_argument(
+        "--client-config",
+        help="file of librdkafka key=value properties: a secured cluster's client settings",
+    )
     parser.add_argument("--interval", type=float, default=30, help="seconds between readings")
     parser.add_argument("--timeout", type=float, default=10, help="seconds per Kafka request")
     return parser.parse_args(argv)
@@ -288,11 +308,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     from prometheus_client import start_http_server
     from prometheus_client.core import REGISTRY
 
+    client = None
+    if args.client_config:
+        with open(args.client_config) as config:
+            client = client_properties(config.read())
     collector = Collector()
     REGISTRY.register(collector)
-    start_http_server(args.port)
+    start_http_server(args.port, args.listen_address)
     log.info("serving /metrics on port %d, reading %s", args.port, args.bootstrap_servers)
-    poller = Poller(lambda: connect(args.bootstrap_servers, args.timeout), collector, args.interval)
+    poller = Poller(
+        lambda: connect(args.bootstrap_servers, args.timeout, client), collector, args.interval
+    )
     while True:
         time.sleep(poller.step())
 

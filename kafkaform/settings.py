@@ -147,6 +147,15 @@ DEFAULTS: dict[str, Any] = {
     "firewall_ssh_ports": [],
     # More ports a site's own services need: [{"port", "protocol": "tcp" | "udp", "sources"}].
     "firewall_open_ports": [],
+    # Listen addresses of the exporters and monitoring servers (any security level). None:
+    # every address, as before these settings existed; set one per host (host data) to serve
+    # on one interface only. The Alertmanager gossip port keeps every address (its peers).
+    "node_exporter_listen_address": None,
+    "jmx_exporter_listen_address": None,  # the brokers' and ZooKeeper servers' agents
+    "lag_exporter_listen_address": None,
+    "prometheus_listen_address": None,
+    "alertmanager_listen_address": None,
+    "log_sink_listen_address": None,
     # --- Observability: exporters, Prometheus + Alertmanager on `monitoring: True` hosts, logs.
     # Label on every series and alert, so one Prometheus can watch several clusters.
     "cluster_name": "kafka",

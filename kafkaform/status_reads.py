@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+from kafkaform import monitoring_auth
 from kafkaform.cluster import Cluster, Node
 from kafkaform.status import GroupLag, Observed, PartitionState
 from kafkaform.upgrade import PROTOCOL_KEY
@@ -124,8 +124,7 @@ def metrics(node: Node, port: int, timeout: float) -> str | None:
     """An exporter's /metrics text; None when it does not answer (shown as "-": the host's
     own problems say more)."""
     try:
-        with urllib.request.urlopen(f"http://{node.address}:{port}/metrics", timeout=timeout) as r:
-            return r.read().decode(errors="replace")
+        return monitoring_auth.read_metrics(node, port, timeout)  # with a secured cluster's auth
     except OSError:
         return None
 

@@ -1,7 +1,13 @@
 """The Prometheus JMX exporter javaagent, from Maven Central (or a Maven-layout mirror).
 
 One jar per version under jmx_exporter_dir; the services load it through their units
-(``-javaagent:<jar>=<port>:<rules>``), so a new version or new rules restart them safely.
+(``-javaagent:<jar>=[<address>:]<port>:<rules>``), so a new version or new rules restart them
+safely. On a secured cluster the rules file also holds the agent's basic auth user (a salted
+hash: kafkaform.monitoring_auth), rendered by the services' tasks with ``auth=agent.auth``.
+
+No TLS on the agent's endpoint: the agent reads only a password-protected keystore whose
+password would sit in the same file, and its user's password opens nothing but these
+metrics (monitoring_auth.JMX_SCRAPER).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from deploys.tasks.download import fetch_verified
 from deploys.tasks.host_files import ensure_directories
 from kafkaform import artifacts
 from kafkaform.cluster import Node
+from kafkaform.monitoring_auth import JmxBasicAuth, jmx_basic_auth
 from kafkaform.settings import JMX_EXPORTER_SHA256
 
 
@@ -24,10 +31,15 @@ from kafkaform.settings import JMX_EXPORTER_SHA256
 class JmxAgent:
     jar: str
     installed: OperationMeta | None  # None: the right jar was already there
+    address: str | None = None  # None: serve on every address
+    auth: JmxBasicAuth | None = None  # for the rules template; None: no authentication
 
     def argument(self, port: int, rules: str) -> str:
-        """What follows ``-javaagent:``: serve /metrics on every address at ``port``."""
-        return f"{self.jar}={port}:{rules}"
+        """What follows ``-javaagent:``: serve /metrics at ``port`` (of ``address``)."""
+        if not self.address:
+            return f"{self.jar}={port}:{rules}"
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.jar}={host}:{port}:{rules}"
 
 
 @functools.cache
@@ -57,4 +69,4 @@ def install_jmx_agent(node: Node) -> JmxAgent:
         jar,
         expected_checksum(url, version, s["jmx_exporter_sha256"]),
     )
-    return JmxAgent(jar, op)
+    return JmxAgent(jar, op, s["jmx_exporter_listen_address"], jmx_basic_auth(s))

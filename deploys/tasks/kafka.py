@@ -92,6 +92,7 @@ def configure_kafka(
                 rules,
                 broker_id=node.kafkaid,
                 topic_metrics=s["kafka_jmx_topic_metrics"],
+                auth=agent.auth,
             )
         )
         changes += [agent.installed] if agent.installed else []

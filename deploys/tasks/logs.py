@@ -4,11 +4,15 @@ RELP rather than plain TCP syslog: a TCP sender only learns that a sink went awa
 lines were written into a dead connection, and those are lost; RELP confirms every line, so
 the queue keeps what was not confirmed. rsyslog and its RELP module are in the base
 repositories of Debian, Ubuntu and EL 7-9.
+
+A secured cluster ships over TLS (RELP's own, GnuTLS) with the hosts' certificates: the sink
+takes lines only from the cluster's hosts (their names, in a certificate of the cluster's
+CA), and a sender sends only to a sink that proves its name (kafkaform.monitoring:
+relp_sinks, relp_senders).
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 
 from pyinfra.api import deploy
@@ -18,10 +22,12 @@ from pyinfra.operations import server
 from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import host_platform, serve_daemon
 from deploys.tasks.host_files import ensure_directories, put_template
+from deploys.tasks.monitoring import restart_on_new_tls
+from deploys.tasks.tls_files import put_tls_files
 from kafkaform.candidates import Candidate, rsyslog_check, staging_dir
 from kafkaform.cluster import Cluster, Node
 from kafkaform.deploy_support import prepared_fact
-from kafkaform.monitoring import journal_units, log_files
+from kafkaform.monitoring import journal_units, log_files, relp_senders, relp_sinks, relp_tls
 from kafkaform.templating import render
 
 # Installed (deploys/tasks/install.py) only where logs are shipped: the inventory has a sink.
@@ -58,10 +64,12 @@ def configure_log_shipping(cluster: Cluster, node: Node) -> None:
                     ],
                 )
     ensure_directories([QUEUE_DIR], mode="700")
-    sinks = [
-        {"id": re.sub(r"[^A-Za-z0-9]", "_", sink.name), "address": sink.address}
-        for sink in cluster.monitoring
-    ]
+    tls = relp_tls(s, RSYSLOG_DIR)
+    tls_changed = None
+    if tls:
+        # Ubuntu's rsyslog reads them after dropping root for `syslog`.
+        tls_changed = put_tls_files(node, RSYSLOG_DIR, "syslog" if _ubuntu() else "root")
+    sinks = relp_sinks(cluster, secured=tls is not None)
     # Every host stages the shipping config first: pyinfra identifies an operation by its
     # place in the run, shared by all hosts, so the sink (monitoring hosts only) comes after.
     candidates = [
@@ -74,6 +82,7 @@ def configure_log_shipping(cluster: Cluster, node: Node) -> None:
                 port=s["log_sink_port"],
                 queue_dir=QUEUE_DIR,
                 max_disk=s["log_queue_max_disk"],
+                tls=tls,
                 files=log_files(node),
                 units=journal_units(node),
                 # EL's rsyslog.conf loads imjournal itself; Debian's reads the journal's socket.
@@ -87,7 +96,14 @@ def configure_log_shipping(cluster: Cluster, node: Node) -> None:
             Candidate(
                 SINK_CONF,
                 f"{RSYSLOG_DIR}/{SINK_CONF}",
-                render("rsyslog/sink.conf.j2", port=s["log_sink_port"], sink_dir=s["log_sink_dir"]),
+                render(
+                    "rsyslog/sink.conf.j2",
+                    port=s["log_sink_port"],
+                    address=s["log_sink_listen_address"],
+                    sink_dir=s["log_sink_dir"],
+                    tls=tls,
+                    peers=relp_senders(cluster),
+                ),
             )
         )
         put_template(
@@ -107,3 +123,7 @@ def configure_log_shipping(cluster: Cluster, node: Node) -> None:
         activate="systemctl try-restart rsyslog.service",
     )
     serve_daemon("rsyslog", restart=[])
+    if tls_changed:
+        # The sink's listener and the senders' open connections keep the certificates they
+        # started with.
+        restart_on_new_tls("rsyslog", tls_changed)

@@ -4,6 +4,7 @@ Alertmanager and the consumer lag exporter. Debian/Ubuntu packages and units."""
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
@@ -11,8 +12,10 @@ from pyinfra.operations import files, systemd
 
 from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import serve_daemon, service_user
+from deploys.tasks.host_files import ensure_directories, put_secret, put_text
+from deploys.tasks.tls_files import put_tls_files
 from kafkaform import lag_exporter as lag_exporter_program
-from kafkaform import monitoring
+from kafkaform import monitoring, monitoring_auth
 from kafkaform.candidates import Candidate, staging_dir
 from kafkaform.cluster import Cluster, Node
 from kafkaform.platforms import Platform
@@ -53,9 +56,43 @@ def packages(node: Node, platform: Platform) -> list[str]:
 @deploy("Monitoring host")
 def configure_monitoring(cluster: Cluster, node: Node) -> None:
     """After the installation (deploys/tasks/install.py), which refuses a non-Debian host."""
+    tls_changed = web_security(node) if monitoring_auth.secured(node.settings) else None
     prometheus(cluster, node)
-    alertmanager(cluster, node)
+    alertmanager(cluster, node, tls_changed)
     lag_exporter(cluster, node)
+
+
+def web_security(node: Node) -> Callable[[], bool]:
+    """A secured cluster's Prometheus and Alertmanager: their TLS files, who may connect
+    (web.yml: both re-read it and the certificate at each connection, so a renewal needs no
+    restart), and the passwords Prometheus scrapes with. Before the configuration that names
+    them, which promtool checks."""
+    s = node.settings
+    group = monitoring.PROMETHEUS_GROUP
+    tls_changed = put_tls_files(node, monitoring.PROMETHEUS_DIR, group)
+    put_secret(
+        "Prometheus and Alertmanager users and TLS (web.yml)",
+        monitoring.WEB_CONFIG,
+        monitoring_auth.web_config(
+            s, f"{monitoring.PROMETHEUS_DIR}/tls", monitoring_auth.WEB_USERS
+        ),
+        mode="640",
+        group=group,
+    )
+    for user, path in monitoring.PASSWORD_FILES.items():
+        put_secret(
+            f"Prometheus's password as {user}",
+            path,
+            monitoring_auth.password(s, user),
+            mode="640",
+            group=group,
+        )
+    return tls_changed
+
+
+def web_config_flag(node: Node) -> str | None:
+    """Prometheus's and Alertmanager's --web.config.file on a secured cluster."""
+    return monitoring.WEB_CONFIG if monitoring_auth.secured(node.settings) else None
 
 
 def prometheus(cluster: Cluster, node: Node) -> None:
@@ -80,16 +117,32 @@ def prometheus(cluster: Cluster, node: Node) -> None:
         "Prometheus flags",
         "prometheus/default.j2",
         "/etc/default/prometheus",
-        port=s["prometheus_port"],
+        listen=monitoring_auth.listen(s["prometheus_listen_address"], s["prometheus_port"]),
+        web_config=web_config_flag(node),
         retention_time=s["prometheus_retention_time"],
         retention_size=s["prometheus_retention_size"],
     )
     serve_daemon("prometheus", restart=[flags])
 
 
-def alertmanager(cluster: Cluster, node: Node) -> None:
+def alertmanager(cluster: Cluster, node: Node, tls_changed: Callable[[], bool] | None) -> None:
+    """``tls_changed``: a secured cluster's new TLS files (web_security)."""
     s = node.settings
     unit = monitoring.ALERTMANAGER_UNIT
+    peers = monitoring.alertmanager_peers(cluster, node)
+    # A secured cluster's Alertmanagers gossip over mutual TLS (their silences and what they
+    # notified travel there): an outsider cannot join.
+    gossip_tls = tls_changed is not None and bool(peers)
+    cluster_tls = None
+    if gossip_tls:
+        cluster_tls = put_text(
+            "Alertmanager gossip TLS (cluster-tls.yml)",
+            monitoring.CLUSTER_TLS_CONFIG,
+            monitoring_auth.cluster_tls_config(f"{monitoring.PROMETHEUS_DIR}/tls"),
+            mode="640",
+            user="root",
+            group=monitoring.PROMETHEUS_GROUP,
+        )
     # Receivers may hold passwords or webhook tokens: readable by Alertmanager's user only.
     config = Candidate(
         "alertmanager.yml",
@@ -114,11 +167,39 @@ def alertmanager(cluster: Cluster, node: Node) -> None:
         "Alertmanager flags",
         "alertmanager/default.j2",
         f"/etc/default/{unit}",
-        port=s["alertmanager_port"],
+        listen=monitoring_auth.listen(s["alertmanager_listen_address"], s["alertmanager_port"]),
+        web_config=web_config_flag(node),
         cluster_port=s["alertmanager_cluster_port"],
-        peers=monitoring.alertmanager_peers(cluster, node),
+        peers=peers,
+        cluster_tls=monitoring.CLUSTER_TLS_CONFIG if gossip_tls else None,
     )
-    serve_daemon(unit, restart=[flags])
+    serve_daemon(unit, restart=[flags, cluster_tls])
+    if gossip_tls and tls_changed:
+        # The gossip's TLS is set up at start (the web's is read at each connection).
+        restart_on_new_tls(unit, tls_changed)
+
+
+LAG_EXPORTER_DIR = "/etc/kafka-lag-exporter"
+LAG_CLIENT_CONFIG = f"{LAG_EXPORTER_DIR}/client.properties"
+
+
+def lag_client_config(cluster: Cluster, node: Node) -> tuple[str, str]:
+    """STAND-IN until the kafka part's client configuration lands (the integrator replaces
+    this body with its rendering): (bootstrap servers, librdkafka properties) of the lag
+    exporter's user on a secured cluster."""
+    from kafkaform import secrets
+
+    s = node.settings
+    servers = ",".join(f"{n.address}:{n.settings['kafka_tls_port']}" for n in cluster.brokers)
+    user = "kafkaform-monitor"
+    properties = (
+        "security.protocol=SASL_SSL\n"
+        "sasl.mechanism=SCRAM-SHA-512\n"
+        f"sasl.username={user}\n"
+        f"sasl.password={secrets.generated(s, f'scram-{user}')}\n"
+        f"ssl.ca.location={LAG_EXPORTER_DIR}/tls/ca.crt\n"
+    )
+    return servers, properties
 
 
 def lag_exporter(cluster: Cluster, node: Node) -> None:
@@ -127,6 +208,26 @@ def lag_exporter(cluster: Cluster, node: Node) -> None:
     unit = monitoring.LAG_EXPORTER_UNIT
     service_user(user, home="/nonexistent")
     files.directory(name="Directory /usr/local/lib/kafkaform", path="/usr/local/lib/kafkaform")
+    servers, extra_flags, secured_changes = cluster.bootstrap_servers(), [], []
+    tls_changed = None
+    if monitoring_auth.secured(s):
+        # A secured cluster's clients authenticate: the exporter's user, its password and
+        # the CA, in a file only the exporter reads (never on its command line).
+        servers, properties = lag_client_config(cluster, node)
+        ensure_directories([LAG_EXPORTER_DIR], mode="750", user="root", group=user)
+        tls_changed = put_tls_files(node, LAG_EXPORTER_DIR, user)
+        secured_changes.append(
+            put_secret(
+                "Lag exporter's Kafka client configuration",
+                LAG_CLIENT_CONFIG,
+                properties,
+                mode="640",
+                group=user,
+            )
+        )
+        extra_flags.append(f"--client-config {shlex.quote(LAG_CLIENT_CONFIG)}")
+    if s["lag_exporter_listen_address"]:
+        extra_flags.append(f"--listen-address {shlex.quote(s['lag_exporter_listen_address'])}")
     changes = [
         files.put(
             name="Lag exporter program",
@@ -142,10 +243,23 @@ def lag_exporter(cluster: Cluster, node: Node) -> None:
             run_as=user,
             # systemd splits ExecStart like a shell and understands its quotes.
             script=shlex.quote(LAG_SCRIPT),
-            servers=shlex.quote(cluster.bootstrap_servers()),
+            servers=shlex.quote(servers),
             port=s["lag_exporter_port"],
             interval=s["lag_exporter_interval_seconds"],
+            extra_flags=extra_flags,
         ),
     ]
     systemd.daemon_reload(name="Reload systemd units", _if=changes[1].did_change)
-    serve_daemon(unit, restart=changes)
+    serve_daemon(unit, restart=changes + secured_changes)
+    if tls_changed:
+        restart_on_new_tls(unit, tls_changed)  # its Kafka clients read the CA when made
+
+
+def restart_on_new_tls(unit: str, tls_changed: Callable[[], bool]) -> None:
+    """Restart a service that reads its TLS files only at start when they changed."""
+    systemd.service(
+        name=f"Restart {unit} on new TLS files",
+        service=f"{unit}.service",
+        restarted=True,
+        _if=tls_changed,
+    )

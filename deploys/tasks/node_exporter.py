@@ -19,21 +19,45 @@ from pyinfra.operations import files, server, systemd
 
 from deploys.tasks.common import host_platform, serve_daemon, service_user
 from deploys.tasks.download import fetch_verified
-from deploys.tasks.host_files import ensure_directories, put_template
-from kafkaform import artifacts
+from deploys.tasks.host_files import ensure_directories, put_secret, put_template
+from deploys.tasks.tls_files import put_tls_files
+from kafkaform import artifacts, monitoring_auth
 from kafkaform.cluster import Node
 from kafkaform.monitoring import NODE_EXPORTER_UNIT
 from kafkaform.platforms import Platform
 
 TARBALL_USER = "node_exporter"
+PACKAGE_USER = "prometheus"  # Debian's unit runs it as Prometheus's user
+# A secured cluster's node_exporter: its TLS files (tls/) and who may scrape it.
+CONFIG_DIR = "/etc/node_exporter"
+WEB_CONFIG = f"{CONFIG_DIR}/web.yml"
 INSTALL_ROOT = "/opt/node_exporter"
 q = shlex.quote
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
 def node_exporter_flags(node: Node) -> list[str]:
-    port = node.settings["node_exporter_port"]
-    return [f"--web.listen-address=:{port}", *node.settings["node_exporter_flags"]]
+    s = node.settings
+    listen = monitoring_auth.listen(s["node_exporter_listen_address"], s["node_exporter_port"])
+    web = [f"--web.config.file={WEB_CONFIG}"] if monitoring_auth.secured(s) else []
+    return [f"--web.listen-address={listen}", *web, *s["node_exporter_flags"]]
+
+
+def web_security(node: Node, group: str) -> None:
+    """A secured cluster's node_exporter: TLS and basic auth (Prometheus's scraping user).
+    node_exporter reads web.yml and the certificate at each connection: no restart."""
+    s = node.settings
+    if not monitoring_auth.secured(s):
+        return
+    ensure_directories([CONFIG_DIR], mode="750", user="root", group=group)
+    put_tls_files(node, CONFIG_DIR, group)
+    put_secret(
+        "node_exporter users and TLS (web.yml)",
+        WEB_CONFIG,
+        monitoring_auth.web_config(s, f"{CONFIG_DIR}/tls", (monitoring_auth.SCRAPER,)),
+        mode="640",
+        group=group,
+    )
 
 
 def release_name(version: str, arch: str) -> str:
@@ -72,6 +96,7 @@ def install_node_exporter(node: Node) -> None:
 
 
 def _configure_package(node: Node) -> None:
+    web_security(node, PACKAGE_USER)
     flags = put_template(
         f"{NODE_EXPORTER_UNIT} flags",
         "node_exporter/default.j2",
@@ -87,6 +112,7 @@ def _from_tarball(node: Node) -> None:
     name = release_name(s["node_exporter_version"], arch)
     binary = f"{INSTALL_ROOT}/{name}/node_exporter"
     service_user(TARBALL_USER, home="/nonexistent")
+    web_security(node, TARBALL_USER)
     ensure_directories([INSTALL_ROOT], mode="755")
     if not host.get_fact(File, path=binary):
         url = s["node_exporter_url"] or release_url(s["node_exporter_version"], arch)

@@ -111,7 +111,7 @@ def configure_zookeeper(
     javaagent = None
     if agent:
         rules = f"{svc.config_dir}/jmx-exporter.yml"
-        changes.append(svc.config("jmx/zookeeper.yml.j2", rules, zkid=node.zkid))
+        changes.append(svc.config("jmx/zookeeper.yml.j2", rules, zkid=node.zkid, auth=agent.auth))
         changes += [agent.installed] if agent.installed else []
         javaagent = agent.argument(s["zookeeper_jmx_exporter_port"], rules)
     svc.safe_restart_script(SAFE_RESTART_TEMPLATE, **safe_restart_values(cluster, node, node.zkid))

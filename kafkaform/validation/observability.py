@@ -3,6 +3,7 @@ Prometheus, so durations and alert keys are checked here."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +20,27 @@ DURATION_KEYS = (
     "prometheus_evaluation_interval",
     "prometheus_retention_time",
 )
+
+
+# Where exporters and servers listen: one IP address of the host, or unset (every address).
+LISTEN_ADDRESS_KEYS = (
+    "node_exporter_listen_address",
+    "jmx_exporter_listen_address",
+    "lag_exporter_listen_address",
+    "prometheus_listen_address",
+    "alertmanager_listen_address",
+    "log_sink_listen_address",
+)
+
+
+def is_ip_address(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False  # ipaddress takes 5 for 0.0.0.5
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def is_duration(value: Any) -> bool:
@@ -44,6 +66,15 @@ def check_observability(node: Node) -> list[Problem]:
                 problems.append(
                     Problem(node.name, field, f"expected a number, got {shown(key, value)}")
                 )
+    for key in LISTEN_ADDRESS_KEYS:
+        if isinstance(s[key], str) and not is_ip_address(s[key]):  # others: value_types
+            problems.append(
+                Problem(
+                    node.name,
+                    key,
+                    f"{shown('', s[key])} is not an IP address (unset: every address)",
+                )
+            )
     for key, value in durations:
         if not is_duration(value):
             problems.append(

@@ -95,25 +95,11 @@ def cluster_with_monitoring(monitors: int = 1) -> Cluster:
     return Cluster.from_hosts(hosts)
 
 
-def render_prometheus(cluster: Cluster, node_name: str, rules_dir: str) -> str:
-    node = cluster.node(node_name)
-    s = node.settings
-    return render(
-        "prometheus/prometheus.yml.j2",
-        scrape_interval=s["prometheus_scrape_interval"],
-        evaluation_interval=s["prometheus_evaluation_interval"],
-        rules_dir=rules_dir,
-        alertmanagers=monitoring.alertmanager_targets(cluster),
-        jobs=monitoring.scrape_jobs(cluster, node),
-        cluster_name=s["cluster_name"],
-    )
-
-
 def test_scrape_config_from_the_inventory(promtool: str, tmp_path: Path):
     cluster = cluster_with_monitoring(2)
     (tmp_path / "rules").mkdir()  # prometheus.yml names its rules relatively: rules/
     write_rules(tmp_path / "rules", resolve_settings({}))
-    text = render_prometheus(cluster, "mon1", str(tmp_path))
+    text = monitoring.prometheus_config(cluster, cluster.node("mon1"))
     (tmp_path / "prometheus.yml").write_text(text)
     out = run(promtool, "check", "config", "prometheus.yml", cwd=tmp_path)
     assert "SUCCESS" in out and f"{len(monitoring.RULE_FILES)} rule files found" in out

@@ -252,6 +252,7 @@ def ship_conf(node_name: str, load_imjournal: bool = True, monitors: int = 1) ->
         files=monitoring.log_files(node),
         units=monitoring.journal_units(node),
         load_imjournal=load_imjournal,
+        tls=None,
     )
 
 
@@ -297,7 +298,9 @@ def test_monitoring_only_host_ships_its_journal_and_loads_no_imfile():
 
 
 def test_sink_writes_one_file_per_host_and_source():
-    text = render("rsyslog/sink.conf.j2", port=2514, sink_dir="/var/log/kafkaform")
+    text = render(
+        "rsyslog/sink.conf.j2", port=2514, address=None, sink_dir="/var/log/kafkaform", tls=None
+    )
     assert 'input(type="imrelp" port="2514" ruleset="kafkaform_sink")' in text
     assert (
         "/var/log/kafkaform/%HOSTNAME:::secpath-replace%/%programname:::secpath-replace%.log"
