@@ -26,7 +26,8 @@ from kafkaform.lab.rootfs import box_root
 from kafkaform.lab.state import get_lab_dir, load_state
 from kafkaform.validate import load_inventory
 
-REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 BIN = Path(sys.executable).parent
 IN_CI = os.environ.get("CI") == "true"
 LAB_INVENTORY = "inventories/lab.py"
@@ -40,14 +41,13 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-
-    def sharing_first(item) -> int:
-        name = Path(str(item.fspath)).name
-        if "tests/integration" not in str(item.fspath) or name not in SHARE_THE_PLAIN_LAB:
-            return len(SHARE_THE_PLAIN_LAB)
-        return SHARE_THE_PLAIN_LAB.index(name)
-
-    items.sort(key=sharing_first)  # stable: every other test keeps its place and order
+    sharing = [i for i in items if i.path.parent == HERE and i.path.name in SHARE_THE_PLAIN_LAB]
+    if sharing:
+        # Where the first of them was, in SHARE_THE_PLAIN_LAB's order; the rest keep theirs.
+        first = items.index(sharing[0])
+        rest = [i for i in items if i not in sharing]
+        sharing.sort(key=lambda i: SHARE_THE_PLAIN_LAB.index(i.path.name))  # stable
+        items[:] = rest[:first] + sharing + rest[first:]
 
 
 def require(condition: bool, reason: str) -> None:
