@@ -57,7 +57,7 @@ def old_cluster(lab_box, tmp_path_factory):
 
 # Polls in a process of its own: a thread here would share pyinfra's gevent hub with kazoo.
 WATCHER = """
-import sys, time
+import os, sys, time
 from kazoo.client import KazooClient
 hosts, path, brokers, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 client = KazooClient(hosts=hosts, timeout=10.0)
@@ -68,8 +68,10 @@ while True:
         most = max(most, brokers - len(client.get_children(path)))
     except Exception:  # a ZooKeeper server restarting: the client reconnects
         pass
-    with open(out, "w") as f:
+    # Replaced whole: a terminate() between truncating and writing would leave it empty.
+    with open(out + ".new", "w") as f:
         f.write(str(most))
+    os.replace(out + ".new", out)
     time.sleep(0.2)
 """
 
