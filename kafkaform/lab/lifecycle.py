@@ -37,6 +37,7 @@ from kafkaform.lab.plan import (
 from kafkaform.lab.rootfs import (
     BASE_NAME,
     base_dir,
+    boxes_dir,
     ensure_base,
     ensure_box_root,
     ensure_prerequisites,
@@ -234,7 +235,7 @@ def down(
             for path in [base, *base.parent.glob(f"{BASE_NAME}.partial-*")]:
                 remove_tree(path)
             base.parent.joinpath(f"{BASE_NAME}.log").unlink(missing_ok=True)
-            remove_tree(base.parent / "boxes")  # lab boxes unpacked by `lab up --box`
+            remove_tree(boxes_dir(lab))  # lab boxes unpacked by `lab up --box`
             remove_tree(lab)
     progress("lab down" + (" (purged)" if purge else "; base rootfs kept for the next `lab up`"))
 

@@ -215,9 +215,19 @@ def ensure_base_for_image(progress: Progress = print) -> Path:
         return ensure_base(lab_public_key(lab), lab, progress)
 
 
+def boxes_dir(lab: Path) -> Path:
+    """Where lab boxes are unpacked for `lab up --box`: beside the base."""
+    return lab.parent / "boxes"
+
+
+def box_root(sha256: str, lab: Path) -> Path:
+    """Where the lab box with this sha256 is unpacked (once per content)."""
+    return boxes_dir(lab) / sha256[:16]
+
+
 def ensure_box_root(box: Path, sha256: str, lab: Path, progress: Progress = print) -> Path:
     """A lab box's rootfs, unpacked once per content (keyed by its sha256) beside the base."""
-    root = lab.parent / "boxes" / sha256[:16]
+    root = box_root(sha256, lab)
     if (root / "etc" / "os-release").exists():
         return root
     partial = root.with_name(f"{root.name}.partial-{os.getpid()}")

@@ -12,24 +12,43 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
+from kafkaform.boxcatalog import resolve_lab_box
 from kafkaform.cluster import Cluster
-from kafkaform.lab.lifecycle import ssh_command
+from kafkaform.hostops import remove_tree
+from kafkaform.lab.lifecycle import ssh_command, status
+from kafkaform.lab.rootfs import box_root
+from kafkaform.lab.state import get_lab_dir, load_state
 from kafkaform.validate import load_inventory
 
-REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 BIN = Path(sys.executable).parent
 IN_CI = os.environ.get("CI") == "true"
 LAB_INVENTORY = "inventories/lab.py"
+
+
+# The modules that use plain_lab's deployed lab run in a row (where the first of them was
+# collected), so they share one.
+SHARE_THE_PLAIN_LAB = ("test_cluster.py", "test_host_tools.py", "test_status.py")
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+    sharing = [i for i in items if i.path.parent == HERE and i.path.name in SHARE_THE_PLAIN_LAB]
+    if sharing:
+        # Where the first of them was, in SHARE_THE_PLAIN_LAB's order; the rest keep theirs.
+        first = items.index(sharing[0])
+        rest = [i for i in items if i not in sharing]
+        sharing.sort(key=lambda i: SHARE_THE_PLAIN_LAB.index(i.path.name))  # stable
+        items[:] = rest[:first] + sharing + rest[first:]
 
 
 def require(condition: bool, reason: str) -> None:
@@ -69,7 +88,9 @@ def deploy(
 ) -> dict:
     """The README's command, with --json so the result can be counted."""
     proc = run(str(BIN / "pyinfra"), "-y", "--json", inventory, entry, env=env)
-    return json.loads(proc.stdout)
+    result = json.loads(proc.stdout)
+    print(f"installed: {installs(result)}")  # on a host from the lab box: none of what it holds
+    return result
 
 
 def failing_deploy(inventory: str) -> str:
@@ -129,9 +150,17 @@ def lab_allowed() -> None:
     require(shutil.which("apt-get") is not None, "the local lab installs its tools with apt-get")
 
 
+class LabsMade:
+    """How many labs fresh_lab started in this run: a lab kept for sharing is only the lab
+    that is up while this count has not moved."""
+
+    count = 0
+
+
 def fresh_lab(nodes: int, monitoring: bool = False, box: Path | None = None) -> Cluster:
     """A new lab of ``nodes`` brokers (and the monitoring host if ``monitoring``), started
     from the lab box ``box`` if given."""
+    LabsMade.count += 1
     kafkaform("lab", "down")
     kafkaform(
         "lab",
@@ -142,6 +171,76 @@ def fresh_lab(nodes: int, monitoring: bool = False, box: Path | None = None) -> 
         *(["--box", str(box)] if box else []),
     )
     return lab_cluster()
+
+
+class PlainLab:
+    """The lab plain_lab deployed last, and the LabsMade.count it was made at."""
+
+    cluster: Cluster | None = None
+    made: int = 0
+
+
+def plain_lab(nodes: int = 3) -> Cluster:
+    """A lab of ``nodes`` brokers installed from bare hosts and deployed with the lab's own
+    inventory: shared by the modules that read it or leave it as they found it (run in a row:
+    SHARE_THE_PLAIN_LAB), made again once another lab replaced it or one of its hosts is down
+    (a test that kills one does so last)."""
+    kept = PlainLab.cluster
+    if (
+        kept is not None
+        and PlainLab.made == LabsMade.count
+        and len(kept.nodes) == nodes
+        and all(row["running"] and row["ssh"] for row in status())
+    ):
+        print(f"sharing the deployed {nodes}-node lab")
+        return kept
+    cluster = fresh_lab(nodes)
+    result = deploy()
+    assert result["results"]["totals"]["error"] == 0
+    PlainLab.cluster, PlainLab.made = cluster, LabsMade.count
+    return cluster
+
+
+class LabBox(NamedTuple):
+    catalog: Path  # the metadata.json listing the box: fresh_lab(..., box=catalog)
+    bake: dict  # the bake's `pyinfra --json` result
+
+
+@pytest.fixture(scope="session")
+def lab_box(lab_allowed, tmp_path_factory) -> Iterator[LabBox]:
+    """One lab box per run: a fresh lab host baked (deploys/base_box.py) and exported with
+    `kafkaform box package --provider lab`. Modules whose subject is not the installation
+    start their hosts from it, so their deploys only configure (measured on the lab: a
+    3-node deploy 27 s instead of 85 s).
+    Each bake is another box: its unpacked rootfs is removed at the end of the run."""
+    output = tmp_path_factory.mktemp("lab-boxes")
+    fresh_lab(1)
+    started = time.monotonic()
+    # The lab inventory gives every host a role: the bake is asked for explicitly.
+    baked = json.loads(
+        run(
+            str(BIN / "pyinfra"),
+            "-y",
+            "--json",
+            "--data",
+            "base_box=true",
+            LAB_INVENTORY,
+            "deploys/base_box.py",
+        ).stdout
+    )
+    assert baked["results"]["totals"]["error"] == 0
+    bake_done = time.monotonic()
+    kafkaform(
+        "box", "package", "--provider", "lab", "--node", "kafka-1", "--output-dir", str(output)
+    )
+    print(f"lab bake {bake_done - started:.1f}s, export {time.monotonic() - bake_done:.1f}s")
+    catalog = output / "metadata.json"
+    yield LabBox(catalog, baked)
+    root = box_root(resolve_lab_box(catalog)[1], get_lab_dir())
+    state = load_state()
+    if state is not None and state.get("base") == str(root):
+        kafkaform("lab", "down")  # its hosts' disks lie on the rootfs removed next
+    remove_tree(root)
 
 
 @pytest.fixture(scope="session")

@@ -11,18 +11,15 @@ from tests.integration.conftest import (
     REPO,
     changed_operations,
     deploy,
-    fresh_lab,
     lab_inventory_with,
+    plain_lab,
     run,
 )
 
 
 @pytest.fixture(scope="module")
 def cluster(lab_allowed):
-    cluster = fresh_lab(3)
-    result = deploy()
-    assert result["results"]["totals"]["error"] == 0
-    return cluster
+    return plain_lab(3)  # from bare hosts; test_host_tools and test_status share it
 
 
 def test_one_leader_two_followers(cluster):

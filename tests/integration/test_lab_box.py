@@ -1,4 +1,4 @@
-"""A lab box: bake one lab host, export it, start a 3-node lab from it and deploy."""
+"""A lab box: the run's bake (conftest.lab_box) exported, a 3-node lab started from it, deployed."""
 
 from __future__ import annotations
 
@@ -11,45 +11,13 @@ import pytest
 
 from kafkaform import verify
 from kafkaform.boxcatalog import LAB_PROVIDER, sha256_of
-from kafkaform.hostops import remove_tree
-from kafkaform.lab.state import load_state
 from tests.integration.conftest import (
-    BIN,
-    LAB_INVENTORY,
     changed_operations,
     deploy,
     fresh_lab,
     installs,
-    kafkaform,
     on_node,
-    run,
 )
-
-
-@pytest.fixture(scope="module")
-def lab_box(lab_allowed, tmp_path_factory):
-    output = tmp_path_factory.mktemp("lab-boxes")
-    fresh_lab(1)
-    started = time.monotonic()
-    # The lab inventory gives every host a role: the bake is asked for explicitly.
-    baked = json.loads(
-        run(
-            str(BIN / "pyinfra"),
-            "-y",
-            "--json",
-            "--data",
-            "base_box=true",
-            LAB_INVENTORY,
-            "deploys/base_box.py",
-        ).stdout
-    )
-    assert baked["results"]["totals"]["error"] == 0
-    bake_done = time.monotonic()
-    kafkaform(
-        "box", "package", "--provider", "lab", "--node", "kafka-1", "--output-dir", str(output)
-    )
-    print(f"lab bake {bake_done - started:.1f}s, export {time.monotonic() - bake_done:.1f}s")
-    return output / "metadata.json", baked
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +27,7 @@ def box_lab(lab_box):
     started = time.monotonic()
     result = deploy()
     print(f"deploy of 3 lab hosts from the lab box: {time.monotonic() - started:.1f}s")
-    yield cluster, result
-    root = Path(load_state()["base"])
-    kafkaform("lab", "down")
-    remove_tree(root)  # the unpacked box; the next bake makes another
+    return cluster, result
 
 
 def test_bake_installs_and_then_removes_the_identity(lab_box):

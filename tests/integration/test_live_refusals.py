@@ -34,8 +34,8 @@ FILES = (
 
 
 @pytest.fixture(scope="module")
-def live_cluster(lab_allowed):
-    cluster = fresh_lab(3)
+def live_cluster(lab_box):
+    cluster = fresh_lab(3, box=lab_box.catalog)
     assert deploy()["results"]["totals"]["error"] == 0
     verify.create_topic(verify.bootstrap(cluster), TOPIC, partitions=3, replication=3, min_isr=2)
     verify.produce(verify.bootstrap(cluster, ["kafka-1"]), TOPIC, MESSAGE)

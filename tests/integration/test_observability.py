@@ -41,8 +41,8 @@ def emit(**fields: object) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster(lab_allowed) -> Cluster:
-    cluster = fresh_lab(3, monitoring=True)
+def cluster(lab_box) -> Cluster:
+    cluster = fresh_lab(3, monitoring=True, box=lab_box.catalog)
     started = time.monotonic()
     result = deploy()
     emit(bench="deploy_cold_with_monitoring", seconds=round(time.monotonic() - started, 1))

@@ -47,10 +47,10 @@ MEGABYTES = 30
 
 
 @pytest.fixture(scope="module")
-def grown(lab_allowed, tmp_path_factory):
+def grown(lab_box, tmp_path_factory):
     """A 3-broker lab with data, grown to 5 brokers (deployed, registered, holding nothing)."""
     directory = tmp_path_factory.mktemp("scaled")
-    cluster = fresh_lab(3)
+    cluster = fresh_lab(3, box=lab_box.catalog)
     assert deploy(scaled_inventory(directory))["results"]["totals"]["error"] == 0
     servers = verify.bootstrap(cluster)
     verify.create_topic(servers, DATA, partitions=12, replication=3, min_isr=2)

@@ -141,8 +141,8 @@ def bench(line: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def lab(lab_allowed, tmp_path_factory):
-    fresh_lab(5)
+def lab(lab_box, tmp_path_factory):
+    fresh_lab(5, box=lab_box.catalog)
     directory = tmp_path_factory.mktemp("replace")
     first = inventory(directory, "replace_first", FIRST)
     assert deploy(first)["results"]["totals"]["error"] == 0

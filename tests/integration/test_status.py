@@ -88,12 +88,12 @@ def test_healthy_lab_then_a_killed_host_flagged(cluster):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def half_upgraded(lab_allowed, tmp_path_factory):
+def half_upgraded(lab_box, tmp_path_factory):
     """A lab on 3.8.1 whose upgrade to the configured version was killed once its first
     broker ran the new one."""
     for version in (OLD, settings.KAFKA_VERSION):
         artifacts.build_distribution(version, settings.SCALA_VERSION)
-    lab = fresh_lab(3)
+    lab = fresh_lab(3, box=lab_box.catalog)
     old = lab_inventory_with(tmp_path_factory.mktemp("old"), kafka_version=OLD)
     assert deploy(old)["results"]["totals"]["error"] == 0
     killed_after_first_broker(lab, LAB_INVENTORY, tmp_path_factory.mktemp("log") / "deploy.log")

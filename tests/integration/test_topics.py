@@ -66,8 +66,8 @@ FINAL = [orders(4, 3, 2, 7_200_000), {**OLD, "delete": True}]  # audit taken off
 
 
 @pytest.fixture(scope="module")
-def cluster(lab_allowed, tmp_path_factory):
-    cluster = fresh_lab(3)
+def cluster(lab_box, tmp_path_factory):
+    cluster = fresh_lab(3, box=lab_box.catalog)
     assert (
         deploy(lab_inventory_with(tmp_path_factory.mktemp("plain")))["results"]["totals"]["error"]
         == 0

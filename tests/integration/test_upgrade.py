@@ -44,11 +44,11 @@ SERVER_PROPERTIES = "/etc/kafka/server.properties"
 
 
 @pytest.fixture
-def old_cluster(lab_allowed, tmp_path_factory):
+def old_cluster(lab_box, tmp_path_factory):
     """A new 3-node lab deployed with Kafka 3.8.1, a topic with RF 3 / min ISR 2 on it."""
     for version in (OLD, NEW):
         artifacts.build_distribution(version, settings.SCALA_VERSION)
-    cluster = fresh_lab(3)
+    cluster = fresh_lab(3, box=lab_box.catalog)  # holds NEW: test_live_safety's upgrade unpacks it
     first = lab_inventory_with(tmp_path_factory.mktemp("old"), kafka_version=OLD)
     assert deploy(first)["results"]["totals"]["error"] == 0
     verify.create_topic(verify.bootstrap(cluster), TOPIC, partitions=6, replication=3, min_isr=2)
@@ -57,7 +57,7 @@ def old_cluster(lab_allowed, tmp_path_factory):
 
 # Polls in a process of its own: a thread here would share pyinfra's gevent hub with kazoo.
 WATCHER = """
-import sys, time
+import os, sys, time
 from kazoo.client import KazooClient
 hosts, path, brokers, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 client = KazooClient(hosts=hosts, timeout=10.0)
@@ -68,8 +68,10 @@ while True:
         most = max(most, brokers - len(client.get_children(path)))
     except Exception:  # a ZooKeeper server restarting: the client reconnects
         pass
-    with open(out, "w") as f:
+    # Replaced whole: a terminate() between truncating and writing would leave it empty.
+    with open(out + ".new", "w") as f:
         f.write(str(most))
+    os.replace(out + ".new", out)
     time.sleep(0.2)
 """
 
