@@ -68,7 +68,7 @@ def configure_log_shipping(cluster: Cluster, node: Node) -> None:
     tls_changed = None
     if tls:
         # Ubuntu's rsyslog reads them after dropping root for `syslog`.
-        tls_changed = put_tls_files(node, RSYSLOG_DIR, "syslog" if _ubuntu() else "root")
+        tls_changed = put_tls_files(node, f"{RSYSLOG_DIR}/tls", "syslog" if _ubuntu() else "root")
     sinks = relp_sinks(cluster, secured=tls is not None)
     # Every host stages the shipping config first: pyinfra identifies an operation by its
     # place in the run, shared by all hosts, so the sink (monitoring hosts only) comes after.

@@ -69,7 +69,7 @@ def web_security(node: Node) -> Callable[[], bool]:
     them, which promtool checks."""
     s = node.settings
     group = monitoring.PROMETHEUS_GROUP
-    tls_changed = put_tls_files(node, monitoring.PROMETHEUS_DIR, group)
+    tls_changed = put_tls_files(node, f"{monitoring.PROMETHEUS_DIR}/tls", group)
     put_secret(
         "Prometheus and Alertmanager users and TLS (web.yml)",
         monitoring.WEB_CONFIG,
@@ -215,7 +215,7 @@ def lag_exporter(cluster: Cluster, node: Node) -> None:
         # the CA, in a file only the exporter reads (never on its command line).
         servers, properties = lag_client_config(cluster, node)
         ensure_directories([LAG_EXPORTER_DIR], mode="750", user="root", group=user)
-        tls_changed = put_tls_files(node, LAG_EXPORTER_DIR, user)
+        tls_changed = put_tls_files(node, f"{LAG_EXPORTER_DIR}/tls", user)
         secured_changes.append(
             put_secret(
                 "Lag exporter's Kafka client configuration",

@@ -50,7 +50,7 @@ def web_security(node: Node, group: str) -> None:
     if not monitoring_auth.secured(s):
         return
     ensure_directories([CONFIG_DIR], mode="750", user="root", group=group)
-    put_tls_files(node, CONFIG_DIR, group)
+    put_tls_files(node, f"{CONFIG_DIR}/tls", group)
     put_secret(
         "node_exporter users and TLS (web.yml)",
         WEB_CONFIG,
