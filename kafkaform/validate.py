@@ -16,6 +16,7 @@ from typing import Any
 
 from kafkaform.cluster import Cluster, Node
 from kafkaform.validation import (
+    access,
     consistency,
     jvm,
     keys,
@@ -59,6 +60,7 @@ NODE_CHECKS: tuple[Callable[[Node], list[Problem]], ...] = (
     properties.check_properties,
     observability.check_observability,
     topics.check_topics,
+    access.check_access,
 )
 ID_FIELDS = {"zkid", "kafkaid", "zookeeper"}
 
