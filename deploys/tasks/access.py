@@ -21,6 +21,7 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import python
 
+from deploys.tasks.host_tools import client_config_path
 from deploys.tasks.roll import RollSession
 from deploys.tasks.scram import forget_record, put_scram_users, set_from_record
 from facts.access import AccessDescribed
@@ -56,7 +57,7 @@ def tools(cluster: Cluster, node: Node, install: str) -> AccessTools:
     return AccessTools(
         tool_command(install, "{main}"),
         admin_servers(cluster),
-        f"{node.settings['kafka_config_dir']}/client.properties",
+        client_config_path(node),
     )
 
 
@@ -121,7 +122,7 @@ def prepared_plan(cluster: Cluster, node: Node, installed: str) -> AccessPlan | 
             AccessDescribed,
             tool=tool_command(installed, "{main}"),
             servers=admin_servers(cluster),
-            command_config=f"{node.settings['kafka_config_dir']}/client.properties",
+            command_config=client_config_path(node),
         )
     except DescribeError as error:
         first = str(error).splitlines()[0]
@@ -134,7 +135,9 @@ def prepared_plan(cluster: Cluster, node: Node, installed: str) -> AccessPlan | 
 def configure_access(cluster: Cluster, node: Node, install: str, session: RollSession) -> None:
     """On the applying broker of a secured cluster: the users' passwords, then the step that
     grants and revokes ACLs and deletes the users no longer listed."""
-    if node.settings["security"] != SECURED or node.name != applier(cluster).name:
+    if node.settings["security"] != SECURED or node.kafkaid is None:
+        return
+    if node.name != applier(cluster).name:
         return
     put_scram_users(cluster, node, read_passwords(node))
     if session.controller is not None:  # the cluster runs now

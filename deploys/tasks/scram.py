@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pyinfra.operations import server
 
 from deploys.tasks.host_files import put_secret
+from deploys.tasks.host_tools import client_config_path
 from kafkaform import programs
 from kafkaform.access import SCRAM_MECHANISM
 from kafkaform.access_tools import admin_servers
@@ -37,7 +38,7 @@ def set_from_record(cluster: Cluster, node: Node, user: str) -> str:
     command = (
         f"{tool_command(install, programs.CONFIG_COMMAND)}"
         f" --bootstrap-server {q(admin_servers(cluster))}"
-        f" --command-config {q(node.settings['kafka_config_dir'] + '/client.properties')}"
+        f" --command-config {q(client_config_path(node))}"
         f" --alter --entity-type users --entity-name {q(user)}"
         f" --add-config-file {q(record(node, user))}"
     )
