@@ -37,7 +37,15 @@ from kafkaform.access import (
     password_problem,
     plan_access,
 )
-from kafkaform.access_tools import AccessTools, DescribeError, admin_servers, parse_description
+from kafkaform.access_tools import (
+    ACLS_MARK,
+    FAILED_MARK,
+    USERS_MARK,
+    AccessTools,
+    DescribeError,
+    admin_servers,
+    parse_description,
+)
 from kafkaform.cluster import Cluster, Node
 from kafkaform.reassignment import tool_command
 
@@ -45,6 +53,7 @@ from kafkaform.reassignment import tool_command
 ACTION_PREFIX = "access: "
 NOTE_PREFIX = "access, note: "
 SECURED = "sasl_ssl"
+MARKS = (ACLS_MARK, USERS_MARK, FAILED_MARK)
 
 
 def applier(cluster: Cluster) -> Node:
@@ -125,8 +134,10 @@ def prepared_plan(cluster: Cluster, node: Node, installed: str) -> AccessPlan | 
             command_config=client_config_path(node),
         )
     except DescribeError as error:
-        first = str(error).splitlines()[0]
-        print(f"    {NOTE_PREFIX}not described before the run ({first})", file=sys.stderr)
+        lines = [line.strip() for line in str(error).splitlines()[1:]]
+        said = [line for line in lines if line and line not in MARKS]
+        reason = said[-1] if said else "no output"
+        print(f"    {NOTE_PREFIX}not described before the run: {reason}", file=sys.stderr)
         return None
     return make_plan(node, bindings, users)
 

@@ -179,7 +179,7 @@ def test_a_cluster_that_cannot_be_described_yet_leaves_it_to_the_step(tmp_path, 
     # Security being turned on: the running brokers have no client listener yet.
     failed = ["kafkaform-acls", "TimeoutException", "kafkaform-describe-failed"]
     run = run_deploy(hosts_with(failed), deploy=deploy_file(tmp_path, 1))
-    assert "access, note: not described before the run" in capsys.readouterr().err
+    assert "access, note: not described before the run: TimeoutException" in capsys.readouterr().err
     assert run.ops("@fake/kafka-1")[-1].startswith(f"{STEP}Apply kafka_acls")
     assert len(run.state.failed_hosts) == 1  # the step described again, and failed again
 
