@@ -11,6 +11,7 @@ A failed step stops the whole run; the next plain run completes it.
 
 from pyinfra import host, inventory
 
+from deploys.tasks.access import configure_access
 from deploys.tasks.broker_identity import adopt_volumes, resolve_broker_ids
 from deploys.tasks.distribution import mark_current
 from deploys.tasks.firewall import close_firewall, open_firewall
@@ -71,6 +72,8 @@ if installed.distribution:
     mark_current(node)
     # kafka_topics, once for the cluster, after every broker was configured and rolled.
     configure_topics(cluster, node, installed.distribution, session)
+    # kafka_users and kafka_acls (a secured cluster), once, on one broker, after the rolls.
+    configure_access(cluster, node, installed.distribution, session)
 if node.kafkaid is None:
     retire_broker(cluster, node)  # kafkaid taken away (after a drain): stopped, data kept
 configure_log_shipping(cluster, node)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 # Tools the safe-restart scripts and the config check run (classpath: <install>/libs/*).
 TOPIC_COMMAND = "org.apache.kafka.tools.TopicCommand"
 CONFIG_COMMAND = "kafka.admin.ConfigCommand"
+ACL_COMMAND = "kafka.admin.AclCommand"  # org.apache.kafka.tools.AclCommand from Kafka 4.0
 REASSIGN_COMMAND = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
 ZOOKEEPER_SHELL = "org.apache.zookeeper.ZooKeeperMain"
 # Kafka's own shell: ZooKeeperMain that also reads a ZooKeeper TLS config (-zk-tls-config-file).

@@ -16,6 +16,7 @@ from typing import Any
 
 from kafkaform.cluster import Cluster, Node
 from kafkaform.validation import (
+    access,
     consistency,
     firewall,
     jvm,
@@ -63,6 +64,7 @@ NODE_CHECKS: tuple[Callable[[Node], list[Problem]], ...] = (
     topics.check_topics,
     tls.check_tls,
     firewall.check_firewall,
+    access.check_access,
 )
 ID_FIELDS = {"zkid", "kafkaid", "zookeeper"}
 
