@@ -17,6 +17,7 @@ from typing import Any
 from kafkaform import access
 from kafkaform.cluster import Node
 from kafkaform.validation.problems import Problem, did_you_mean
+from kafkaform.validation.tls import world_readable
 from kafkaform.validation.values import is_secret, type_name
 
 USERS = "kafka_users"
@@ -87,7 +88,7 @@ def user_name_problem(name: Any) -> str | None:
     return None
 
 
-def users_problems(users: Any) -> list[tuple[str, str]]:
+def users_problems(users: Any) -> list[tuple[str, str] | tuple[str, str, bool]]:
     entries, found = mappings(USERS, users, "name, password_env or password_file")
     for index, entry in entries:
         field = label(USERS, index, entry, "name")
@@ -118,6 +119,14 @@ def users_problems(users: Any) -> list[tuple[str, str]]:
             elif key == "password_env" and not ENV_NAME_RE.match(value):
                 found.append(
                     (f"{field}.{key}", "not an environment variable name (letters, digits, '_')")
+                )
+            elif key == "password_file" and world_readable(value):
+                found.append(
+                    (
+                        f"{field}.{key}",
+                        f"{value} is readable by every user of this machine (chmod 600)",
+                        True,
+                    )
                 )
     names = Counter(e.get("name") for _, e in entries if isinstance(e.get("name"), str))
     found += [(USERS, f"user {name!r} is listed {n} times") for name, n in names.items() if n > 1]

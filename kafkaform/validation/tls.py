@@ -1,6 +1,7 @@
-"""TLS and secret settings, checked before any host is touched: the security level, the CA
+"""TLS settings, checked before any host is touched: the security level, the CA
 and certificate files a site provides (readable, key and certificate a pair, the host's names
-covered, chained to the site's CA, days left) and how ``kafka_users`` name their passwords.
+covered, chained to the site's CA, days left). How kafka_users name their passwords is
+kafkaform.validation.access's.
 
 Messages name the host, the field and the file, never a key or a password."""
 
@@ -21,7 +22,6 @@ from kafkaform.validation.problems import Problem, did_you_mean
 from kafkaform.validation.values import shown
 
 HOST_CERTIFICATE_KEYS = ("cert_file", "key_file")
-PASSWORD_SOURCES = ("password_env", "password_file")
 
 
 class Unusable(Exception):
@@ -184,56 +184,8 @@ def check_certificates(node: Node) -> list[Problem]:
     return problems
 
 
-def check_users(node: Node) -> list[Problem]:
-    users = node.settings["kafka_users"]
-    if not isinstance(users, list):
-        return []  # value_types reports it
-    problems = []
-    for i, entry in enumerate(users):
-        field = f"kafka_users[{i}]"
-        if not isinstance(entry, Mapping):
-            problems.append(
-                Problem(
-                    node.name, field, "expected a dict with name and password_env or password_file"
-                )
-            )
-            continue
-        if "password" in entry:
-            problems.append(
-                Problem(
-                    node.name,
-                    f"{field}.password",
-                    "a password is never written in the inventory: name it with "
-                    "password_env (a variable) or password_file (a file)",
-                )
-            )
-        sources = [key for key in PASSWORD_SOURCES if key in entry]
-        if len(sources) != 1:
-            problems.append(
-                Problem(node.name, field, "give exactly one of password_env, password_file")
-            )
-            continue
-        value = entry[sources[0]]
-        if not isinstance(value, str) or not value:
-            problems.append(
-                Problem(
-                    node.name, f"{field}.{sources[0]}", f"expected a name, got {shown('', value)}"
-                )
-            )
-        elif sources[0] == "password_file" and world_readable(value):
-            problems.append(
-                Problem(
-                    node.name,
-                    f"{field}.password_file",
-                    f"{value} is readable by every user of this machine (chmod 600)",
-                    warning=True,
-                )
-            )
-    return problems
-
-
 def check_tls(node: Node) -> list[Problem]:
-    return check_levels(node) + check_certificates(node) + check_users(node)
+    return check_levels(node) + check_certificates(node)
 
 
 def check_certificate_hosts(nodes: Iterable[Node]) -> list[Problem]:
