@@ -97,9 +97,9 @@ def put_scram_users(
         server.shell(
             name=f"SCRAM credential of {name} set in ZooKeeper",
             commands=[
-                f"set -o pipefail; {make_chroot}; {configs} --alter --entity-type users"
-                f" --entity-name {q(name)} --add-config-file {q(staged)} 2>&1 | {HIDE};"
-                f" rc=$?; rm -f {q(staged)}; exit $rc"
+                f"{make_chroot}; out=$({configs} --alter --entity-type users"
+                f" --entity-name {q(name)} --add-config-file {q(staged)} 2>&1); rc=$?;"
+                f' rm -f {q(staged)}; printf "%s\\n" "$out" | {HIDE}; exit $rc'
             ],
         )
 
