@@ -160,6 +160,22 @@ def test_no_password_on_the_hosts_process_lists(secured):
             assert value not in processes, node.name
 
 
+def test_status_reads_the_secured_cluster(secured):
+    inventory, _, _ = secured
+    proc = run(str(BIN / "kafkaform"), "status", inventory, "--json", check=False)
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 0, data["problems"]
+    assert all(row["registered"] for row in data["hosts"])
+    assert all(found == [] for found in data["unhealthy_partitions"].values())
+
+
+def test_a_safe_restart_by_hand_passes_its_gates_over_sasl_ssl(secured):
+    inventory, _, _ = secured
+    node = cluster_of(inventory).brokers[1]
+    out = on_node(node.name, "kafka-safe-restart").stdout
+    assert "is up and every partition is in sync" in out
+
+
 def test_the_second_deploy_changes_nothing(secured):
     inventory, pki, _ = secured
     again, shown = secured_deploy(inventory, pki)
