@@ -23,12 +23,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# kafkaform's own SCRAM users (SCRAM-SHA-512): the brokers between themselves, kafkaform's
-# tools, the lag exporter. The two first are super users; the monitor has BUILT_IN_BINDINGS.
-BROKER_USER = "kafka-broker"
-ADMIN_USER = "kafkaform-admin"
-MONITOR_USER = "kafkaform-monitor"
-BUILT_IN_USERS = (BROKER_USER, ADMIN_USER, MONITOR_USER)
+# kafkaform's own SCRAM users are kafkaform.security's: the two first are super users; the
+# monitor has BUILT_IN_BINDINGS.
+from kafkaform.security import BUILTIN_USERS, MONITOR_USER
+
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 
 # The one name of the CLUSTER resource.
@@ -254,7 +252,7 @@ def plan_access(
     longer listed."""
     actual = frozenset(actual)
     users = list(users)
-    keep = set(users) | set(BUILT_IN_USERS)
+    keep = set(users) | set(BUILTIN_USERS)
     return AccessPlan(
         [
             RestoreUser(name)

@@ -15,7 +15,6 @@ import shlex
 from collections.abc import Iterable
 
 from kafkaform.access import SUPPORTED, Action, Binding, DeleteUser, Grant, RestoreUser, Revoke
-from kafkaform.cluster import Cluster
 from kafkaform.programs import ACL_COMMAND, CONFIG_COMMAND
 
 ACLS_MARK = "kafkaform-acls"
@@ -176,10 +175,3 @@ def parse_description(
     """(bindings, SCRAM users) from the output of AccessTools.describe."""
     found = sections(lines)
     return parse_acls(found[ACLS_MARK]), parse_scram_users(found[USERS_MARK])
-
-
-def admin_servers(cluster: Cluster) -> str:
-    """Where the tools on a broker host reach a secured cluster: every broker's client
-    listener. (The kafka part's kafkaform.security is the home of the listeners: use its
-    answer once it lands.)"""
-    return ",".join(f"{n.address}:{n.settings['kafka_tls_port']}" for n in cluster.brokers)

@@ -4,12 +4,12 @@ config. Only on a secured cluster (security: sasl_ssl); the validator refuses bo
 a plaintext one.
 
 The passwords are read on the control machine while the deploy is prepared (an unset variable
-or an unreadable file stops the deploy before any host changes) and set from 0600 files on the
-host (deploys/tasks/scram.py), never on a command line. On a cluster that already runs, the
-bindings and SCRAM users are described and planned while the deploy is prepared too: an empty
-plan queues no operation (a second run changes nothing); otherwise the step describes and
-plans again when it runs, after the brokers were configured and rolled in this run, so a first
-deploy, or the one that turns security on, gets its users and ACLs as well.
+or an unreadable file stops the deploy before any host changes) and set in ZooKeeper from a
+0600 file removed right after (deploys/tasks/scram.py), never on a command line. On a cluster
+that already runs, the bindings and SCRAM users are described and planned while the deploy
+is prepared too: an empty plan queues no operation (a second run changes nothing); otherwise
+the step describes and plans again when it runs, after the brokers were configured and rolled
+in this run, so a first deploy, or the one that turns security on, gets its users and ACLs.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import python
 
 from deploys.tasks.host_tools import client_config_path
+from deploys.tasks.kafka import zookeeper_tool_options
 from deploys.tasks.roll import RollSession
-from deploys.tasks.scram import forget_record, put_scram_users, set_from_record
+from deploys.tasks.scram import put_scram_users
 from facts.access import AccessDescribed
 from kafkaform import secrets
 from kafkaform.access import (
     AccessPlan,
     Action,
     Binding,
-    DeleteUser,
     RestoreUser,
     desired_bindings,
     desired_users,
@@ -43,7 +43,6 @@ from kafkaform.access_tools import (
     USERS_MARK,
     AccessTools,
     DescribeError,
-    admin_servers,
     parse_description,
 )
 from kafkaform.cluster import Cluster, Node
@@ -65,7 +64,7 @@ def applier(cluster: Cluster) -> Node:
 def tools(cluster: Cluster, node: Node, install: str) -> AccessTools:
     return AccessTools(
         tool_command(install, "{main}"),
-        admin_servers(cluster),
+        cluster.bootstrap_servers(),
         client_config_path(node),
     )
 
@@ -95,12 +94,14 @@ def make_plan(
     )
 
 
-def action_commands(cluster: Cluster, node: Node, tool: AccessTools, action: Action) -> list[str]:
-    """Kafka's tools for an action, and the users' records on the host (deploys/tasks/scram.py)."""
+def action_commands(tool: AccessTools, action: Action) -> list[str]:
+    """Kafka's tools for an action. A listed user without a credential was set by this run
+    already (put_scram_users sets every missing or outdated one first): still missing, the
+    step stops rather than pass over it."""
     if isinstance(action, RestoreUser):
-        return [set_from_record(cluster, node, action.name)]
-    if isinstance(action, DeleteUser):
-        return [*tool.commands(action), forget_record(node, action.name)]
+        raise PyinfraError(
+            f"access: {action}: its SCRAM credential is missing after this run set it"
+        )
     return tool.commands(action)
 
 
@@ -116,7 +117,7 @@ def apply_plan(cluster: Cluster, node: Node, install: str) -> None:
         raise PyinfraError(str(error)) from None
     for action in plan.actions:
         print(f"    {ACTION_PREFIX}{action}", file=sys.stderr, flush=True)
-        for command in action_commands(cluster, node, tool, action):
+        for command in action_commands(tool, action):
             ok, output = host.run_shell_command(command)
             if not ok:
                 raise PyinfraError(f"access: {action} failed:\n{output.output}")
@@ -130,7 +131,7 @@ def prepared_plan(cluster: Cluster, node: Node, installed: str) -> AccessPlan | 
         bindings, users = host.get_fact(
             AccessDescribed,
             tool=tool_command(installed, "{main}"),
-            servers=admin_servers(cluster),
+            servers=cluster.bootstrap_servers(),
             command_config=client_config_path(node),
         )
     except DescribeError as error:
@@ -150,7 +151,9 @@ def configure_access(cluster: Cluster, node: Node, install: str, session: RollSe
         return
     if node.name != applier(cluster).name:
         return
-    put_scram_users(cluster, node, read_passwords(node))
+    put_scram_users(
+        cluster, node, read_passwords(node), install, zookeeper_tool_options(node.settings)
+    )
     if session.controller is not None:  # the cluster runs now
         plan = prepared_plan(cluster, node, f"{node.settings['kafka_install_root']}/current")
         if plan is not None and not plan:

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from kafkaform import access
+from kafkaform import access, security
 from kafkaform.cluster import Node
 from kafkaform.validation.problems import Problem, did_you_mean
 from kafkaform.validation.tls import world_readable
@@ -80,9 +80,9 @@ def user_name_problem(name: Any) -> str | None:
         return "a user name is required (a non-empty string)"
     if not access.USER_NAME_RE.match(name):
         return f"{name!r} is not a user name kafkaform takes: {NAMES}"
-    if name in access.BUILT_IN_USERS:
+    if name in security.BUILTIN_USERS:
         return (
-            f"{name} is kafkaform's own user (built in: {', '.join(access.BUILT_IN_USERS)}); "
+            f"{name} is kafkaform's own user (built in: {', '.join(security.BUILTIN_USERS)}); "
             "give yours another name"
         )
     return None
@@ -164,7 +164,7 @@ def acl_problems(
     user = access.principal_user(principal) if isinstance(principal, str) else None
     if problem:
         found.append((f"{field}.principal", problem))
-    elif user in access.BUILT_IN_USERS:
+    elif user in security.BUILTIN_USERS:
         found.append(
             (f"{field}.principal", f"{principal} is kafkaform's own user: its rights are built in")
         )

@@ -30,9 +30,6 @@ from kazoo.client import KazooClient
 
 from kafkaform import lag_exporter, programs, settings
 from kafkaform.access import (
-    ADMIN_USER,
-    BROKER_USER,
-    MONITOR_USER,
     DeleteUser,
     Grant,
     Revoke,
@@ -40,6 +37,7 @@ from kafkaform.access import (
     plan_access,
 )
 from kafkaform.access_tools import AccessTools, parse_description
+from kafkaform.security import ADMIN_USER, BROKER_USER, MONITOR_USER
 from tests.unit.test_host_tools_jars import IN_CI, distribution_tarball
 
 TOPIC, GROUP = "orders", "billing"
