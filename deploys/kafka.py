@@ -22,6 +22,7 @@ from deploys.tasks.logs import configure_log_shipping
 from deploys.tasks.monitoring import configure_monitoring
 from deploys.tasks.preflight import refuse_destructive_changes
 from deploys.tasks.roll import guard_run, install_roll_library, roll_session
+from deploys.tasks.tls_files import record_rotation_step
 from deploys.tasks.topics import configure_topics
 from deploys.tasks.zookeeper import change_ensemble, configure_zookeeper
 from kafkaform.deploy_support import checked_cluster
@@ -81,3 +82,5 @@ if node.monitoring:
     configure_monitoring(cluster, node)
 # The firewall's rules to keep, once hosts that left (removed servers, retired brokers) are gone.
 close_firewall(cluster, node)
+# During a CA rotation (kafkaform certs rotate-ca): this host has the step's files.
+record_rotation_step(node, [h.name for h in inventory])

@@ -13,14 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kafkaform import security
+from kafkaform import pki, security
 from kafkaform.cluster import Cluster
-from kafkaform.secrets import pki_dir
 
 
 def ca_file(settings: Mapping[str, Any]) -> Path:
-    """The CA certificates a control-machine client trusts (kafkaform.pki's CA)."""
-    return pki_dir(settings) / "ca" / "ca.crt"
+    """The CA certificates a control-machine client trusts: kafkaform.pki's bundle (both CAs
+    during a rotation), or the site's CA when the site gives every certificate."""
+    files = pki.control_files(settings)
+    return files[2] if files else Path(str(settings["tls_ca_cert_file"])).expanduser()
 
 
 def login(

@@ -10,12 +10,13 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import files, systemd
 
+from deploys.tasks import tls_files
 from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import serve_daemon, service_user
 from deploys.tasks.host_files import ensure_directories, put_secret, put_text
 from deploys.tasks.tls_files import put_tls_files
+from kafkaform import client_config, monitoring, monitoring_auth
 from kafkaform import lag_exporter as lag_exporter_program
-from kafkaform import monitoring, monitoring_auth
 from kafkaform.candidates import Candidate, staging_dir
 from kafkaform.cluster import Cluster, Node
 from kafkaform.platforms import Platform
@@ -183,23 +184,10 @@ LAG_EXPORTER_DIR = "/etc/kafka-lag-exporter"
 LAG_CLIENT_CONFIG = f"{LAG_EXPORTER_DIR}/client.properties"
 
 
-def lag_client_config(cluster: Cluster, node: Node) -> tuple[str, str]:
-    """STAND-IN until the kafka part's client configuration lands (the integrator replaces
-    this body with its rendering): (bootstrap servers, librdkafka properties) of the lag
-    exporter's user on a secured cluster."""
-    from kafkaform import secrets
-
-    s = node.settings
-    servers = ",".join(f"{n.address}:{n.settings['kafka_tls_port']}" for n in cluster.brokers)
-    user = "kafkaform-monitor"
-    properties = (
-        "security.protocol=SASL_SSL\n"
-        "sasl.mechanism=SCRAM-SHA-512\n"
-        f"sasl.username={user}\n"
-        f"sasl.password={secrets.generated(s, f'scram-{user}')}\n"
-        f"ssl.ca.location={LAG_EXPORTER_DIR}/tls/ca.crt\n"
-    )
-    return servers, properties
+def lag_client_config(cluster: Cluster) -> tuple[str, str]:
+    """(bootstrap servers, client file) of the lag exporter's user on a secured cluster."""
+    ca = f"{LAG_EXPORTER_DIR}/tls/{tls_files.CA}"
+    return cluster.bootstrap_servers(), client_config.lag_exporter_config(cluster, ca)
 
 
 def lag_exporter(cluster: Cluster, node: Node) -> None:
@@ -213,7 +201,7 @@ def lag_exporter(cluster: Cluster, node: Node) -> None:
     if monitoring_auth.secured(s):
         # A secured cluster's clients authenticate: the exporter's user, its password and
         # the CA, in a file only the exporter reads (never on its command line).
-        servers, properties = lag_client_config(cluster, node)
+        servers, properties = lag_client_config(cluster)
         ensure_directories([LAG_EXPORTER_DIR], mode="750", user="root", group=user)
         tls_changed = put_tls_files(node, f"{LAG_EXPORTER_DIR}/tls", user)
         secured_changes.append(

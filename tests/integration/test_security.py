@@ -9,14 +9,22 @@ or on a host's process list.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import (
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from deploys.tasks.topics import ACTION_PREFIX
 from kafkaform import client_config, security, verify
@@ -39,10 +47,34 @@ LISTED_TOPIC = {
 }
 
 
+# Users and ACLs as code: alice may use the listed topic (and the verify helpers' groups, by
+# prefix); bob may log in and nothing else. Their passwords come from the environment.
+USERS = [
+    {"name": "alice", "password_env": "KAFKAFORM_TEST_ALICE"},
+    {"name": "bob", "password_env": "KAFKAFORM_TEST_BOB"},
+]
+PASSWORDS = {"alice": f"alice-{uuid.uuid4().hex}", "bob": f"bob-{uuid.uuid4().hex}"}
+ACLS = [
+    {
+        "principal": "User:alice",
+        "resource_type": "topic",
+        "resource_name": LISTED_TOPIC["name"],
+        "operations": ["Describe", "Read", "Write"],
+    },
+    {
+        "principal": "User:alice",
+        "resource_type": "group",
+        "resource_name": "kafkaform-verify",
+        "pattern_type": "prefixed",
+        "operations": ["Read"],
+    },
+]
+
+
 def secrets_of(pki: Path) -> list[str]:
-    values = [p.read_text().strip() for p in (pki / "secrets").iterdir()]
+    values = [p.read_text().strip() for p in (pki / "secrets").iterdir() if p.is_file()]
     assert values, "no generated password: nothing would be checked"
-    return values
+    return values + list(PASSWORDS.values())
 
 
 def secured_deploy(inventory: str, pki: Path) -> tuple[dict, str]:
@@ -56,14 +88,21 @@ def secured_deploy(inventory: str, pki: Path) -> tuple[dict, str]:
 
 
 @pytest.fixture(scope="module")
-def secured(lab_allowed, tmp_path_factory):
+def secured(lab_box, tmp_path_factory):
     """(inventory, pki_dir, the first run's result) of a lab deployed secured from day one;
     pki_dir under the test's own directory, never ~/.kafkaform."""
     root = tmp_path_factory.mktemp("kafka-secured")
     pki = root / "pki"
-    fresh_lab(3)
+    fresh_lab(3, box=lab_box.catalog)
+    os.environ["KAFKAFORM_TEST_ALICE"] = PASSWORDS["alice"]
+    os.environ["KAFKAFORM_TEST_BOB"] = PASSWORDS["bob"]
     inventory = lab_inventory_with(
-        root, security="sasl_ssl", pki_dir=str(pki), kafka_topics=[LISTED_TOPIC]
+        root,
+        security="sasl_ssl",
+        pki_dir=str(pki),
+        kafka_topics=[LISTED_TOPIC],
+        kafka_users=USERS,
+        kafka_acls=ACLS,
     )
     first, shown = secured_deploy(inventory, pki)
     assert first["results"]["totals"]["error"] == 0
@@ -183,8 +222,59 @@ def test_the_second_deploy_changes_nothing(secured):
     # The topics step (a python.call) counts as changed; it must have done nothing.
     assert all("Apply kafka_topics" in op for op in changed_operations(again))
     assert not [line for line in shown.splitlines() if line.strip().startswith(ACTION_PREFIX)]
+    assert not [line for line in shown.splitlines() if line.strip().startswith("access: ")]
 
 
-# Issue 11's other lab checks on this cluster come from the other parts: a principal without
-# ACLs gets an authorization error (access: kafka_acls), an anonymous ZooKeeper client cannot
-# change /kafka znodes (zookeeper).
+def user_login(inventory: str, user: str) -> tuple[str, dict[str, str]]:
+    servers, login = admin_login(inventory)
+    return servers, {**login, "sasl.username": user, "sasl.password": PASSWORDS[user]}
+
+
+def delivery_error(servers: str, login: dict[str, str], topic: str) -> KafkaError | None:
+    """The error of one message's delivery (None: acknowledged)."""
+    results: list[KafkaError | None] = []
+    producer = Producer({"bootstrap.servers": servers, "acks": "all", **login})
+    producer.produce(topic, b"x", on_delivery=lambda err, msg: results.append(err))
+    producer.flush(30)
+    assert results, "no delivery report within 30 s"
+    return results[0]
+
+
+def test_a_user_with_acls_produces_and_consumes(secured):
+    inventory, _, _ = secured
+    servers, login = user_login(inventory, "alice")
+    verify.produce(servers, LISTED_TOPIC["name"], "from alice", login=login)
+    assert "from alice" in verify.consume(servers, LISTED_TOPIC["name"], "from alice", login=login)
+
+
+def test_a_user_without_acls_gets_an_authorization_error(secured):
+    inventory, _, _ = secured
+    servers, login = user_login(inventory, "bob")
+    error = delivery_error(servers, login, LISTED_TOPIC["name"])
+    assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, error
+
+
+def test_the_cluster_holds_exactly_the_listed_acls_of_a_user(secured):
+    inventory, _, _ = secured
+    servers, login = admin_login(inventory)
+    admin = AdminClient({"bootstrap.servers": servers, **login})
+    wanted = AclBindingFilter(
+        ResourceType.ANY,
+        None,
+        ResourcePatternType.ANY,
+        "User:alice",
+        None,
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+    found = admin.describe_acls(wanted, request_timeout=30).result(timeout=40)
+    assert {(b.name, b.operation.name, b.resource_pattern_type.name) for b in found} == {
+        (LISTED_TOPIC["name"], "DESCRIBE", "LITERAL"),
+        (LISTED_TOPIC["name"], "READ", "LITERAL"),
+        (LISTED_TOPIC["name"], "WRITE", "LITERAL"),
+        ("kafkaform-verify", "READ", "PREFIXED"),
+    }
+
+
+# Issue 11's other lab check on this cluster comes from the zookeeper part: an anonymous
+# ZooKeeper client cannot change /kafka znodes.

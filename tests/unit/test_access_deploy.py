@@ -5,12 +5,15 @@ from 0600 files and never on a command line or in the output."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from pyinfra.api.exceptions import PyinfraError
 
+from kafkaform import scram
 from kafkaform.access import BUILT_IN_BINDINGS
 from tests.unit.deployrun import run_deploy
-from tests.unit.fakes import fake_hosts, host_paths, responses
+from tests.unit.fakes import fake_hosts, responses
 
 DEPLOY = """
 from pyinfra import host, inventory
@@ -28,7 +31,17 @@ ACLS = [
      "operations": ["Read", "Write"]},
 ]  # fmt: skip
 STEP = "Kafka users and ACLs | "
-SCRAM_LINE = f"SCRAM-SHA-512=password={PASSWORD}\n"
+
+
+def credential_line(user: str, password: str) -> str:
+    """ConfigCommand --zookeeper --describe's line of a credential made from ``password``."""
+    salt = b"0123456789abcdef"
+    key = base64.b64encode(scram.stored_key(password, salt, scram.ITERATIONS)).decode()
+    return (
+        f"Configs for user-principal '{user}' are SCRAM-SHA-512=salt="
+        f"{base64.b64encode(salt).decode()},stored_key={key},server_key=x,"
+        f"iterations={scram.ITERATIONS}"
+    )
 
 
 def acl_lines(bindings) -> list[str]:
@@ -94,16 +107,16 @@ def deploy_file(tmp_path, controller):
     return str(path)
 
 
-def hosts_with(lines, password_file_in_place=False, **data):
+def hosts_with(lines, alice_set=False, **data):
+    """Fake hosts describing ``lines``; ZooKeeper holds alice's credential (made from
+    PASSWORD) when ``alice_set``."""
     settings = {"security": "sasl_ssl", "kafka_users": USERS, "kafka_acls": ACLS, **data}
     found = fake_hosts("debian12", 3, **settings)
+    credentials = [credential_line("alice", PASSWORD)] if alice_set else []
     for _, host_data in found:
-        files = {}
-        if password_file_in_place:
-            path = "/etc/kafka/scram/alice.properties"
-            files = host_paths(files={path: (SCRAM_LINE, "600", "root", "root")})
         host_data["fake_responses"] = responses(
-            "debian12", **{"echo kafkaform-acls": lines, **files}
+            "debian12",
+            **{"echo kafkaform-acls": lines, 'grep "^Configs for user-principal"': credentials},
         )
     return found
 
@@ -112,8 +125,8 @@ def test_a_drifted_cluster_is_brought_to_the_lists_on_one_broker(tmp_path):
     run = run_deploy(hosts_with(DRIFTED), deploy=deploy_file(tmp_path, 1))
     assert run.names["@fake/kafka-2"] == run.names["@fake/kafka-3"] == []
     assert run.ops("@fake/kafka-1") == [
-        f"{STEP}SCRAM password of alice (secret: content not shown)",
-        f"{STEP}Set the SCRAM credential of alice",
+        f"{STEP}SCRAM credential of alice: staged (secret: content not shown)",
+        f"{STEP}SCRAM credential of alice set in ZooKeeper",
         f"{STEP}Apply kafka_acls; delete SCRAM users not in kafka_users (on one broker)",
     ]
     executed = run.executed("@fake/kafka-1")
@@ -133,23 +146,21 @@ def test_a_drifted_cluster_is_brought_to_the_lists_on_one_broker(tmp_path):
     assert (
         "--alter --entity-type users --entity-name mallory --delete-config SCRAM-SHA-512"
     ) in executed
-    assert "--entity-name alice --add-config-file /etc/kafka/scram/alice.properties" in executed
+    assert "--entity-name alice --add-config-file /run/kafkaform/scram/alice.properties" in executed
     assert PASSWORD not in executed + "".join(run.ops("@fake/kafka-1"))
 
 
-def test_a_user_missing_in_the_cluster_is_set_from_its_record_and_a_deleted_ones_goes(tmp_path):
-    # alice's credential was deleted by hand; her record on the host is as wanted.
+def test_a_user_missing_in_the_cluster_is_set_again_before_the_step(tmp_path):
+    # alice's credential was deleted by hand: ZooKeeper has none, so it is set before the step.
     lines = [line for line in DRIFTED if "'alice'" not in line]
-    run = run_deploy(hosts_with(lines, True), deploy=deploy_file(tmp_path, 1))
+    run = run_deploy(hosts_with(lines), deploy=deploy_file(tmp_path, 1))
     assert run.ops("@fake/kafka-1") == [
-        f"{STEP}Apply kafka_acls; delete SCRAM users not in kafka_users (on one broker)"
+        f"{STEP}SCRAM credential of alice: staged (secret: content not shown)",
+        f"{STEP}SCRAM credential of alice set in ZooKeeper",
+        f"{STEP}Apply kafka_acls; delete SCRAM users not in kafka_users (on one broker)",
     ]
     executed = run.executed("@fake/kafka-1")
-    assert (
-        "--entity-type users --entity-name alice "
-        "--add-config-file /etc/kafka/scram/alice.properties"
-    ) in executed
-    assert "rm -f /etc/kafka/scram/mallory.properties" in executed
+    assert "--entity-name alice --add-config-file /run/kafkaform/scram/alice.properties" in executed
     assert PASSWORD not in executed
 
 
@@ -164,8 +175,8 @@ def test_a_changed_password_is_set_again_and_nothing_else(tmp_path, monkeypatch)
     monkeypatch.setenv("ALICE_PASSWORD", PASSWORD + "-rotated")
     run = run_deploy(hosts_with(AS_LISTED, True), deploy=deploy_file(tmp_path, 1))
     assert run.ops("@fake/kafka-1") == [
-        f"{STEP}SCRAM password of alice (secret: content not shown)",
-        f"{STEP}Set the SCRAM credential of alice",
+        f"{STEP}SCRAM credential of alice: staged (secret: content not shown)",
+        f"{STEP}SCRAM credential of alice set in ZooKeeper",
     ]
 
 
