@@ -36,4 +36,32 @@ _topics = [
     },
 ]
 
-kafka = (_hosts, {"kafka_topics": _topics})
+# Production is secured (README, "Security"): TLS and SCRAM logins on every listener, ACLs,
+# ZooKeeper locked down, monitoring behind TLS and basic auth, and the host firewall. The CA
+# and generated passwords live on the control machine in ~/.kafkaform/kafka: back it up.
+_security = {
+    "security": "sasl_ssl",
+    # An application's user: its password is read from this variable when you deploy.
+    "kafka_users": [{"name": "pizza-shop", "password_env": "PIZZA_SHOP_KAFKA_PASSWORD"}],
+    "kafka_acls": [
+        {
+            "principal": "User:pizza-shop",
+            "resource_type": "topic",
+            "resource_name": "pizza-order",
+            "operations": ["Describe", "Read", "Write"],
+        },
+        {
+            "principal": "User:pizza-shop",
+            "resource_type": "group",
+            "resource_name": "pizza-shop",
+            "pattern_type": "prefixed",
+            "operations": ["Read"],
+        },
+    ],
+    "firewall": True,
+    "firewall_admin_sources": ["10.0.0.0/24"],  # the operators' network (SSH, the UIs)
+    "firewall_control_sources": ["10.0.0.0/24"],  # where kafkaform runs
+    "firewall_client_sources": ["10.0.0.0/16"],  # the applications
+}
+
+kafka = (_hosts, {"kafka_topics": _topics, **_security})

@@ -31,6 +31,8 @@ def responses(distro: str, memory_kb: int = 8_000_000, **overrides: Any) -> dict
         "uname -s": ["Linux"],
         "command -v useradd": ["/usr/sbin/useradd"],
         "command -v groupadd": ["/usr/sbin/groupadd"],
+        # A secured cluster's users and ACLs step (deploys/tasks/access.py): none of either.
+        "echo kafkaform-acls": ["kafkaform-acls", "kafkaform-scram-users"],
     }
     # Overrides first: the fake connector answers with the first matcher that fits.
     return {**overrides, **{k: v for k, v in defaults.items() if k not in overrides}}

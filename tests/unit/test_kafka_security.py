@@ -197,7 +197,9 @@ def test_control_machine_clients_log_in_with_the_cas_file(secured):
     assert (
         config["sasl.password"] == (pki / "secrets" / "scram-kafkaform-monitor").read_text().strip()
     )
-    assert config["ssl.ca.location"] == str(pki / "ca" / "ca.crt")
+    # The control machine's CA bundle (both CAs during a rotation), from kafkaform.pki.
+    assert config["ssl.ca.location"] == str(pki / "control" / "ca.crt")
+    assert (pki / "control" / "ca.crt").read_text() == (pki / "ca" / "ca.crt").read_text()
     assert client_config.client_config(Cluster.from_hosts(three())) == {
         "bootstrap.servers": "10.1.0.1:9092,10.1.0.2:9092,10.1.0.3:9092"
     }
