@@ -31,6 +31,14 @@ def resolve_settings(data: Mapping[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+def zookeeper_client_port(settings: Mapping[str, Any]) -> Any:
+    """The port ZooKeeper's clients connect to: on a secured cluster the TLS one (the plain
+    client port is closed there, kafkaform.zookeeper_security)."""
+    if settings.get("security", "plaintext") != "plaintext":
+        return settings["zookeeper_secure_client_port"]
+    return settings["zookeeper_client_port"]
+
+
 @dataclass(frozen=True)
 class Node:
     name: str
@@ -122,9 +130,7 @@ class Cluster:
         return ",".join(f"{n.address}:{n.settings['kafka_port']}" for n in self.brokers)
 
     def zookeeper_connect(self, chroot: str | None = None) -> str:
-        hosts = ",".join(
-            f"{n.address}:{n.settings['zookeeper_client_port']}" for n in self.ensemble
-        )
+        hosts = ",".join(f"{n.address}:{zookeeper_client_port(n.settings)}" for n in self.ensemble)
         return hosts + (chroot or "")
 
     def replication_defaults(self) -> dict[str, int]:

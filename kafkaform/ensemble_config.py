@@ -20,6 +20,7 @@ import hmac
 from collections.abc import Mapping
 
 from kafkaform.cluster import Cluster, Node
+from kafkaform.zookeeper_security import secured, server_properties
 
 # Keys kafkaform adds to the static zoo.cfg: membership changes by `reconfig`, and a single
 # server runs as the leader of a quorum of one (a standalone server cannot be reconfigured).
@@ -40,11 +41,15 @@ SORT_VERSIONS = (
 
 
 def static_properties(cluster: Cluster, node: Node) -> dict[str, str]:
-    """The static zoo.cfg: the inventory's properties without the server list."""
+    """The static zoo.cfg: the inventory's properties without the server list; on a secured
+    cluster without the plain client port and with the security keys."""
     props = {
         k: v for k, v in cluster.zookeeper_properties(node).items() if not k.startswith("server.")
     }
     props.update(DYNAMIC_KEYS)
+    if secured(node.settings):
+        del props["clientPort"]
+        props.update(server_properties(node.settings))
     return props
 
 
@@ -52,12 +57,13 @@ def member_line(node: Node) -> str:
     """A server's dynamic-config value: quorum address, ports, role and client port.
 
     ``;port`` binds every address, as ``clientPort`` does (``;address:port`` would bind only
-    that address, and the scripts ask 127.0.0.1)."""
+    that address, and the scripts ask 127.0.0.1). A secured server has no plain client port:
+    no ``;port`` (its TLS port, ``secureClientPort``, is in the static zoo.cfg)."""
     s = node.settings
-    return (
-        f"{node.address}:{s['zookeeper_peer_port']}:{s['zookeeper_election_port']}"
-        f":participant;{s['zookeeper_client_port']}"
-    )
+    quorum = f"{node.address}:{s['zookeeper_peer_port']}:{s['zookeeper_election_port']}"
+    if secured(s):
+        return f"{quorum}:participant"
+    return f"{quorum}:participant;{s['zookeeper_client_port']}"
 
 
 def wanted_members(cluster: Cluster) -> dict[int, str]:

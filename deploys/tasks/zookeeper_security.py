@@ -1,0 +1,90 @@
+"""A secured ensemble's files on the hosts (kafkaform.zookeeper_security says what they hold):
+the servers' TLS files and JAAS file, the ZooKeeper client files of the hosts' root-run tools
+(roll lock, zookeeper-shell, the ACL migration), and Kafka's ZkSecurityMigrator, run once when
+a plaintext cluster's znodes must get the secure ACLs. Every secret goes up with put_secret."""
+
+from __future__ import annotations
+
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import server
+
+from deploys.tasks.host_files import ensure_directories, put_secret, put_text
+from deploys.tasks.tls_files import put_tls_files
+from kafkaform import pki
+from kafkaform.cluster import Cluster, Node, zookeeper_client_port
+from kafkaform.settings import JAVA_BIN
+from kafkaform.zookeeper_security import (
+    CLIENT_CA,
+    CLIENT_DIR,
+    CLIENT_JAAS,
+    CLIENT_TLS_PROPERTIES,
+    SERVER_PEM,
+    client_tls_properties,
+    migrator_command,
+    properties_text,
+    secured,
+    server_jaas,
+    server_jaas_path,
+    server_tls_dir,
+    zookeeper_client_jaas,
+)
+
+
+def security_files(node: Node) -> tuple[list[OperationMeta | None], list[str]]:
+    """A secured server's TLS files (its host certificate, the CA; the key and certificate
+    also in the one file ZooKeeper's PEM key store reads) and its JAAS file: the operations
+    that change what the server reads at start, and those files. Nothing on a plaintext
+    cluster."""
+    s = node.settings
+    if not secured(s):
+        return [], []
+    group = s["zookeeper_user"]
+    tls = server_tls_dir(s)
+    put_tls_files(node, tls, group)
+    host_tls = pki.host_tls(node)
+    pem = f"{tls}/{SERVER_PEM}"
+    jaas = server_jaas_path(s)
+    ops = [
+        put_secret("ZooKeeper TLS key store (PEM)", pem, host_tls.key_pem + host_tls.cert_pem,
+                   "640", "root", group),
+        put_secret("ZooKeeper JAAS (SASL users)", jaas, server_jaas(s), "640", "root", group),
+    ]  # fmt: skip
+    return ops, [pem, f"{tls}/ca.crt", jaas]
+
+
+def mode_fact_arguments(settings: dict) -> dict:
+    """ZooKeeperMode's arguments: the port clients use, and the CA file to trust when that
+    port speaks TLS."""
+    port = zookeeper_client_port(settings)
+    if not secured(settings):
+        return {"port": port}
+    return {"port": port, "ca": f"{server_tls_dir(settings)}/ca.crt"}
+
+
+def install_client_files(node: Node) -> None:
+    """CLIENT_DIR (root only): the JAAS "Client" section (user "kafka"), the CA, and Kafka's
+    ZooKeeper TLS client config, for the host's tools that reach a secured ensemble as root.
+    Nothing on a plaintext cluster."""
+    s = node.settings
+    if not secured(s):
+        return
+    ensure_directories([CLIENT_DIR], mode="700", user="root", group="root")
+    put_secret("ZooKeeper client JAAS of the host's tools", CLIENT_JAAS,
+               zookeeper_client_jaas(s), "600", "root", "root")  # fmt: skip
+    put_text("ZooKeeper client CA of the host's tools", CLIENT_CA, pki.host_tls(node).ca_pem,
+             "644", "root", "root")  # fmt: skip
+    put_text("ZooKeeper client TLS config of the host's tools", CLIENT_TLS_PROPERTIES,
+             properties_text(client_tls_properties(CLIENT_CA)), "644", "root", "root")  # fmt: skip
+
+
+def migrate_znode_acls(cluster: Cluster, node: Node, install: str) -> OperationMeta:
+    """Kafka's ZkSecurityMigrator (--zookeeper.acl=secure) from this host: every znode under
+    Kafka's chroot gets sasl:kafka (all) and world (read). For the live rollout: run once on
+    one broker host, after the brokers run with zookeeper.set.acl (a fresh secured cluster's
+    brokers create their znodes with those ACLs themselves). The host needs the client files
+    (install_client_files); no secret is on the command line."""
+    port = zookeeper_client_port(node.settings)
+    return server.shell(
+        name=f"Secure ACLs on Kafka's znodes (ZkSecurityMigrator, port {port})",
+        commands=[migrator_command(cluster, node, install, JAVA_BIN)],
+    )

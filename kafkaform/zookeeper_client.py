@@ -1,0 +1,77 @@
+"""The control machine's ZooKeeper clients: every kazoo client kafkaform opens (the roll lock,
+reconfig, broker-id claims, status, verify) is made here, so that a secured ensemble
+(kafkaform.zookeeper_security) is reached the one way it accepts: TLS to its secure client
+port, trusting the cluster's CA, authenticated with SASL as "kafka".
+
+On a plaintext cluster the clients are what they always were: no TLS, no authentication
+(the reconfig admin's digest aside), kazoo's default ACL.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kafkaform import secrets
+from kafkaform.cluster import Cluster
+from kafkaform.zookeeper_security import BROKER_USER, password, secured
+
+
+def cluster_settings(cluster: Cluster) -> dict[str, Any]:
+    """The settings a client of the cluster's ensemble follows (security is cluster-wide)."""
+    return (cluster.ensemble or cluster.nodes)[0].settings
+
+
+def trusted_ca(settings: Mapping[str, Any]) -> Path:
+    """The CA file the control machine trusts the servers' certificates by: the site's own
+    (tls_ca_cert_file), else kafkaform's, made in pki_dir by the first secured deploy."""
+    site = settings.get("tls_ca_cert_file")
+    if site:
+        return Path(str(site)).expanduser()
+    return secrets.pki_dir(settings) / "ca" / "ca.crt"
+
+
+def tls_context(settings: Mapping[str, Any]) -> ssl.SSLContext | None:
+    """The TLS context of a raw connection to a server (``srvr``); None on a plaintext cluster.
+    Certificates are checked against the CA; names are not (clients connect by address, and
+    kazoo checks no name either)."""
+    if not secured(settings):
+        return None
+    context = ssl.create_default_context(cafile=str(trusted_ca(settings)))
+    context.check_hostname = False
+    return context
+
+
+def zookeeper_client(
+    settings: Mapping[str, Any],
+    hosts: str,
+    digest: str | None = None,
+    **options: Any,
+) -> Any:
+    """A kazoo client (not started) of ``hosts``; ``options`` go to KazooClient (timeout,
+    connection_retry, ...). ``digest``: "user:password" of a digest user to authenticate as
+    too (the reconfig admin "kafkaform", the bootstrap superuser). On a secured cluster: TLS,
+    SASL as "kafka", and znodes it creates belong to its users (world may read), as Kafka's
+    own do."""
+    from kazoo.client import KazooClient
+    from kazoo.security import make_acl
+
+    auth = [("digest", digest)] if digest else []
+    if not secured(settings):
+        return KazooClient(hosts=hosts, auth_data=auth or None, **options)
+    return KazooClient(
+        hosts=hosts,
+        auth_data=auth or None,
+        use_ssl=True,
+        ca=str(trusted_ca(settings)),
+        verify_certs=True,
+        sasl_options={
+            "mechanism": "DIGEST-MD5",
+            "username": BROKER_USER,
+            "password": password(settings, BROKER_USER),
+        },
+        default_acl=[make_acl("auth", "", all=True), make_acl("world", "anyone", read=True)],
+        **options,
+    )
