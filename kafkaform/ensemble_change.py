@@ -46,6 +46,8 @@ from kafkaform.ensemble_lists import (
     wanted_servers,
 )
 from kafkaform.validate import Problem
+from kafkaform.zookeeper_client import cluster_settings
+from kafkaform.zookeeper_security import secured
 
 SEE = "See README, 'Changing the ZooKeeper servers'."
 
@@ -202,10 +204,13 @@ def rebuilt_members(
 
 
 def static_member(cluster: Cluster, owners: Mapping[int, str], zkid: int, address: str) -> str:
-    """A static zoo.cfg's ``host:peer:election`` as a dynamic-config value (its host's port)."""
+    """A static zoo.cfg's ``host:peer:election`` as a dynamic-config value (its host's port;
+    none on a secured cluster, whose servers have no plain client port)."""
     host = owners.get(zkid)
-    port = cluster.node(host).settings["zookeeper_client_port"] if host else 2181
-    return f"{address}:participant;{port}"
+    settings = cluster.node(host).settings if host else cluster_settings(cluster)
+    if secured(settings):
+        return f"{address}:participant"
+    return f"{address}:participant;{settings['zookeeper_client_port'] if host else 2181}"
 
 
 def static_hosts(owners: Mapping[int, str], current: Servers) -> list[str]:

@@ -10,6 +10,7 @@ import pytest
 
 from kafkaform import secrets, templating
 from kafkaform.cluster import Cluster
+from kafkaform.ensemble_change import static_member
 from kafkaform.ensemble_config import member_line, static_properties
 from kafkaform.zookeeper_security import (
     BROKER_USER,
@@ -83,6 +84,11 @@ def test_a_secured_server_has_only_its_tls_client_port_and_enforces_sasl(secured
     props = static_properties(secured, node)
     assert "clientPort" not in props
     assert member_line(node) == "10.0.0.11:2888:3888:participant"  # no plain client port
+    owners = {1: "kafka-1"}
+    assert static_member(secured, owners, 1, "10.0.0.11:2888:3888") == member_line(node)
+    assert static_member(cluster(), owners, 1, "10.0.0.11:2888:3888") == member_line(
+        cluster().nodes[0]
+    )
     assert props["secureClientPort"] == "2182"
     assert props["serverCnxnFactory"] == "org.apache.zookeeper.server.NettyServerCnxnFactory"
     assert props["enforce.auth.enabled"] == "true"
