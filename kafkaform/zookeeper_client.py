@@ -75,3 +75,32 @@ def zookeeper_client(
         default_acl=[make_acl("auth", "", all=True), make_acl("world", "anyone", read=True)],
         **options,
     )
+
+
+def secure_acls() -> list[Any]:
+    """The ACL Kafka's zookeeper.set.acl gives its znodes: all for the "kafka" user (the
+    creator), read for the world."""
+    from kazoo.security import make_acl
+
+    return [make_acl("sasl", BROKER_USER, all=True), make_acl("world", "anyone", read=True)]
+
+
+def protect_own_znodes(client: Any, roots: list[str]) -> int:
+    """kafkaform's own znodes under ``roots`` (the roll lock's /kafkaform, the broker-id
+    claims under Kafka's chroot) given the secure ACL, as Kafka's ZkSecurityMigrator does for
+    Kafka's: once, when a plaintext cluster is secured. ``client`` authenticates as "kafka".
+    Returns how many znodes it changed."""
+    from kazoo.exceptions import NoNodeError
+
+    wanted, changed, todo = secure_acls(), 0, list(roots)
+    while todo:
+        path = todo.pop()
+        try:
+            acls, _ = client.get_acls(path)
+            if list(acls) != wanted:
+                client.set_acls(path, wanted)
+                changed += 1
+            todo += [f"{path}/{child}" for child in client.get_children(path)]
+        except NoNodeError:
+            continue  # never made, or gone meanwhile (the roll lock is ephemeral)
+    return changed

@@ -5,14 +5,20 @@ a plaintext cluster's znodes must get the secure ACLs. Every secret goes up with
 
 from __future__ import annotations
 
+import posixpath
+import sys
+
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import server
 
 from deploys.tasks.host_files import ensure_directories, put_secret, put_text
 from deploys.tasks.tls_files import put_tls_files
-from kafkaform import pki
+from kafkaform import pki, verify
+from kafkaform.broker_ids import claims_path
 from kafkaform.cluster import Cluster, Node, zookeeper_client_port
+from kafkaform.roll_lock import LOCK_PATH
 from kafkaform.settings import JAVA_BIN
+from kafkaform.zookeeper_client import cluster_settings, protect_own_znodes
 from kafkaform.zookeeper_security import (
     CLIENT_CA,
     CLIENT_DIR,
@@ -88,3 +94,18 @@ def migrate_znode_acls(cluster: Cluster, node: Node, install: str) -> OperationM
         name=f"Secure ACLs on Kafka's znodes (ZkSecurityMigrator, port {port})",
         commands=[migrator_command(cluster, node, install, JAVA_BIN)],
     )
+
+
+def protect_kafkaform_znodes(cluster: Cluster) -> None:
+    """On the control machine (python.call, after migrate_znode_acls): kafkaform's own znodes,
+    which Kafka's migrator does not know (the roll lock's parent, the broker-id claims), get
+    the secure ACL too."""
+    chroot = cluster_settings(cluster)["zookeeper_chroot"]
+    roots = [posixpath.dirname(LOCK_PATH), posixpath.dirname(claims_path(chroot))]
+    client = verify.cluster_zk(cluster)
+    try:
+        changed = protect_own_znodes(client, roots)
+    finally:
+        client.stop()
+        client.close()
+    print(f"    kafkaform's znodes given the secure ACL: {changed}", file=sys.stderr)

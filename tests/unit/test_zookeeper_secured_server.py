@@ -13,11 +13,12 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.security import ACL, Id
 
+from deploys.tasks.zookeeper_security import protect_kafkaform_znodes
 from kafkaform import pki, roll_lock, settings, templating, verify
 from kafkaform.cluster import Cluster
 from kafkaform.ensemble_config import bootstrap_text, join_text, static_properties, wanted_members
 from kafkaform.ensemble_reconfig import ensure_acl, reconfig
-from kafkaform.zookeeper_client import zookeeper_client
+from kafkaform.zookeeper_client import protect_own_znodes, secure_acls, zookeeper_client
 from kafkaform.zookeeper_security import SERVER_PEM, server_jaas, server_jvm_options
 from tests.unit.test_roll_lock_shell import kafka_home  # noqa: F401  (fixture)
 
@@ -183,3 +184,24 @@ def test_the_roll_lock_and_the_reconfig_admin_work_over_tls(server):
     assert ensure_acl(s, hosts, ADMIN_PASSWORD) == "set"  # as the bootstrap superuser
     assert ensure_acl(s, hosts, ADMIN_PASSWORD) == "in place"
     assert reconfig(s, hosts, ADMIN_PASSWORD) == wanted_members(cluster)  # nothing to change
+
+
+def test_kafkaform_s_own_znodes_of_a_plaintext_past_get_the_secure_acl(server):
+    from kazoo.security import OPEN_ACL_UNSAFE
+
+    cluster, _ = server
+    client = zookeeper_client(cluster.nodes[0].settings, cluster.zookeeper_connect())
+    client.start(timeout=15)
+    try:
+        # As a plaintext cluster left them: open to the world.
+        for path in ("/kafkaform/old", "/kafka/kafkaform/broker-ids/7"):
+            client.create(path, b"x", acl=OPEN_ACL_UNSAFE, makepath=True)
+        client.set_acls("/kafkaform", OPEN_ACL_UNSAFE)
+        protect_kafkaform_znodes(cluster)  # the deploy's step, from the control machine
+        for path in ("/kafkaform", "/kafkaform/old", "/kafka/kafkaform/broker-ids/7"):
+            assert client.get_acls(path)[0] == secure_acls()
+        roots = ["/kafkaform", "/kafka/kafkaform", "/nothing-there"]
+        assert protect_own_znodes(client, roots) == 0  # done once
+    finally:
+        client.stop()
+        client.close()
