@@ -44,6 +44,7 @@ BROKER_USER = "kafka"  # the brokers' (and kafkaform's machinery's) ZooKeeper SA
 QUORUM_USER = "quorum"  # the servers', between themselves
 TLS_DIR = "tls"  # in each service's config dir: host.key, host.crt, ca.crt (pki part's helper)
 SERVER_PEM = "host.pem"  # key + certificate in one file: ZooKeeper's PEM key store reads one
+SERVER_CA = "ca.crt"  # the CAs a server trusts (put_tls_files writes both)
 SERVER_JAAS = "jaas.conf"  # in zookeeper_config_dir, 0640 root:zookeeper
 # The ZooKeeper client files of the hosts' root-run tools (roll lock, zookeeper-shell, the
 # ACL migration): every host of a secured cluster, root only.
@@ -71,6 +72,10 @@ def server_tls_dir(settings: Mapping[str, Any]) -> str:
     return f"{settings['zookeeper_config_dir']}/{TLS_DIR}"
 
 
+def server_ca_path(settings: Mapping[str, Any]) -> str:
+    return f"{server_tls_dir(settings)}/{SERVER_CA}"
+
+
 def server_jaas_path(settings: Mapping[str, Any]) -> str:
     return f"{settings['zookeeper_config_dir']}/{SERVER_JAAS}"
 
@@ -86,7 +91,7 @@ def server_properties(settings: Mapping[str, Any]) -> dict[str, str]:
             {
                 f"{prefix}.keyStore.location": f"{tls}/{SERVER_PEM}",
                 f"{prefix}.keyStore.type": "PEM",
-                f"{prefix}.trustStore.location": f"{tls}/ca.crt",
+                f"{prefix}.trustStore.location": server_ca_path(settings),
                 f"{prefix}.trustStore.type": "PEM",
             }
         )
@@ -156,7 +161,7 @@ def zookeeper_client_properties(cluster: Cluster, node: Node) -> dict[str, str]:
         return {}
     return {
         "zookeeper.connect": cluster.zookeeper_connect(s["zookeeper_chroot"]),
-        **client_tls_properties(f"{s['kafka_config_dir']}/{TLS_DIR}/ca.crt"),
+        **client_tls_properties(f"{s['kafka_config_dir']}/{TLS_DIR}/{SERVER_CA}"),
         "zookeeper.set.acl": "true",
     }
 

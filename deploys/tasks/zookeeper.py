@@ -39,7 +39,7 @@ from kafkaform.ensemble_config import (
 from kafkaform.ensemble_reconfig import ensure_acl, reconfig, wait_serving
 from kafkaform.verify import node_mode
 from kafkaform.zookeeper_client import cluster_settings
-from kafkaform.zookeeper_security import secured, server_jvm_options, server_tls_dir
+from kafkaform.zookeeper_security import secured, server_ca_path, server_jvm_options
 
 ZOO_CFG_TEMPLATE = "zookeeper/zoo.cfg.j2"
 SAFE_RESTART_TEMPLATE = "zookeeper/zookeeper-safe-restart.sh.j2"
@@ -236,7 +236,7 @@ def safe_restart_values(cluster: Cluster, node: Node, zkid: int | None) -> dict:
         "sort_versions": SORT_VERSIONS,
     }
     if secured(s):  # srvr over TLS: the plain port is closed
-        values["tls_ca"] = shlex.quote(f"{server_tls_dir(s)}/ca.crt")
+        values["tls_ca"] = shlex.quote(server_ca_path(s))
     return values
 
 

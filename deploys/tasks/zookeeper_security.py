@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import posixpath
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import server
@@ -29,6 +32,7 @@ from kafkaform.zookeeper_security import (
     migrator_command,
     properties_text,
     secured,
+    server_ca_path,
     server_jaas,
     server_jaas_path,
     server_tls_dir,
@@ -36,26 +40,29 @@ from kafkaform.zookeeper_security import (
 )
 
 
-def security_files(node: Node) -> tuple[list[OperationMeta | None], list[str]]:
-    """A secured server's TLS files (its host certificate, the CA; the key and certificate
-    also in the one file ZooKeeper's PEM key store reads) and its JAAS file: the operations
-    that change what the server reads at start, and those files. Nothing on a plaintext
-    cluster."""
+@dataclass(frozen=True)
+class FilesChanged:
+    """Files written by a helper that answers only "changed?" (put_tls_files), in the list of
+    changes JavaService.run restarts on (it asks each one's did_change, as of an operation)."""
+
+    did_change: Callable[[], bool]
+
+
+def security_files(node: Node) -> tuple[list[Any], list[str]]:
+    """A secured server's TLS files (its key and certificate in the one file ZooKeeper's PEM
+    key store reads, the CAs it trusts) and its JAAS file: what tells that they changed, for
+    the restart, and the files the server reads at start. Nothing on a plaintext cluster."""
     s = node.settings
     if not secured(s):
         return [], []
     group = s["zookeeper_user"]
     tls = server_tls_dir(s)
-    put_tls_files(node, tls, group)
-    host_tls = pki.host_tls(node)
-    pem = f"{tls}/{SERVER_PEM}"
     jaas = server_jaas_path(s)
-    ops = [
-        put_secret("ZooKeeper TLS key store (PEM)", pem, host_tls.key_pem + host_tls.cert_pem,
-                   "640", "root", group),
+    changes = [
+        FilesChanged(put_tls_files(node, tls, group)),
         put_secret("ZooKeeper JAAS (SASL users)", jaas, server_jaas(s), "640", "root", group),
-    ]  # fmt: skip
-    return ops, [pem, f"{tls}/ca.crt", jaas]
+    ]
+    return changes, [f"{tls}/{SERVER_PEM}", server_ca_path(s), jaas]
 
 
 def mode_fact_arguments(settings: dict) -> dict:
@@ -64,7 +71,7 @@ def mode_fact_arguments(settings: dict) -> dict:
     port = zookeeper_client_port(settings)
     if not secured(settings):
         return {"port": port}
-    return {"port": port, "ca": f"{server_tls_dir(settings)}/ca.crt"}
+    return {"port": port, "ca": server_ca_path(settings)}
 
 
 def install_client_files(node: Node) -> None:

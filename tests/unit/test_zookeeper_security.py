@@ -175,7 +175,7 @@ def test_the_deploy_puts_up_the_secured_servers_files(secured_run):
     ops = run.ops(H1)
     for name in (
         "ZooKeeper JAAS (SASL users) (secret: content not shown)",
-        "ZooKeeper TLS key store (PEM) (secret: content not shown)",
+        "TLS key and certificate /etc/zookeeper/tls/host.pem (secret: content not shown)",
         "ZooKeeper client JAAS of the host's tools (secret: content not shown)",
     ):
         assert any(op.endswith(name) for op in ops), name
