@@ -18,7 +18,12 @@ from kafkaform import pki, roll_lock, settings, templating, verify
 from kafkaform.cluster import Cluster
 from kafkaform.ensemble_config import bootstrap_text, join_text, static_properties, wanted_members
 from kafkaform.ensemble_reconfig import ensure_acl, reconfig
-from kafkaform.zookeeper_client import protect_own_znodes, secure_acls, zookeeper_client
+from kafkaform.zookeeper_client import (
+    protect_own_znodes,
+    secure_acls,
+    trusted_ca,
+    zookeeper_client,
+)
 from kafkaform.zookeeper_security import SERVER_PEM, server_jaas, server_jvm_options
 from tests.unit.test_roll_lock_shell import kafka_home  # noqa: F401  (fixture)
 
@@ -129,7 +134,7 @@ def test_an_anonymous_client_changes_nothing_and_kafkaform_s_client_does(server)
     finally:
         ours.stop()
         ours.close()
-    anonymous = KazooClient(hosts=hosts, use_ssl=True, ca=str(s["pki_dir"]) + "/ca/ca.crt")
+    anonymous = KazooClient(hosts=hosts, use_ssl=True, ca=str(trusted_ca(s)))
     anonymous.start(timeout=15)
     try:
         for change in (
@@ -158,7 +163,7 @@ def test_a_wrong_password_gets_no_session(server):
     wrong = KazooClient(
         hosts=cluster.zookeeper_connect(),
         use_ssl=True,
-        ca=str(s["pki_dir"]) + "/ca/ca.crt",
+        ca=str(trusted_ca(s)),
         sasl_options={"mechanism": "DIGEST-MD5", "username": "kafka", "password": "wrong"},
         connection_retry={"max_tries": 1},
     )
