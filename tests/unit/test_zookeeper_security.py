@@ -209,3 +209,14 @@ def test_a_plaintext_deploy_writes_no_security_file():
     sent = run.executed(H1)
     assert "jaas" not in sent and "/etc/zookeeper/tls" not in sent
     assert "zookeeper-client" not in sent
+
+
+def test_the_mode_fact_asks_a_secured_server_over_tls():
+    from facts.zookeeper import ZooKeeperMode
+
+    fact = ZooKeeperMode()
+    command = fact.command(port=2182, ca="/etc/zookeeper/tls/ca.crt")
+    assert "openssl s_client -quiet -connect 127.0.0.1:2182" in command
+    assert "-CAfile /etc/zookeeper/tls/ca.crt -verify_return_error" in command
+    assert "/dev/tcp" in fact.command(port=2181)  # plaintext: as before
+    assert fact.process(["Zookeeper version: 3.8.4", "Mode: leader"]) == "leader"
