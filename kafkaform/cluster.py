@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafkaform.settings import DEFAULTS
+from kafkaform.zookeeper_security import zookeeper_client_port
 
 HEAP_RE = re.compile(r"^[1-9][0-9]*[mMgG]$")
 # kafkaid of a host whose broker id is claimed at deploy time (kafkaform.broker_ids).
@@ -29,14 +30,6 @@ def resolve_settings(data: Mapping[str, Any]) -> dict[str, Any]:
         else:
             resolved[key] = value
     return resolved
-
-
-def zookeeper_client_port(settings: Mapping[str, Any]) -> Any:
-    """The port ZooKeeper's clients connect to: on a secured cluster the TLS one (the plain
-    client port is closed there, kafkaform.zookeeper_security)."""
-    if settings.get("security", "plaintext") != "plaintext":
-        return settings["zookeeper_secure_client_port"]
-    return settings["zookeeper_client_port"]
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kafkaform.cluster import Node, zookeeper_client_port
+from kafkaform.cluster import Node
 from kafkaform.ensemble_config import ADMIN_USER, CONFIG_ZNODE, super_password
 from kafkaform.verify import node_mode
 from kafkaform.zookeeper_client import zookeeper_client
+from kafkaform.zookeeper_security import zookeeper_client_port
 
 TRIES = 40
 PAUSE = 0.5  # seconds between tries: a reconfig takes 0.02-0.32 s, an election ~1 s

@@ -13,8 +13,9 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from kazoo.client import KazooClient
 
-from kafkaform.cluster import Cluster, Node, zookeeper_client_port
+from kafkaform.cluster import Cluster, Node
 from kafkaform.zookeeper_client import cluster_settings, tls_context, zookeeper_client
+from kafkaform.zookeeper_security import zookeeper_client_port
 
 
 def zk_client(

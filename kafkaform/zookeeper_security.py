@@ -35,10 +35,9 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from kafkaform import secrets
-from kafkaform.cluster import Cluster, Node
 
 BROKER_USER = "kafka"  # the brokers' (and kafkaform's machinery's) ZooKeeper SASL user
 QUORUM_USER = "quorum"  # the servers', between themselves
@@ -59,8 +58,24 @@ SASL_PROVIDER = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
 MIGRATOR = "kafka.admin.ZkSecurityMigrator"
 
 
+class Cluster(Protocol):  # kafkaform.cluster.Cluster (which imports this module)
+    def zookeeper_connect(self, chroot: str | None = None) -> str: ...
+
+
+class Node(Protocol):  # kafkaform.cluster.Node
+    settings: dict[str, Any]
+
+
 def secured(settings: Mapping[str, Any]) -> bool:
     return settings.get("security", "plaintext") != "plaintext"
+
+
+def zookeeper_client_port(settings: Mapping[str, Any]) -> Any:
+    """The port ZooKeeper's clients connect to: on a secured cluster the TLS one (the plain
+    client port is closed there)."""
+    if secured(settings):
+        return settings["zookeeper_secure_client_port"]
+    return settings["zookeeper_client_port"]
 
 
 def password(settings: Mapping[str, Any], user: str) -> str:

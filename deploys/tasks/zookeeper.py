@@ -23,7 +23,7 @@ from deploys.tasks.zookeeper_security import mode_fact_arguments, security_files
 from facts.zookeeper import ZooKeeperMode
 from facts.zookeeper_admin import AdminSecret
 from kafkaform import programs
-from kafkaform.cluster import Cluster, Node, zookeeper_client_port
+from kafkaform.cluster import Cluster, Node
 from kafkaform.deploy_support import once_per_run, prepared_facts
 from kafkaform.ensemble_change import Action, EnsemblePlan, plan_ensemble_change
 from kafkaform.ensemble_config import (
@@ -39,7 +39,12 @@ from kafkaform.ensemble_config import (
 from kafkaform.ensemble_reconfig import ensure_acl, reconfig, wait_serving
 from kafkaform.verify import node_mode
 from kafkaform.zookeeper_client import cluster_settings
-from kafkaform.zookeeper_security import secured, server_ca_path, server_jvm_options
+from kafkaform.zookeeper_security import (
+    secured,
+    server_ca_path,
+    server_jvm_options,
+    zookeeper_client_port,
+)
 
 ZOO_CFG_TEMPLATE = "zookeeper/zoo.cfg.j2"
 SAFE_RESTART_TEMPLATE = "zookeeper/zookeeper-safe-restart.sh.j2"

@@ -18,7 +18,7 @@ from deploys.tasks.host_files import ensure_directories, put_secret, put_text
 from deploys.tasks.tls_files import put_tls_files
 from kafkaform import pki, verify
 from kafkaform.broker_ids import claims_path
-from kafkaform.cluster import Cluster, Node, zookeeper_client_port
+from kafkaform.cluster import Cluster, Node
 from kafkaform.roll_lock import LOCK_PATH
 from kafkaform.settings import JAVA_BIN
 from kafkaform.zookeeper_client import cluster_settings, protect_own_znodes
@@ -37,6 +37,7 @@ from kafkaform.zookeeper_security import (
     server_jaas_path,
     server_tls_dir,
     zookeeper_client_jaas,
+    zookeeper_client_port,
 )
 
 

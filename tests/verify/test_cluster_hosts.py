@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kafkaform import programs
-from kafkaform.cluster import zookeeper_client_port
+from kafkaform.zookeeper_security import zookeeper_client_port
 
 
 def java_users(host) -> set[str]:
