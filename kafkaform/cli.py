@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kafkaform import artifacts, box, dockerd, rebalance_cli, status_cli, validate
+from kafkaform import artifacts, box, certs_cli, dockerd, rebalance_cli, status_cli, validate
 from kafkaform.lab import cli as lab_cli
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     dockerd.add_cli(sub)
     status_cli.add_cli(sub)
     rebalance_cli.add_cli(sub)
+    certs_cli.add_cli(sub)
     return parser
 
 

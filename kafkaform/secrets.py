@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import secrets as random_source
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,25 +41,49 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, text: str) -> None:
-    """``text`` into ``path``, readable by its owner only from the first byte on."""
+def write_private(path: Path, text: str | bytes) -> None:
+    """``text`` into ``path``, readable by its owner only from the first byte on. The file is
+    replaced at once (a reader never sees half of it), through a temporary file of its own
+    so that two kafkaform processes never write into the same one."""
     private_dir(path.parent)
-    temp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.replace(temp, path)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(text.encode() if isinstance(text, str) else text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def read_private(path: Path) -> str:
+    """A file kafkaform wrote with write_private; narrowed back to 0600 if someone (a restore
+    from a backup, a copy) widened it."""
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    return path.read_text()
 
 
 def generated(settings: Mapping[str, Any], name: str) -> str:
-    """The cluster's password ``name``, made on first use and the same on every later run."""
+    """The cluster's password ``name``, made on first use and the same on every later run
+    (also when two runs make it at once: the first one written wins, the other reads it)."""
     if not SECRET_NAME_RE.match(name):
         raise ValueError(f"not a secret name: {name!r}")
     path = private_dir(pki_dir(settings)) / "secrets" / name
-    if path.exists():
-        return path.read_text().strip()
-    value = random_source.token_urlsafe(GENERATED_BYTES)
-    write_private(path, value + "\n")
+    if not path.exists():
+        private_dir(path.parent)
+        fd, temp = tempfile.mkstemp(prefix=f".{name}.", dir=path.parent)
+        with os.fdopen(fd, "w") as out:
+            out.write(random_source.token_urlsafe(GENERATED_BYTES) + "\n")
+        try:
+            os.link(temp, path)  # fails if another run made it first: theirs is kept
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temp)
+    value = read_private(path).strip()
+    if not value:
+        raise SecretError(f"generated password {name}: {path} is empty (delete it to make one)")
     return value
 
 
@@ -75,7 +100,7 @@ def named(spec: Mapping[str, Any], where: str) -> str:
     if "password_file" in spec:
         path = Path(str(spec["password_file"])).expanduser()
         try:
-            value = path.read_text().strip()
+            value = path.read_text().rstrip("\r\n")  # the line end, not the password's spaces
         except OSError as exc:
             raise SecretError(
                 f"{where}: cannot read password_file {path}: {exc.strerror}"

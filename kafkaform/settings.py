@@ -246,6 +246,8 @@ PORT_SETTINGS = {
 }
 # Ports only a secured cluster (security != "plaintext") listens on.
 SECURE_ONLY_PORTS = ("kafka_tls_port", "kafka_internal_port", "zookeeper_secure_client_port")
+# The values of `security` (see its comment in DEFAULTS).
+SECURITY_LEVELS = ("plaintext", "sasl_ssl")
 # Accounts the services run as (kafkaform creates them as system users).
 SERVICE_USER_SETTINGS = ("kafka_user", "zookeeper_user", "lag_exporter_user")
 # URLs the hosts or the control machine download from.

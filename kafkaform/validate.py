@@ -26,6 +26,7 @@ from kafkaform.validation import (
     releases,
     roles,
     shell,
+    tls,
     topics,
     users,
     value_types,
@@ -59,6 +60,7 @@ NODE_CHECKS: tuple[Callable[[Node], list[Problem]], ...] = (
     properties.check_properties,
     observability.check_observability,
     topics.check_topics,
+    tls.check_tls,
 )
 ID_FIELDS = {"zkid", "kafkaid", "zookeeper"}
 
@@ -105,6 +107,7 @@ def findings(
         problems += roles.check_unique(cluster.nodes, "kafkaid")
         problems += guarded("inventory", network.check_unique_addresses, cluster.nodes)
         problems += guarded("inventory", consistency.check_cluster_wide, cluster.nodes)
+        problems += guarded("inventory", tls.check_certificate_hosts, cluster.nodes)
         if not any(p.field in ID_FIELDS for p in problems):
             problems += roles.check_shape(cluster)
             for node in cluster.brokers:

@@ -13,7 +13,7 @@ import hashlib
 import os
 import shlex
 from collections.abc import Callable, Iterable
-from io import StringIO
+from io import BytesIO, StringIO
 from typing import Any
 
 from pyinfra import host
@@ -53,8 +53,16 @@ def listed(directories: Iterable[str]) -> dict[str, dict | None]:
     return {d: known[d] for d in directories}
 
 
+def as_bytes(text: str | bytes) -> bytes:
+    return text.encode() if isinstance(text, str) else text
+
+
 def has_file(
-    dest: str, text: str, mode: str | None, user: str | None = None, group: str | None = None
+    dest: str,
+    text: str | bytes,
+    mode: str | None,
+    user: str | None = None,
+    group: str | None = None,
 ) -> bool:
     """The host had ``dest`` with this content, mode and owner before the run began."""
     directory = listed([os.path.dirname(dest)])[os.path.dirname(dest)]
@@ -62,7 +70,7 @@ def has_file(
     return (
         matches(have, mode, user, group)
         and have is not None
-        and have["sha256"] == hashlib.sha256(text.encode()).hexdigest()
+        and have["sha256"] == hashlib.sha256(as_bytes(text)).hexdigest()
     )
 
 
@@ -81,7 +89,7 @@ def put_text(
 
 
 @operation()
-def secret_file(text: str, dest: str, mode: str, user: str, group: str):
+def secret_file(text: str | bytes, dest: str, mode: str, user: str, group: str):
     """Upload ``text`` to ``dest`` showing nothing of it, not even with --diff.
 
     The file that receives the upload exists with mode 0600 first, so the secret is never
@@ -94,13 +102,18 @@ def secret_file(text: str, dest: str, mode: str, user: str, group: str):
     yield StringCommand(f"umask 077 && mkdir -p {q(os.path.dirname(dest))}")
     yield StringCommand(f"[ -e {q(dest)} ] || install -m 600 /dev/null {q(dest)}")
     yield StringCommand(f'install -m 600 -o "${{SUDO_USER:-$(id -un)}}" /dev/null {q(temp)}')
-    yield FileUploadCommand(StringIO(text), dest, remote_temp_filename=temp)
+    yield FileUploadCommand(BytesIO(as_bytes(text)), dest, remote_temp_filename=temp)
     yield StringCommand(f"rm -f {q(temp)}")
     yield StringCommand(f"chown {q(f'{user}:{group}')} {q(dest)} && chmod {q(mode)} {q(dest)}")
 
 
 def put_secret(
-    name: str, dest: str, text: str, mode: str = "600", user: str = "root", group: str = "root"
+    name: str,
+    dest: str,
+    text: str | bytes,
+    mode: str = "600",
+    user: str = "root",
+    group: str = "root",
 ) -> OperationMeta | None:
     """``text`` (a key, a password, a file that holds one) at ``dest`` as ``put_text`` would
     put it, but never shown in the deploy's output (see secret_file). ``mode`` must not let

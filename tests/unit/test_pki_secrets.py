@@ -9,8 +9,9 @@ import stat
 import pytest
 from cryptography import x509
 
-from kafkaform import pki, secrets
+from kafkaform import certificates, pki, secrets
 from kafkaform.cluster import Cluster
+from tests.unit.pki_fixtures import fast_keys  # noqa: F401 (autouse fixture)
 
 
 def settings(tmp_path, **extra):
@@ -67,15 +68,18 @@ def test_a_host_certificate_names_the_host_chains_to_the_ca_and_is_reused(tmp_pa
     assert pki.host_tls(n) == tls  # nothing re-issued
 
 
+def ca_files(tmp_path) -> tuple[str, str]:
+    ca = tmp_path / "pki" / "ca"
+    return (ca / "ca.key").read_text(), (ca / "ca.crt").read_text()
+
+
 def test_a_certificate_is_issued_again_when_its_names_change_or_it_nears_its_end(tmp_path):
     first = pki.host_tls(node(tmp_path))
     moved = pki.host_tls(node(tmp_path, address="10.213.0.99"))
     assert moved.cert_pem != first.cert_pem and moved.ca_pem == first.ca_pem
     s = settings(tmp_path)
-    short_key, short = pki.issue(
-        ["kafka-1", "10.213.0.99"], *pki.ensure_ca(tmp_path / "pki" / "ca", "kafka", 3650), days=10
-    )
+    short_key, short = certificates.issue(["kafka-1", "10.213.0.99"], *ca_files(tmp_path), days=10)
     (tmp_path / "pki" / "hosts" / "kafka-1.crt").write_text(short)
     renewed = pki.host_tls(node(tmp_path, address="10.213.0.99"))
     expires = x509.load_pem_x509_certificate(renewed.cert_pem.encode()).not_valid_after_utc
-    assert expires - pki.now() > dt.timedelta(days=s["tls_renew_days"])
+    assert expires - certificates.now() > dt.timedelta(days=s["tls_renew_days"])
