@@ -32,16 +32,20 @@ class TopicsDescribed(FactBase):
     plan made from half a description could create a topic that exists.
     """
 
-    def command(self, tool: str, topic_command: str, config_command: str, bootstrap: str) -> str:
+    def command(
+        self, tool: str, topic_command: str, config_command: str, bootstrap: str, login: str = ""
+    ) -> str:
+        """``login``: the tools' client-config option and file on a secured cluster."""
         topics = tool.format(main=topic_command)
         configs = tool.format(main=config_command)
         return "\n".join(
             [
                 f"echo {TOPICS_MARK}",
-                f"{topics} --bootstrap-server {bootstrap} --describe --exclude-internal 2>&1"
+                f"{topics} --bootstrap-server {bootstrap}{login} --describe --exclude-internal 2>&1"
                 f" || echo {FAILED_MARK}",
                 f"echo {CONFIGS_MARK}",
-                f"{configs} --bootstrap-server {bootstrap} --entity-type topics --describe 2>&1"
+                f"{configs} --bootstrap-server {bootstrap}{login} --entity-type topics --describe"
+                " 2>&1"
                 f" || echo {FAILED_MARK}",
             ]
         )

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafkaform import security
+from kafkaform.derived import Derived
 from kafkaform.settings import DEFAULTS
 from kafkaform.zookeeper_security import zookeeper_client_port
 
@@ -120,7 +122,7 @@ class Cluster:
 
     def bootstrap_servers(self) -> str:
         """Every broker's address and port: where clients first reach the cluster."""
-        return ",".join(f"{n.address}:{n.settings['kafka_port']}" for n in self.brokers)
+        return ",".join(f"{n.address}:{security.client_port(n.settings)}" for n in self.brokers)
 
     def zookeeper_connect(self, chroot: str | None = None) -> str:
         hosts = ",".join(f"{n.address}:{zookeeper_client_port(n.settings)}" for n in self.ensemble)
@@ -149,8 +151,13 @@ class Cluster:
             "num.partitions": 3,
         }
         props.update(node.settings["kafka_properties"])
-        props.update(self.derived(DERIVED_KAFKA_PROPERTIES, node))
+        props.update(self.derived(kafka_derived_table(node), node))
         return {k: java_value(v) for k, v in props.items()}
+
+    def listener_properties(self, node: Node) -> dict[str, Any]:
+        """The listeners of this broker's security stage (kafkaform.security)."""
+        stage = security.stage_of(node.settings)
+        return security.listener_properties(node.settings, node.address, stage)
 
     def zookeeper_properties(self, node: Node) -> dict[str, str]:
         props: dict[str, Any] = {
@@ -177,39 +184,16 @@ class Cluster:
         return props
 
 
-@dataclass(frozen=True)
-class Derived:
-    """A property (or a family of them) composed from inventory settings, never set directly."""
-
-    owner: str  # the setting(s) to change instead, as messages name them
-    compose: Callable[[Cluster, Node], dict[str, Any]]
-    family: str | None = None  # regex of the names, when one entry composes several
-
-    def owns(self, name: str, key: str) -> bool:
-        """Whether the property ``key`` is this entry's (``name``: its key in the table)."""
-        return re.fullmatch(self.family, key) is not None if self.family else key == name
-
-
-def derived_owner(table: Mapping[str, Derived], key: Any) -> str | None:
-    """The setting that owns property ``key``, or None when the key may be set freely."""
-    for name, entry in table.items():
-        if isinstance(key, str) and entry.owns(name, key):
-            return entry.owner
-    return None
-
-
 # Declared once: composition (above) and validation (kafkaform.validation) both read these.
 DERIVED_KAFKA_PROPERTIES: dict[str, Derived] = {
     "broker.id": Derived("kafkaid", lambda c, n: {"broker.id": n.kafkaid}),
     "listeners": Derived(
-        "kafka_port",
-        lambda c, n: {"listeners": f"PLAINTEXT://0.0.0.0:{n.settings['kafka_port']}"},
+        "kafka_port / kafka_internal_port / kafka_tls_port (by security level)",
+        lambda c, n: {"listeners": c.listener_properties(n)["listeners"]},
     ),
     "advertised.listeners": Derived(
-        "kafka_advertised_host / kafka_port",
-        lambda c, n: {
-            "advertised.listeners": f"PLAINTEXT://{n.address}:{n.settings['kafka_port']}"
-        },
+        "kafka_advertised_host / kafka_port / kafka_internal_port / kafka_tls_port",
+        lambda c, n: {"advertised.listeners": c.listener_properties(n)["advertised.listeners"]},
     ),
     "log.dirs": Derived(
         "kafka_data_dirs", lambda c, n: {"log.dirs": ",".join(n.settings["kafka_data_dirs"])}
@@ -219,6 +203,14 @@ DERIVED_KAFKA_PROPERTIES: dict[str, Derived] = {
         lambda c, n: {"zookeeper.connect": c.zookeeper_connect(n.settings["zookeeper_chroot"])},
     ),
 }
+
+
+def kafka_derived_table(node: Node) -> dict[str, Derived]:
+    """Every broker property kafkaform composes for ``node``: who and where it is, and what
+    its security stage adds (kafkaform.security)."""
+    return {**DERIVED_KAFKA_PROPERTIES, **security.derived_properties(node.settings)}
+
+
 DERIVED_ZOOKEEPER_PROPERTIES: dict[str, Derived] = {
     "dataDir": Derived(
         "zookeeper_data_dir", lambda c, n: {"dataDir": n.settings["zookeeper_data_dir"]}

@@ -20,7 +20,7 @@ import argparse
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 log = logging.getLogger("kafka-lag-exporter")
@@ -202,8 +202,9 @@ class Reader:
         self.groups.clear()
 
 
-def connect(servers: str, timeout: float) -> Reader:
-    """A Reader with new Kafka clients, so with fresh metadata."""
+def connect(servers: str, timeout: float, login: Mapping[str, str] | None = None) -> Reader:
+    """A Reader with new Kafka clients, so with fresh metadata; ``login``: the security keys
+    of a secured cluster (kafkaform.client_config)."""
     from confluent_kafka import Consumer
     from confluent_kafka.admin import AdminClient
 
@@ -211,9 +212,10 @@ def connect(servers: str, timeout: float) -> Reader:
         "bootstrap.servers": servers,
         "enable.auto.commit": False,
         "client.id": "kafkaform-lag-exporter",
+        **(login or {}),
     }
     return Reader(
-        AdminClient({"bootstrap.servers": servers}),
+        AdminClient({"bootstrap.servers": servers, **(login or {})}),
         lambda group: Consumer({**config, "group.id": group}),
         timeout,
     )

@@ -30,6 +30,15 @@ def tool_command(install: str, main: str) -> str:
     return programs.tool_java(JAVA_BIN, install, main)
 
 
+def login_args(name: str, config: str | None) -> str:
+    """The launcher ``name``'s tool's option naming a client config (kafkaform.programs),
+    with ``config``: how it logs in to a secured cluster. Empty without a config."""
+    if not config:
+        return ""
+    option = next(tool.config_option for tool in programs.TOOLS if tool.name == name)
+    return f" {option} {shlex.quote(config)}"
+
+
 def tool_main(name: str) -> str:
     """The main class of one of the launchers programs.TOOLS names, in the newest Kafka."""
     return next(tool.classes[0] for tool in programs.TOOLS if tool.name == name)
@@ -58,13 +67,20 @@ class ReassignCommands:
     """ReassignPartitionsCommand on one file, ``<name>.json``, in REASSIGNMENT_DIR."""
 
     def __init__(
-        self, install: str, servers: str, name: str, wait_seconds: int = REASSIGN_WAIT_SECONDS
+        self,
+        install: str,
+        servers: str,
+        name: str,
+        wait_seconds: int = REASSIGN_WAIT_SECONDS,
+        config: str | None = None,
     ) -> None:
+        """``config``: the client config file that logs the tool in (a secured cluster)."""
         self.name = name
         self.wait_seconds = wait_seconds
         self.tool = (
             f"{tool_command(install, programs.REASSIGN_COMMAND)} "
             f"--bootstrap-server {shlex.quote(servers)}"
+            f"{login_args('kafka-reassign-partitions', config)}"
         )
         self.path = f"{REASSIGNMENT_DIR}/{name}.json"
         self.rollback = f"{REASSIGNMENT_DIR}/{name}.rollback.json"
@@ -117,7 +133,12 @@ class ReassignCommands:
         )
 
 
-def preferred_election(install: str, servers: str, partitions: Iterable[tuple[str, int]]) -> str:
+def preferred_election(
+    install: str,
+    servers: str,
+    partitions: Iterable[tuple[str, int]],
+    config: str | None = None,
+) -> str:
     """Move leadership of ``partitions`` to their preferred (first) replica now, rather than
     at the brokers' next automatic leader rebalance. Partitions already led by it are no
     error."""
@@ -130,17 +151,19 @@ def preferred_election(install: str, servers: str, partitions: Iterable[tuple[st
     return (
         f"mkdir -p {REASSIGNMENT_DIR} && printf '%s\\n' {q(document)} > {q(path)} && "
         f"{tool_command(install, tool_main('kafka-leader-election'))} "
-        f"--bootstrap-server {q(servers)} --election-type PREFERRED "
+        f"--bootstrap-server {q(servers)}{login_args('kafka-leader-election', config)}"
+        " --election-type PREFERRED "
         f"--path-to-json-file {q(path)}"
     )
 
 
-def log_dirs_command(install: str, servers: str) -> str:
+def log_dirs_command(install: str, servers: str, config: str | None = None) -> str:
     """LogDirsCommand --describe: every broker's partitions with their size on disk (one JSON
     line among the tool's other output)."""
     return (
         f"{tool_command(install, tool_main('kafka-log-dirs'))} "
-        f"--bootstrap-server {shlex.quote(servers)} --describe"
+        f"--bootstrap-server {shlex.quote(servers)}{login_args('kafka-log-dirs', config)}"
+        " --describe"
     )
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from kafkaform import roll_lock
+from kafkaform import roll_lock, security
 from kafkaform.broker_claims import with_claimed_ids
 from kafkaform.cluster import Cluster, Node
 from kafkaform.partition_reads import Layout, read_layout
@@ -205,7 +205,8 @@ def plan_and_move(
     node = tool_host(cluster, layout, targets)
     install = f"{node.settings['kafka_install_root']}/current"
     servers = cluster.bootstrap_servers()
-    commands = ReassignCommands(install, servers, PLAN_FILE, wait_seconds)
+    config = security.tools_login(node.settings)  # the tools' login on a secured cluster
+    commands = ReassignCommands(install, servers, PLAN_FILE, wait_seconds, config)
     with BrokerShell(inventory, node.name) as shell:
         if shell.attempt(commands.exists())[0]:
             if dry_run:
@@ -225,7 +226,8 @@ def plan_and_move(
                 "it is done (kafka-reassign-partitions --verify), then run this again"
             )
         plan = plan_rebalance(layout.assignment, targets, layout.racks)
-        sizes = partition_sizes(shell.run(log_dirs_command(install, servers), "LogDirsCommand"))
+        described = shell.run(log_dirs_command(install, servers, config), "LogDirsCommand")
+        sizes = partition_sizes(described)
         outcome = Outcome(plan, sum(sizes.get(m.partition, 0) * len(m.added) for m in plan.moves))
         show_plan(outcome, progress)
         if plan.errors:
@@ -243,7 +245,7 @@ def plan_and_move(
         shell.run(commands.finish(finished_name()), "keeping the reassignment's file")
         progress("--> Done, throttle removed; moving leadership to the preferred replicas")
         elected, output = shell.attempt(
-            preferred_election(install, servers, [m.partition for m in plan.moves])
+            preferred_election(install, servers, [m.partition for m in plan.moves], config)
         )
         if not elected:  # the replicas are where planned; leadership follows on its own
             progress(

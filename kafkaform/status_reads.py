@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+from kafkaform.client_config import login_of
 from kafkaform.cluster import Cluster, Node
 from kafkaform.status import GroupLag, Observed, PartitionState
 from kafkaform.upgrade import PROTOCOL_KEY
@@ -58,15 +59,15 @@ def observe(cluster: Cluster, timeout: float = 10.0) -> Observed:
         registered, controller, members = read_zookeeper(cluster, timeout)
         partitions, protocol, groups, errors = None, {}, [], []
         if cluster.brokers:
-            servers = cluster.bootstrap_servers()
+            servers, login = cluster.bootstrap_servers(), login_of(cluster)
             # Each read on its own: groups that cannot be read do not hide the partitions.
             try:
-                partitions, protocol, unanswered = read_kafka(servers, timeout)
+                partitions, protocol, unanswered = read_kafka(servers, timeout, login)
                 errors += unanswered
             except Exception as error:  # noqa: BLE001 - a silent cluster is a status, not a crash
                 errors.append(f"Kafka: partitions: {error}")
             try:
-                groups = read_groups(servers, timeout)
+                groups = read_groups(servers, timeout, login)
             except Exception as error:  # noqa: BLE001
                 errors.append(f"Kafka: consumer groups: {error}")
         answers = {name: future.result() for name, future in srvr.items()}
@@ -153,10 +154,12 @@ def disk_used_percent(metrics_text: str, paths: list[str]) -> int | None:
     return max(used) if used else None
 
 
-def read_groups(servers: str, timeout: float) -> list[GroupLag]:
+def read_groups(
+    servers: str, timeout: float, login: Mapping[str, str] | None = None
+) -> list[GroupLag]:
     from kafkaform import lag_exporter
 
-    reader = lag_exporter.connect(servers, timeout)
+    reader = lag_exporter.connect(servers, timeout, login)
     try:
         reading = reader.read()
     finally:
@@ -199,7 +202,7 @@ def read_zookeeper(
 
 
 def read_kafka(
-    servers: str, timeout: float
+    servers: str, timeout: float, login: Mapping[str, str] | None = None
 ) -> tuple[list[PartitionState], dict[int, str], list[str]]:
     """Partitions with their min.insync.replicas, each broker's protocol in effect, and the
     brokers that did not tell their configs (a broker killed a moment ago stays in the
@@ -208,7 +211,7 @@ def read_kafka(
 
     # Syslog level 5: without librdkafka's info lines ("Purging 1 unserved events from
     # background queue" as the client goes), which would land among a script's output.
-    admin = AdminClient({"bootstrap.servers": servers, "log_level": 5})
+    admin = AdminClient({"bootstrap.servers": servers, "log_level": 5, **(login or {})})
     metadata = admin.list_topics(timeout=timeout)
     # Every topic in one request; a broker's configs only one per request (Kafka's rule).
     # All sent before any answer is awaited: one timeout at most.

@@ -13,9 +13,13 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from kazoo.client import KazooClient
 
+from kafkaform import security
 from kafkaform.cluster import Cluster, Node
 from kafkaform.zookeeper_client import cluster_settings, tls_context, zookeeper_client
 from kafkaform.zookeeper_security import zookeeper_client_port
+
+# A client's login on a secured cluster (kafkaform.client_config.login): {} on a plaintext one.
+Login = Mapping[str, str]
 
 
 def zk_client(
@@ -116,13 +120,19 @@ def bootstrap(cluster: Cluster, names: Iterable[str] | None = None) -> str:
     if not names:
         return cluster.bootstrap_servers()
     nodes = [cluster.node(n) for n in names]
-    return ",".join(f"{n.address}:{n.settings['kafka_port']}" for n in nodes)
+    return ",".join(f"{n.address}:{security.client_port(n.settings)}" for n in nodes)
 
 
 def create_topic(
-    servers: str, name: str, partitions: int, replication: int, min_isr: int, timeout: float = 60
+    servers: str,
+    name: str,
+    partitions: int,
+    replication: int,
+    min_isr: int,
+    timeout: float = 60,
+    login: Login | None = None,
 ) -> None:
-    admin = AdminClient({"bootstrap.servers": servers})
+    admin = AdminClient({"bootstrap.servers": servers, **(login or {})})
     topic = NewTopic(
         name,
         num_partitions=partitions,
@@ -132,9 +142,11 @@ def create_topic(
     admin.create_topics([topic], operation_timeout=timeout)[name].result(timeout)
 
 
-def topic_layout(servers: str, name: str, timeout: float = 30) -> dict[str, object]:
+def topic_layout(
+    servers: str, name: str, timeout: float = 30, login: Login | None = None
+) -> dict[str, object]:
     """Replica count per partition and the topic's min.insync.replicas, as the cluster reports."""
-    admin = AdminClient({"bootstrap.servers": servers})
+    admin = AdminClient({"bootstrap.servers": servers, **(login or {})})
     deadline = time.monotonic() + timeout
     # A new topic reaches every broker's metadata cache a moment after it is created.
     while True:
@@ -151,10 +163,19 @@ def topic_layout(servers: str, name: str, timeout: float = 30) -> dict[str, obje
     }
 
 
-def produce(servers: str, topic: str, value: str, timeout: float = 30) -> None:
+def produce(
+    servers: str, topic: str, value: str, timeout: float = 30, login: Login | None = None
+) -> None:
     """Produce one message with acks=all and wait for the acknowledgement."""
     errors: list[object] = []
-    producer = Producer({"bootstrap.servers": servers, "acks": "all", "enable.idempotence": True})
+    producer = Producer(
+        {
+            "bootstrap.servers": servers,
+            "acks": "all",
+            "enable.idempotence": True,
+            **(login or {}),
+        }
+    )
     producer.produce(topic, value.encode(), callback=lambda err, _msg: err and errors.append(err))
     remaining = producer.flush(timeout)
     if remaining or errors:
@@ -162,11 +183,16 @@ def produce(servers: str, topic: str, value: str, timeout: float = 30) -> None:
 
 
 def read(
-    servers: str, topic: str, done: Callable[[list[str]], bool], timeout: float = 60
+    servers: str,
+    topic: str,
+    done: Callable[[list[str]], bool],
+    timeout: float = 60,
+    login: Login | None = None,
 ) -> list[str]:
     """Read a topic from the beginning, with a fresh group, until ``done(seen)`` or the timeout."""
     consumer = Consumer(
         {
+            **(login or {}),
             "bootstrap.servers": servers,
             "group.id": f"kafkaform-verify-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
@@ -189,14 +215,18 @@ def read(
     return seen
 
 
-def consume(servers: str, topic: str, expected: str, timeout: float = 60) -> list[str]:
+def consume(
+    servers: str, topic: str, expected: str, timeout: float = 60, login: Login | None = None
+) -> list[str]:
     """Read until ``expected`` arrives; return what was read."""
-    return read(servers, topic, lambda seen: expected in seen, timeout)
+    return read(servers, topic, lambda seen: expected in seen, timeout, login)
 
 
-def consume_all(servers: str, topic: str, count: int, timeout: float = 120) -> list[str]:
+def consume_all(
+    servers: str, topic: str, count: int, timeout: float = 120, login: Login | None = None
+) -> list[str]:
     """Read until ``count`` messages arrived."""
-    return read(servers, topic, lambda seen: len(seen) >= count, timeout)
+    return read(servers, topic, lambda seen: len(seen) >= count, timeout, login)
 
 
 class BackgroundProducer:
@@ -205,7 +235,9 @@ class BackgroundProducer:
     Runs through a rolling restart to show that no acknowledged write is refused or lost.
     """
 
-    def __init__(self, servers: str, topic: str, rate: float = 20.0) -> None:
+    def __init__(
+        self, servers: str, topic: str, rate: float = 20.0, login: Login | None = None
+    ) -> None:
         import threading
 
         self.topic, self.interval = topic, 1.0 / rate
@@ -219,6 +251,7 @@ class BackgroundProducer:
                 "acks": "all",
                 "enable.idempotence": True,
                 "delivery.timeout.ms": 120000,
+                **(login or {}),
             }
         )
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -253,7 +286,7 @@ class BackgroundConsumer:
     """Reads a topic from the beginning in a group of its own, committing as it goes, until
     stopped; what it read is ``seen`` (duplicates possible after a rebalance, never gaps)."""
 
-    def __init__(self, servers: str, topic: str) -> None:
+    def __init__(self, servers: str, topic: str, login: Login | None = None) -> None:
         import threading
 
         self.seen: list[str] = []
@@ -264,6 +297,7 @@ class BackgroundConsumer:
                 "bootstrap.servers": servers,
                 "group.id": f"kafkaform-verify-live-{uuid.uuid4().hex[:8]}",
                 "auto.offset.reset": "earliest",
+                **(login or {}),
             }
         )
         self._consumer.subscribe([topic])
@@ -299,10 +333,12 @@ class LiveTraffic:
     was read back (by the live consumer, else by a fresh read of the whole topic).
     """
 
-    def __init__(self, servers: str, topic: str, rate: float = 20.0) -> None:
-        self.servers, self.topic = servers, topic
-        self.producer = BackgroundProducer(servers, topic, rate)
-        self.consumer = BackgroundConsumer(servers, topic)
+    def __init__(
+        self, servers: str, topic: str, rate: float = 20.0, login: Login | None = None
+    ) -> None:
+        self.servers, self.topic, self.login = servers, topic, login
+        self.producer = BackgroundProducer(servers, topic, rate, login)
+        self.consumer = BackgroundConsumer(servers, topic, login)
 
     def __enter__(self) -> LiveTraffic:
         self.consumer.__enter__()
@@ -325,6 +361,6 @@ class LiveTraffic:
         assert len(acked) == len(self.producer.sent) > 0, "not every message was acknowledged"
         missing = acked - set(self.consumer.seen)
         if missing:  # the live consumer may lag behind: read the whole topic once more
-            missing -= set(consume_all(self.servers, self.topic, len(acked)))
+            missing -= set(consume_all(self.servers, self.topic, len(acked), login=self.login))
         assert not missing, f"{len(missing)} acknowledged message(s) never read back"
         return {"sent": len(self.producer.sent), "acked": len(acked), "lost": 0}

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kafkaform import secrets
 from kafkaform.cluster import Cluster
 from kafkaform.zookeeper_security import BROKER_USER, password, secured
 
@@ -25,12 +24,13 @@ def cluster_settings(cluster: Cluster) -> dict[str, Any]:
 
 
 def trusted_ca(settings: Mapping[str, Any]) -> Path:
-    """The CA file the control machine trusts the servers' certificates by: the site's own
-    (tls_ca_cert_file), else kafkaform's, made in pki_dir by the first secured deploy."""
-    site = settings.get("tls_ca_cert_file")
-    if site:
-        return Path(str(site)).expanduser()
-    return secrets.pki_dir(settings) / "ca" / "ca.crt"
+    """The CA bundle the control machine trusts the servers' certificates by (pki part)."""
+    from kafkaform import pki
+
+    files = pki.control_files(settings)
+    if files is None:
+        return Path(str(settings["tls_ca_cert_file"])).expanduser()
+    return files[2]
 
 
 def tls_context(settings: Mapping[str, Any]) -> ssl.SSLContext | None:

@@ -12,19 +12,20 @@ from __future__ import annotations
 import shlex
 
 from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import server
 
-from deploys.tasks.host_files import put_template, put_text
-from kafkaform import programs
+from deploys.tasks.host_files import put_secret, put_template, put_text
+from kafkaform import pki, programs, security
 from kafkaform.cluster import Cluster, Node
 from kafkaform.settings import JAVA_BIN
 from kafkaform.templating import render
 
 TOOLS_DIR = "/usr/local/bin"  # on the PATH of every login shell and of sudo's secure_path
-CLIENT_CONFIG_NAME = "client.properties"
 
 
 def client_config_path(node: Node) -> str:
-    return f"{node.settings['kafka_config_dir']}/{CLIENT_CONFIG_NAME}"
+    return security.tools_config(node.settings)
 
 
 def launcher_variables(cluster: Cluster, node: Node) -> dict[str, str]:
@@ -42,19 +43,58 @@ def launcher_text(tool: programs.Tool, variables: dict[str, str]) -> str:
     return render("tools/launcher.j2", tool=tool, **variables)
 
 
+def client_config_text(cluster: Cluster, node: Node, ca_pem: str = "") -> str:
+    """The tools' client configuration; on a secured cluster it logs in as kafkaform's admin
+    user (its password inside: a secret) and trusts ``ca_pem``."""
+    s = node.settings
+    if security.tools_login(s) is None:
+        return render("tools/client.properties.j2", bootstrap_servers=cluster.bootstrap_servers())
+    user = security.ADMIN_USER
+    return render(
+        "tools/client.properties.j2",
+        bootstrap_servers=cluster.bootstrap_servers(),
+        user=user,
+        admin_group=security.ADMIN_GROUP,
+        mechanism=security.SCRAM_MECHANISM,
+        sasl_login=security.scram_login(user, security.scram_password(s, user)),
+        ca_lines=ca_pem.strip().splitlines(),
+    )
+
+
+def put_client_config(cluster: Cluster, node: Node) -> OperationMeta | None:
+    """The client configuration of the host's tools and of the safe restart (before the
+    broker's first start: its safe restart reads it). Plaintext: readable by all, it names
+    servers only. Secured: 0640 root:ADMIN_GROUP (operators in that group use the tools)."""
+    path = client_config_path(node)
+    if security.tools_login(node.settings) is None:
+        return put_template(
+            "Client configuration of the command-line tools",
+            "tools/client.properties.j2",
+            path,
+            mode="644",
+            user="root",
+            group="root",
+            bootstrap_servers=cluster.bootstrap_servers(),
+        )
+    server.group(
+        name=f"Group {security.ADMIN_GROUP} (Kafka tools as kafkaform-admin)",
+        group=security.ADMIN_GROUP,
+        system=True,
+    )
+    return put_secret(
+        "Client configuration of the command-line tools",
+        path,
+        client_config_text(cluster, node, pki.host_tls(node).ca_pem),
+        mode="640",
+        user="root",
+        group=security.ADMIN_GROUP,
+    )
+
+
 @deploy("Kafka's command-line tools")
 def install_host_tools(cluster: Cluster, node: Node) -> None:
-    # Readable by all: it names servers only. Once it holds credentials (a secured cluster)
-    # its mode must narrow.
-    put_template(
-        "Client configuration of the command-line tools",
-        "tools/client.properties.j2",
-        client_config_path(node),
-        mode="644",
-        user="root",
-        group="root",
-        bootstrap_servers=cluster.bootstrap_servers(),
-    )
+    """The launchers (the client configuration they read is written with the broker's
+    files: kafka.configure_kafka)."""
     variables = launcher_variables(cluster, node)
     for tool in programs.TOOLS:
         put_text(

@@ -9,13 +9,16 @@ from pyinfra.api import deploy
 from pyinfra.context import ctx_state
 from pyinfra.operations import server
 
-from deploys.tasks.host_files import put_text
+from deploys.tasks.host_files import put_secret, put_text
+from deploys.tasks.host_tools import client_config_path, put_client_config
 from deploys.tasks.jmx_exporter import JmxAgent
 from deploys.tasks.preflight import live_states
 from deploys.tasks.roll import LIB_DIR, RollSession
+from deploys.tasks.scram import builtin_users, put_scram_users
 from deploys.tasks.service import GATE_SECONDS, JavaService
+from deploys.tasks.tls_files import put_tls_files
 from deploys.tasks.upgrade import upgrade_plan
-from kafkaform import programs
+from kafkaform import programs, security
 from kafkaform.candidates import Candidate, place_script, stage_script, staging_dir
 from kafkaform.cluster import Cluster, Node
 from kafkaform.live import leaving_broker
@@ -34,6 +37,53 @@ LOGGERS = {
     "kafka.authorizer.logger": {"level": "INFO", "appender": "authorizer"},
     "kafka.request.logger": {"level": "WARN", "appender": "request"},
 }
+
+
+class Changed:
+    """A change a callable tells (put_tls_files'), where the service expects an operation."""
+
+    def __init__(self, did_change: Callable[[], bool]) -> None:
+        self.did_change = did_change
+
+
+def zookeeper_login(settings: Mapping[str, object]) -> str:
+    """STAND-IN for the ZooKeeper part's JAAS "Client" section of the brokers
+    (kafkaform.zookeeper_security.zookeeper_client_jaas): the integrator swaps it in."""
+    from kafkaform.zookeeper_security import secured, zookeeper_client_jaas
+
+    return zookeeper_client_jaas(settings) if secured(settings) else ""
+
+
+def zookeeper_tool_options(settings: Mapping[str, object]) -> str:
+    """STAND-IN for what a ZooKeeper client JVM on the host needs to reach a secured ensemble
+    (kafkaform.zookeeper_security.shell_jvm_options): the integrator swaps it in."""
+    from kafkaform.zookeeper_security import shell_jvm_options
+
+    return shell_jvm_options(settings)
+
+
+def secure_files(svc: JavaService, node: Node) -> tuple[list, tuple[str, ...]]:
+    """A secured broker's TLS files and JAAS file: (their changes, the unit's extra JVM
+    options). Nothing on a plaintext one."""
+    s = node.settings
+    if not security.stage_of(s).secured:
+        return [], ()
+    tls_changed = put_tls_files(node, security.tls_dir(s), svc.user)
+    jaas = security.jaas_path(s)
+    svc.read_at_start += [
+        jaas,
+        *(f"{security.tls_dir(s)}/{name}" for name in (security.KEY_FILE, security.CERT_FILE)),
+        f"{security.tls_dir(s)}/{security.CA_FILE}",
+    ]
+    jaas_op = put_secret(
+        f"Kafka JAAS login {jaas}",
+        jaas,
+        security.jaas_config(s, zookeeper_login(s)),
+        mode="640",
+        user="root",
+        group=svc.user,
+    )
+    return [Changed(tls_changed), jaas_op], (f"-Djava.security.auth.login.config={jaas}",)
 
 
 def kafka_config_check(install: str) -> str:
@@ -67,6 +117,7 @@ def configure_kafka(
         owned_dirs=list(s["kafka_data_dirs"]),
     )
     svc.prepare()
+    secured_changes, login_options = secure_files(svc, node)
     server_properties = f"{svc.config_dir}/server.properties"
     # During an upgrade's phase 1 the protocol stays at the one the cluster speaks now.
     upgrade = upgrade_plan(cluster)
@@ -82,6 +133,7 @@ def configure_kafka(
             properties=properties,
         ),
         svc.log4j(programs.BROKER, LOGGERS),
+        *secured_changes,
     ]
     javaagent = None
     if agent:
@@ -108,7 +160,9 @@ def configure_kafka(
         broker_id=node.kafkaid,
         # The advertised address: it answers whatever interfaces `listeners` binds.
         address=shlex.quote(node.address),
-        port=s["kafka_port"],
+        port=security.client_port(s),
+        # The admin user's login on a secured cluster (root reads it).
+        command_config=shlex.quote(client_config_path(node)) if login_options else "",
         default_min_isr=properties["min.insync.replicas"],
         topic_command=programs.TOPIC_COMMAND,
         gate_seconds=GATE_SECONDS,
@@ -123,12 +177,16 @@ def configure_kafka(
         jvm_opts=s["kafka_jvm_opts"],
         stop_timeout=s["kafka_stop_timeout_seconds"],
         after=["zookeeper.service"] if node.zookeeper else [],
-        extra_properties=(f"-Dkafka.logs.dir={svc.log_dir}",),
+        extra_properties=(f"-Dkafka.logs.dir={svc.log_dir}", *login_options),
         javaagent=javaagent,
     )
     controller = session.controller == node.kafkaid
+    put_client_config(cluster, node)  # the safe restart reads it
     if before_start:
         before_start()
+    if login_options:
+        # The brokers log in to each other as the built-in broker user: it exists first.
+        put_scram_users(cluster, node, builtin_users(s), install, zookeeper_tool_options(s))
     svc.run(unit, changes, session, last="the controller" if controller else None)
     if upgrade.finishes_in_this_run:
         unpin_protocol(svc, server_properties, cluster.broker_properties(node), session, controller)

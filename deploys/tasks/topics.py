@@ -20,12 +20,13 @@ from pyinfra.operations import python
 
 from deploys.tasks.roll import RollSession
 from facts.topics import DescribeError, TopicsDescribed, parse_description
-from kafkaform import programs
+from kafkaform import programs, security
 from kafkaform.cluster import Cluster, Node
 from kafkaform.deploy_support import once_per_run
 from kafkaform.reassignment import (  # REASSIGNMENT_DIR: where tests and operators look
     REASSIGNMENT_DIR,  # noqa: F401
     ReassignCommands,
+    login_args,
     tool_command,
 )
 from kafkaform.topics import (
@@ -48,12 +49,13 @@ ACTION_PREFIX = "topics: "
 NOTE_PREFIX = "topics, note: "
 
 
-def describe_command(install: str, servers: str) -> str:
+def describe_command(install: str, servers: str, config: str | None = None) -> str:
     return TopicsDescribed().command(
         tool=tool_command(install, "{main}"),
         topic_command=programs.TOPIC_COMMAND,
         config_command=programs.CONFIG_COMMAND,
         bootstrap=shlex.quote(servers),
+        login=login_args("kafka-topics", config),
     )
 
 
@@ -67,11 +69,17 @@ def config_assignment(configs: Mapping[str, str]) -> str:
     return ",".join(f"{k}=[{v}]" if "," in v else f"{k}={v}" for k, v in configs.items())
 
 
-def action_commands(action: Action, install: str, servers: str, throttle: int) -> list[str]:
+def action_commands(
+    action: Action, install: str, servers: str, throttle: int, config: str | None = None
+) -> list[str]:
     """The shell commands that carry out one planned action; ``throttle`` (bytes/s) limits
-    the copying of a replication raise."""
+    the copying of a replication raise; ``config``: the client config that logs the tools
+    in (a secured cluster)."""
     q = shlex.quote
-    topics = f"{tool_command(install, programs.TOPIC_COMMAND)} --bootstrap-server {q(servers)}"
+    login = login_args("kafka-topics", config)  # ConfigCommand's option is the same
+    topics = (
+        f"{tool_command(install, programs.TOPIC_COMMAND)} --bootstrap-server {q(servers)}{login}"
+    )
     if isinstance(action, Create):
         t = action.topic
         configs = "".join(
@@ -88,7 +96,7 @@ def action_commands(action: Action, install: str, servers: str, throttle: int) -
     if isinstance(action, AlterConfigs):
         configs = tool_command(install, programs.CONFIG_COMMAND)
         parts = [
-            f"{configs} --bootstrap-server {q(servers)} --entity-type topics",
+            f"{configs} --bootstrap-server {q(servers)}{login} --entity-type topics",
             f"--entity-name {q(action.name)} --alter",
         ]
         if action.set:
@@ -97,7 +105,7 @@ def action_commands(action: Action, install: str, servers: str, throttle: int) -
             parts.append(f"--delete-config {q(','.join(action.delete))}")
         return [" ".join(parts)]
     if isinstance(action, Reassign):
-        reassign = ReassignCommands(install, servers, action.name)
+        reassign = ReassignCommands(install, servers, action.name, config=config)
         return [
             reassign.write(action.assignment),
             reassign.execute(throttle),
@@ -105,7 +113,7 @@ def action_commands(action: Action, install: str, servers: str, throttle: int) -
         ]
     if isinstance(action, ClearThrottle):
         # --verify of an assignment already in place finds it complete, and clears.
-        reassign = ReassignCommands(install, servers, action.name)
+        reassign = ReassignCommands(install, servers, action.name, config=config)
         return [reassign.write(action.assignment), reassign.wait()]
     if isinstance(action, Delete):
         return [f"{topics} --delete --topic {q(topic_pattern(action.name))}"]
@@ -118,8 +126,10 @@ def make_plan(cluster: Cluster, node: Node, actual: Mapping[str, ActualTopic]) -
     return plan_topics(desired, actual, ids)
 
 
-def describe_on_host(install: str, servers: str) -> dict[str, ActualTopic]:
-    ok, output = host.run_shell_command(describe_command(install, servers))
+def describe_on_host(
+    install: str, servers: str, config: str | None = None
+) -> dict[str, ActualTopic]:
+    ok, output = host.run_shell_command(describe_command(install, servers, config))
     if not ok:
         raise PyinfraError(f"cannot describe the cluster's topics:\n{output.output}")
     try:
@@ -131,7 +141,8 @@ def describe_on_host(install: str, servers: str) -> dict[str, ActualTopic]:
 def apply_plan(cluster: Cluster, node: Node, install: str) -> None:
     """Run at execution time on one broker host: describe, plan, refuse or act."""
     servers = cluster.bootstrap_servers()
-    plan = make_plan(cluster, node, describe_on_host(install, servers))
+    config = security.tools_login(node.settings)
+    plan = make_plan(cluster, node, describe_on_host(install, servers, config))
     throttle = node.settings["kafka_topics_reassign_throttle"]
     if plan.errors:
         raise PyinfraError(str(TopicPlanError(plan.errors, host.name, prepared=False)))
@@ -139,7 +150,7 @@ def apply_plan(cluster: Cluster, node: Node, install: str) -> None:
         print(f"    {NOTE_PREFIX}{note}", file=sys.stderr, flush=True)
     for action in plan.actions:
         print(f"    {ACTION_PREFIX}{action}", file=sys.stderr, flush=True)
-        for command in action_commands(action, install, servers, throttle):
+        for command in action_commands(action, install, servers, throttle, config):
             ok, output = host.run_shell_command(command)
             if not ok:
                 raise PyinfraError(f"topics: {action} failed:\n{output.output}")
@@ -159,6 +170,7 @@ def refuse_plan_errors(cluster: Cluster, node: Node, installed: str) -> None:
                 topic_command=programs.TOPIC_COMMAND,
                 config_command=programs.CONFIG_COMMAND,
                 bootstrap=shlex.quote(cluster.bootstrap_servers()),
+                login=login_args("kafka-topics", security.tools_login(node.settings)),
             )
         except DescribeError as error:
             print(f"    topics: not checked before the run ({error})", file=sys.stderr)

@@ -8,13 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from kafkaform.cluster import (
-    DERIVED_KAFKA_PROPERTIES,
     DERIVED_ZOOKEEPER_PROPERTIES,
     Cluster,
-    Derived,
     Node,
-    derived_owner,
+    kafka_derived_table,
 )
+from kafkaform.derived import Derived, derived_owner
 from kafkaform.validation.problems import Problem
 from kafkaform.validation.values import CONTROL_RE, is_int, shown, type_name
 from kafkaform.zookeeper_security import server_properties
@@ -23,10 +22,17 @@ from kafkaform.zookeeper_security import server_properties
 # .config, 4lw.commands.whitelist); anything else (a space, '=', ':', '#', a control
 # character) would be split or read differently by java.util.Properties.
 PROPERTY_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-SETTINGS_TABLES: dict[str, Mapping[str, Derived]] = {
-    "kafka_properties": DERIVED_KAFKA_PROPERTIES,
-    "zookeeper_properties": DERIVED_ZOOKEEPER_PROPERTIES,
-}
+
+
+def settings_tables(node: Node) -> dict[str, Mapping[str, Derived]]:
+    """The derived properties of each property setting, as this host's config composes them
+    (a secured broker's include what its security level sets)."""
+    return {
+        "kafka_properties": kafka_derived_table(node),
+        "zookeeper_properties": DERIVED_ZOOKEEPER_PROPERTIES,
+    }
+
+
 REPLICATION_KEYS = (
     "default.replication.factor",
     "offsets.topic.replication.factor",
@@ -51,7 +57,7 @@ SECURED_KEYS = "kafkaform sets it on a secured cluster (security), with the othe
 
 def check_properties(node: Node) -> list[Problem]:
     problems = []
-    for setting, table in SETTINGS_TABLES.items():
+    for setting, table in settings_tables(node).items():
         props = node.settings[setting]
         if not isinstance(props, Mapping):
             continue  # value_types reports it
