@@ -27,6 +27,7 @@ from kafkaform.zookeeper_security import secured, server_properties
 DYNAMIC_KEYS = {"reconfigEnabled": "true", "standaloneEnabled": "false"}
 JOIN_FILE = "zoo.cfg.dynamic.join"  # in zookeeper_config_dir: a first start's membership
 BOOTSTRAP_FILE = "zoo.cfg.bootstrap"  # in zookeeper_config_dir: the transient superDigest
+LOOPBACK = "127.0.0.1"  # a secured server's plain client port listens here only
 SECRET_FILE = "kafkaform-admin.secret"  # in zookeeper_config_dir, root 0600
 ADMIN_USER = "kafkaform"
 CONFIG_ZNODE = "/zookeeper/config"
@@ -57,12 +58,14 @@ def member_line(node: Node) -> str:
     """A server's dynamic-config value: quorum address, ports, role and client port.
 
     ``;port`` binds every address, as ``clientPort`` does (``;address:port`` would bind only
-    that address, and the scripts ask 127.0.0.1). A secured server has no plain client port:
-    no ``;port`` (its TLS port, ``secureClientPort``, is in the static zoo.cfg)."""
+    that address, and the scripts ask 127.0.0.1). A secured server's plain client port is
+    bound to loopback only (``reconfig`` refuses a joining server without a client address;
+    its TLS port, ``secureClientPort``, is in the static zoo.cfg), where it still takes only
+    authenticated sessions."""
     s = node.settings
     quorum = f"{node.address}:{s['zookeeper_peer_port']}:{s['zookeeper_election_port']}"
     if secured(s):
-        return f"{quorum}:participant"
+        return f"{quorum}:participant;{LOOPBACK}:{s['zookeeper_client_port']}"
     return f"{quorum}:participant;{s['zookeeper_client_port']}"
 
 

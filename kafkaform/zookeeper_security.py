@@ -3,11 +3,12 @@ servers' JAAS file and the clients (brokers, kafkaform's host scripts and tools)
 
 Decisions, and why:
 
-- **The plain client port is closed.** zoo.cfg has no ``clientPort`` and the member lines of
-  the dynamic config no ``;port`` (kafkaform.ensemble_config.member_line); every client talks
-  TLS to ``secureClientPort`` (Netty), the four-letter word ``srvr`` included (ZooKeeper
-  answers it over TLS too). A port that is open but "only for the scripts" would still carry
-  the digest password and the SCRAM hashes Kafka keeps in ZooKeeper in clear.
+- **The plain client port is closed to the network.** zoo.cfg has no ``clientPort``; the
+  member lines of the dynamic config bind it to 127.0.0.1 only (kafkaform.ensemble_config
+  .member_line: ZooKeeper's ``reconfig`` refuses a joining server without a client address).
+  Every client talks TLS to ``secureClientPort`` (Netty), the four-letter word ``srvr``
+  included (ZooKeeper answers it over TLS too): an open plain port would carry the digest
+  password and the SCRAM hashes Kafka keeps in ZooKeeper in clear.
 - **Clients authenticate with SASL DIGEST-MD5 as "kafka"**: the brokers, kafkaform's host
   scripts (the roll lock) and the control machine. One principal for the cluster's own
   machinery, because Kafka's ``zookeeper.set.acl`` gives each znode to its creator only

@@ -1,5 +1,5 @@
 """A real secured ZooKeeper from Kafka's jars, started on loopback from the zoo.cfg, JAAS and TLS
-files kafkaform renders for ``security: "sasl_ssl"``: only its TLS port listens, an anonymous
+files kafkaform renders for ``security: "sasl_ssl"``: its plain port on loopback only, an anonymous
 client can change nothing, kafkaform's own clients (kafkaform.zookeeper_client) can, and the
 reconfig admin still works through the bootstrap superuser (about 5 s)."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
@@ -44,9 +45,16 @@ def free_ports() -> int:
     raise RuntimeError("no four free ports in 33200-33299")
 
 
-def listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+def bound_addresses(port: int) -> set[str]:
+    """The local addresses listening on TCP ``port`` (IPv4 and IPv6), from /proc/net."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.rpartition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +114,12 @@ def server(kafka_home, tmp_path_factory):  # noqa: F811
         process.wait()
 
 
-def test_only_the_tls_port_listens_and_it_answers_srvr(server):
+def test_the_plain_port_listens_on_loopback_only_and_tls_answers_srvr(server):
     cluster, plain = server
-    assert not listening(plain)
+    found = bound_addresses(plain)  # 127.0.0.1 only (as IPv4, or IPv4-mapped IPv6)
+    assert found and all(a.endswith("0100007F") for a in found), found
+    tls = bound_addresses(cluster.nodes[0].settings["zookeeper_secure_client_port"])
+    assert tls and all(set(a) == {"0"} for a in tls), tls  # every address
     assert verify.node_srvr(cluster.nodes[0])["Mode"] == "leader"
     assert verify.srvr(
         "127.0.0.1", cluster.nodes[0].settings["zookeeper_secure_client_port"], 2
@@ -121,7 +132,7 @@ def test_only_the_tls_port_listens_and_it_answers_srvr(server):
 def test_an_anonymous_client_changes_nothing_and_kafkaform_s_client_does(server):
     from kazoo.exceptions import KazooException
 
-    cluster, _ = server
+    cluster, plain = server
     s = cluster.nodes[0].settings
     hosts = cluster.zookeeper_connect()
     ours = zookeeper_client(s, hosts, timeout=10.0)
@@ -134,19 +145,24 @@ def test_an_anonymous_client_changes_nothing_and_kafkaform_s_client_does(server)
     finally:
         ours.stop()
         ours.close()
-    anonymous = KazooClient(hosts=hosts, use_ssl=True, ca=str(trusted_ca(s)))
-    anonymous.start(timeout=15)
-    try:
-        for change in (
-            lambda: anonymous.set("/kafka/kafkaform-claim", b"stolen"),
-            lambda: anonymous.delete("/kafka/kafkaform-claim"),
-            lambda: anonymous.create("/kafka/brokers/ids", b"{}"),
-        ):
-            with pytest.raises(KazooException):
-                change()
-    finally:
-        anonymous.stop()
-        anonymous.close()
+    # Over TLS, and on the loopback plain port: no session without authentication.
+    for anonymous in (
+        KazooClient(hosts=hosts, use_ssl=True, ca=str(trusted_ca(s))),
+        KazooClient(hosts=f"127.0.0.1:{plain}"),
+    ):
+        anonymous.start(timeout=15)
+        try:
+            for method, args in (
+                ("set", ("/kafka/kafkaform-claim", b"stolen")),
+                ("delete", ("/kafka/kafkaform-claim",)),
+                ("create", ("/kafka/brokers/ids", b"{}")),
+                ("create", ("/forged", b"x")),  # the root is world-writable
+            ):
+                with pytest.raises(KazooException):
+                    getattr(anonymous, method)(*args)
+        finally:
+            anonymous.stop()
+            anonymous.close()
     check = zookeeper_client(s, hosts, timeout=10.0)
     check.start(timeout=15)
     try:
