@@ -24,7 +24,7 @@ from kafkaform.settings import JAVA_BIN
 
 STAGING = "/run/kafkaform/scram"  # tmpfs: a file left by an interrupted run is gone at boot
 # ConfigCommand quotes a credential it cannot parse, password included: never let it through.
-HIDE = "sed -E 's/password=[^],]*/password=(hidden)/g'"
+HIDE = "sed -E 's/password=.*/password=(hidden)/'"
 
 
 def scram_host(cluster: Cluster) -> Node:

@@ -309,3 +309,13 @@ def test_the_unit_names_the_jaas_file_and_the_safe_restart_the_tools_login(secur
     assert re.search(
         r"--bootstrap-server \"\$BOOTSTRAP\" --command-config /etc/kafka/client.properties", script
     )
+
+
+def test_configcommands_complaint_about_a_credential_is_shown_without_its_password():
+    import subprocess
+
+    from deploys.tasks.scram import HIDE
+
+    said = "Invalid credential property SCRAM_SHA_512=[iterations=8192,password=s3cr,et]\n"
+    shown = subprocess.run(["sh", "-c", HIDE], input=said, text=True, capture_output=True).stdout
+    assert "s3cr" not in shown and ",et" not in shown and "password=(hidden)" in shown
