@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra.api import FactBase
 
 
@@ -13,7 +15,12 @@ class ZooKeeperMode(FactBase):
 
     requires_command = "bash"
 
-    def command(self, port: int = 2181) -> str:
+    def command(self, port: int = 2181, ca: str | None = None) -> str:
+        if ca:  # a secured server answers on its TLS port only
+            return (
+                f"printf srvr | timeout 10 openssl s_client -quiet -connect 127.0.0.1:{port} "
+                f"-CAfile {shlex.quote(ca)} -verify_return_error 2>/dev/null || true"
+            )
         # bash's /dev/tcp: no nc/telnet needed on minimal hosts.
         return (
             f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && printf srvr >&3 && cat <&3' "

@@ -105,7 +105,7 @@ def open_client(cluster: Cluster, timeout: float) -> Any | None:
     from kafkaform import verify
 
     try:
-        return verify.zk_client(cluster.zookeeper_connect(), timeout)
+        return verify.cluster_zk(cluster, timeout)
     except Exception:  # noqa: BLE001 - kazoo's own timeout type, or a refused connection
         return None
 

@@ -10,18 +10,10 @@ is handed to a client and never printed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from kafkaform import pki, security
 from kafkaform.cluster import Cluster
-
-
-def ca_file(settings: Mapping[str, Any]) -> Path:
-    """The CA certificates a control-machine client trusts: kafkaform.pki's bundle (both CAs
-    during a rotation), or the site's CA when the site gives every certificate."""
-    files = pki.control_files(settings)
-    return files[2] if files else Path(str(settings["tls_ca_cert_file"])).expanduser()
 
 
 def login(
@@ -36,7 +28,7 @@ def login(
         "sasl.mechanisms": security.SCRAM_MECHANISM,
         "sasl.username": user,
         "sasl.password": security.scram_password(settings, user),
-        "ssl.ca.location": ca_location or str(ca_file(settings)),
+        "ssl.ca.location": ca_location or str(pki.trusted_ca_file(settings)),
         "ssl.endpoint.identification.algorithm": "https",
     }
 

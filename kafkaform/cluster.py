@@ -15,6 +15,7 @@ from typing import Any
 from kafkaform import security
 from kafkaform.derived import Derived
 from kafkaform.settings import DEFAULTS
+from kafkaform.zookeeper_security import zookeeper_client_port
 
 HEAP_RE = re.compile(r"^[1-9][0-9]*[mMgG]$")
 # kafkaid of a host whose broker id is claimed at deploy time (kafkaform.broker_ids).
@@ -124,9 +125,7 @@ class Cluster:
         return ",".join(f"{n.address}:{security.client_port(n.settings)}" for n in self.brokers)
 
     def zookeeper_connect(self, chroot: str | None = None) -> str:
-        hosts = ",".join(
-            f"{n.address}:{n.settings['zookeeper_client_port']}" for n in self.ensemble
-        )
+        hosts = ",".join(f"{n.address}:{zookeeper_client_port(n.settings)}" for n in self.ensemble)
         return hosts + (chroot or "")
 
     def replication_defaults(self) -> dict[str, int]:

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kafkaform.cluster import Cluster
-from kafkaform.ensemble_config import wanted_members
+from kafkaform.ensemble_config import LOOPBACK, wanted_members
 from kafkaform.ensemble_lists import (
     Servers,
     State,
@@ -46,6 +46,8 @@ from kafkaform.ensemble_lists import (
     wanted_servers,
 )
 from kafkaform.validate import Problem
+from kafkaform.zookeeper_client import cluster_settings
+from kafkaform.zookeeper_security import secured
 
 SEE = "See README, 'Changing the ZooKeeper servers'."
 
@@ -202,9 +204,13 @@ def rebuilt_members(
 
 
 def static_member(cluster: Cluster, owners: Mapping[int, str], zkid: int, address: str) -> str:
-    """A static zoo.cfg's ``host:peer:election`` as a dynamic-config value (its host's port)."""
+    """A static zoo.cfg's ``host:peer:election`` as a dynamic-config value (its host's port;
+    on loopback only on a secured cluster, as ensemble_config.member_line)."""
     host = owners.get(zkid)
-    port = cluster.node(host).settings["zookeeper_client_port"] if host else 2181
+    settings = cluster.node(host).settings if host else cluster_settings(cluster)
+    port = settings["zookeeper_client_port"] if host else 2181
+    if secured(settings):
+        return f"{address}:participant;{LOOPBACK}:{port}"
     return f"{address}:participant;{port}"
 
 

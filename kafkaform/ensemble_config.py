@@ -20,12 +20,14 @@ import hmac
 from collections.abc import Mapping
 
 from kafkaform.cluster import Cluster, Node
+from kafkaform.zookeeper_security import secured, server_properties
 
 # Keys kafkaform adds to the static zoo.cfg: membership changes by `reconfig`, and a single
 # server runs as the leader of a quorum of one (a standalone server cannot be reconfigured).
 DYNAMIC_KEYS = {"reconfigEnabled": "true", "standaloneEnabled": "false"}
 JOIN_FILE = "zoo.cfg.dynamic.join"  # in zookeeper_config_dir: a first start's membership
 BOOTSTRAP_FILE = "zoo.cfg.bootstrap"  # in zookeeper_config_dir: the transient superDigest
+LOOPBACK = "127.0.0.1"  # a secured server's plain client port listens here only
 SECRET_FILE = "kafkaform-admin.secret"  # in zookeeper_config_dir, root 0600
 ADMIN_USER = "kafkaform"
 CONFIG_ZNODE = "/zookeeper/config"
@@ -40,11 +42,15 @@ SORT_VERSIONS = (
 
 
 def static_properties(cluster: Cluster, node: Node) -> dict[str, str]:
-    """The static zoo.cfg: the inventory's properties without the server list."""
+    """The static zoo.cfg: the inventory's properties without the server list; on a secured
+    cluster without the plain client port and with the security keys."""
     props = {
         k: v for k, v in cluster.zookeeper_properties(node).items() if not k.startswith("server.")
     }
     props.update(DYNAMIC_KEYS)
+    if secured(node.settings):
+        del props["clientPort"]
+        props.update(server_properties(node.settings))
     return props
 
 
@@ -52,12 +58,15 @@ def member_line(node: Node) -> str:
     """A server's dynamic-config value: quorum address, ports, role and client port.
 
     ``;port`` binds every address, as ``clientPort`` does (``;address:port`` would bind only
-    that address, and the scripts ask 127.0.0.1)."""
+    that address, and the scripts ask 127.0.0.1). A secured server's plain client port is
+    bound to loopback only (``reconfig`` refuses a joining server without a client address;
+    its TLS port, ``secureClientPort``, is in the static zoo.cfg), where it still takes only
+    authenticated sessions."""
     s = node.settings
-    return (
-        f"{node.address}:{s['zookeeper_peer_port']}:{s['zookeeper_election_port']}"
-        f":participant;{s['zookeeper_client_port']}"
-    )
+    quorum = f"{node.address}:{s['zookeeper_peer_port']}:{s['zookeeper_election_port']}"
+    if secured(s):
+        return f"{quorum}:participant;{LOOPBACK}:{s['zookeeper_client_port']}"
+    return f"{quorum}:participant;{s['zookeeper_client_port']}"
 
 
 def wanted_members(cluster: Cluster) -> dict[int, str]:

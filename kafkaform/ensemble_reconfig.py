@@ -11,11 +11,14 @@ applied counts as done.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kafkaform.cluster import Node
 from kafkaform.ensemble_config import ADMIN_USER, CONFIG_ZNODE, super_password
-from kafkaform.verify import server_mode
+from kafkaform.verify import node_mode
+from kafkaform.zookeeper_client import zookeeper_client
+from kafkaform.zookeeper_security import zookeeper_client_port
 
 TRIES = 40
 PAUSE = 0.5  # seconds between tries: a reconfig takes 0.02-0.32 s, an election ~1 s
@@ -27,16 +30,14 @@ class ReconfigError(RuntimeError):
     pass
 
 
-def client(hosts: str, user: str, password: str) -> Any:
-    from kazoo.client import KazooClient
+def client(settings: Mapping[str, Any], hosts: str, user: str, password: str) -> Any:
+    """A started client of ``hosts`` authenticated as digest user ``user`` (and, secured, as
+    kafkaform.zookeeper_client makes every client)."""
     from kazoo.retry import KazooRetry
 
     retry = KazooRetry(max_tries=-1, delay=0.2, max_delay=1.0, deadline=CONNECT_SECONDS)
-    zk = KazooClient(
-        hosts=hosts,
-        timeout=10.0,
-        connection_retry=retry,
-        auth_data=[("digest", f"{user}:{password}")],
+    zk = zookeeper_client(
+        settings, hosts, digest=f"{user}:{password}", timeout=10.0, connection_retry=retry
     )
     zk.start(timeout=CONNECT_SECONDS)
     return zk
@@ -59,19 +60,19 @@ def has_acl(zk: Any) -> bool:
     return any(a.id.scheme == "digest" and a.id.id.startswith(f"{ADMIN_USER}:") for a in acls)
 
 
-def ensure_acl(hosts: str, admin_password: str) -> str:
+def ensure_acl(settings: Mapping[str, Any], hosts: str, admin_password: str) -> str:
     """The kafkaform user's ACL on /zookeeper/config, set as the bootstrap superuser when it
     is missing. Waits for the ensemble to serve (a fresh one is starting)."""
     from kazoo.security import make_acl, make_digest_acl
 
-    zk = client(hosts, ADMIN_USER, admin_password)
+    zk = client(settings, hosts, ADMIN_USER, admin_password)
     try:
         if has_acl(zk):
             return "in place"
     finally:
         zk.stop()
         zk.close()
-    zk = client(hosts, "super", super_password(admin_password))
+    zk = client(settings, hosts, "super", super_password(admin_password))
     try:
         zk.set_acls(
             CONFIG_ZNODE,
@@ -87,6 +88,7 @@ def ensure_acl(hosts: str, admin_password: str) -> str:
 
 
 def reconfig(
+    settings: Mapping[str, Any],
     hosts: str,
     admin_password: str,
     joining: Iterable[tuple[int, str]] = (),
@@ -102,7 +104,7 @@ def reconfig(
     )
 
     joining, leaving = dict(joining), set(leaving)
-    zk = client(hosts, ADMIN_USER, admin_password)
+    zk = client(settings, hosts, ADMIN_USER, admin_password)
     last = None
     try:
         for _ in range(TRIES):
@@ -135,17 +137,19 @@ def reconfig(
     raise ReconfigError(f"reconfig (+{sorted(joining)} -{sorted(leaving)}) failed: {last}")
 
 
-def wait_serving(servers: Iterable[tuple[str, int]], seconds: float = SERVE_SECONDS) -> None:
+def wait_serving(servers: Iterable[Node], seconds: float = SERVE_SECONDS) -> None:
     """Until every server answers leader or follower and one leads (after a remove: a removed
     leader hands the lead to a survivor)."""
     servers = list(servers)
     deadline = time.monotonic() + seconds
     while True:
-        modes = [server_mode(address, port, timeout=2.0) for address, port in servers]
+        modes = [node_mode(node, timeout=2.0) for node in servers]
         if all(m in ("leader", "follower") for m in modes) and "leader" in modes:
             return
         if time.monotonic() > deadline:
             pairs = zip(servers, modes, strict=True)
-            shown = ", ".join(f"{a}:{p} {m or 'silent'}" for (a, p), m in pairs)
+            shown = ", ".join(
+                f"{n.address}:{zookeeper_client_port(n.settings)} {m or 'silent'}" for n, m in pairs
+            )
             raise ReconfigError(f"the ensemble does not serve after the change: {shown}")
         time.sleep(0.1)

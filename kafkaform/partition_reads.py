@@ -80,7 +80,7 @@ def read_layout(cluster: Cluster, timeout: float = 10.0) -> Layout:
     from kafkaform import verify
 
     root = chroot(cluster)
-    client = verify.zk_client(cluster.zookeeper_connect(), timeout)
+    client = verify.cluster_zk(cluster, timeout)
     try:
         try:
             topics = client.get_children(f"{root}/brokers/topics")

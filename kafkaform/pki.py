@@ -219,6 +219,13 @@ def control_files(settings: Mapping[str, Any]) -> tuple[Path, Path, Path] | None
     return directory / "client.key", directory / "client.crt", ca_path
 
 
+def trusted_ca_file(settings: Mapping[str, Any]) -> Path:
+    """The CA file the control machine's clients trust servers by: kafkaform's bundle (both
+    CAs during a rotation), or the site's CA when the site gives every certificate."""
+    files = control_files(settings)
+    return files[2] if files else Path(str(settings["tls_ca_cert_file"])).expanduser()
+
+
 def issued_files(settings: Mapping[str, Any]) -> list[Path]:
     """The certificates in ``pki_dir`` (CAs, hosts', the control machine's), then the site's
     the inventory names: what ``kafkaform certs check`` lists."""

@@ -39,6 +39,7 @@ from kafkaform.reassignment import (
     preferred_election,
 )
 from kafkaform.rebalance import RebalancePlan, plan_rebalance, replica_counts
+from kafkaform.zookeeper_client import cluster_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_NO_INVENTORY = 0, 1, 2
 PLAN_FILE = "rebalance"  # <REASSIGNMENT_DIR>/rebalance.json on the host, while it runs
@@ -156,7 +157,7 @@ def roll_lock_held(cluster: Cluster, what: str, progress: Progress) -> Iterator[
     for longer than ``roll_lock_wait_seconds``, or ZooKeeper cannot be reached)."""
     hosts = cluster.zookeeper_connect()
     try:
-        client = roll_lock.lock_client(hosts)
+        client = roll_lock.lock_client(hosts, cluster_settings(cluster))
     except Exception as error:  # noqa: BLE001 - kazoo raises its own timeout type
         raise CommandError(
             f"cannot reach ZooKeeper ({hosts}) to take the roll lock: {error}"

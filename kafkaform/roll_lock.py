@@ -12,7 +12,7 @@ import getpass
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -41,11 +41,12 @@ def holder_text(kind: str, token: str | None = None) -> str:
     return f"{text} token={token}" if token else text
 
 
-def lock_client(hosts: str) -> Any:
-    """A started kazoo client for holding the lock; raises when no server answers in 15 s."""
-    from kazoo.client import KazooClient
+def lock_client(hosts: str, settings: Mapping[str, Any]) -> Any:
+    """A started kazoo client for holding the lock (as kafkaform.zookeeper_client makes them
+    for the cluster of ``settings``); raises when no server answers in 15 s."""
+    from kafkaform.zookeeper_client import zookeeper_client
 
-    client = KazooClient(hosts=hosts, timeout=SESSION_TIMEOUT, connection_retry=RETRY)
+    client = zookeeper_client(settings, hosts, timeout=SESSION_TIMEOUT, connection_retry=RETRY)
     try:
         client.start(timeout=15)
     except Exception:

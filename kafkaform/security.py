@@ -22,6 +22,7 @@ from typing import Any
 
 from kafkaform.derived import Derived
 from kafkaform.secrets import generated
+from kafkaform.zookeeper_security import zookeeper_client_properties
 
 PLAINTEXT = "plaintext"
 SASL_SSL = "sasl_ssl"
@@ -235,8 +236,13 @@ SECURED_KAFKA_PROPERTIES: dict[str, Derived] = {
         lambda c, n: authorizer_properties(n.settings) if stage_of(n.settings).authorizer else {},
         family=r"authorizer\.class\.name|super\.users|allow\.everyone\.if\.no\.acl\.found",
     ),
-    # The brokers' ZooKeeper client security (zookeeper.set.acl, zookeeper.ssl.*) joins here
-    # from kafkaform.zookeeper_security (the ZooKeeper part of issue 11).
+    "zookeeper client": Derived(
+        "security (kafkaform.zookeeper_security)",
+        lambda c, n: {
+            k: v for k, v in zookeeper_client_properties(c, n).items() if k != "zookeeper.connect"
+        },
+        family=r"zookeeper\.(set\.acl|clientCnxnSocket|ssl\..+)",
+    ),
 }
 
 

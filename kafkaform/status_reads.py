@@ -46,12 +46,7 @@ def observe(cluster: Cluster, timeout: float = 10.0) -> Observed:
 
     # Up to three reads a host (srvr, node_exporter, JMX exporter), all at once.
     with ThreadPoolExecutor(max_workers=min(MAX_READS_AT_ONCE, 3 * len(cluster.nodes) + 1)) as pool:
-        srvr = {
-            n.name: pool.submit(
-                verify.srvr, n.address, n.settings["zookeeper_client_port"], timeout
-            )
-            for n in cluster.ensemble
-        }
+        srvr = {n.name: pool.submit(verify.node_srvr, n, timeout) for n in cluster.ensemble}
         node_metrics = {
             n.name: pool.submit(metrics, n, n.settings["node_exporter_port"], timeout)
             for n in cluster.nodes
@@ -188,7 +183,7 @@ def read_zookeeper(
         return None, None, None
     chroot = cluster.ensemble[0].settings["zookeeper_chroot"]
     try:
-        client = verify.zk_client(cluster.zookeeper_connect(), timeout)
+        client = verify.cluster_zk(cluster, timeout)
     except Exception:  # noqa: BLE001 - reported as "could not read the registered brokers"
         return None, None, None
     try:

@@ -2,61 +2,91 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from kazoo.client import KazooClient
 
 from kafkaform import security
-from kafkaform.cluster import Cluster
+from kafkaform.cluster import Cluster, Node
+from kafkaform.zookeeper_client import cluster_settings, tls_context, zookeeper_client
+from kafkaform.zookeeper_security import zookeeper_client_port
 
 # A client's login on a secured cluster (kafkaform.client_config.login): {} on a plaintext one.
 Login = Mapping[str, str]
 
 
-def zk_client(hosts: str, timeout: float = 10.0) -> KazooClient:
-    client = KazooClient(hosts=hosts, timeout=timeout)
+def zk_client(
+    hosts: str, timeout: float = 10.0, settings: Mapping[str, Any] | None = None
+) -> KazooClient:
+    """A started client of ``hosts``; ``settings``: the cluster's (TLS and SASL when it is
+    secured, kafkaform.zookeeper_client)."""
+    client = zookeeper_client(settings or {}, hosts, timeout=timeout)
     client.start(timeout=timeout)
     return client
 
 
-def mntr(address: str, port: int = 2181) -> dict[str, str]:
-    """One server's ``mntr`` answer as a dict (zk_server_state, zk_znode_count, ...)."""
-    client = zk_client(f"{address}:{port}")
+def cluster_zk(cluster: Cluster, timeout: float = 10.0) -> KazooClient:
+    """A started client of the cluster's ensemble."""
+    return zk_client(cluster.zookeeper_connect(), timeout, cluster_settings(cluster))
+
+
+def four_letter_word(
+    word: bytes, address: str, port: int, timeout: float, tls: ssl.SSLContext | None
+) -> str | None:
+    """A server's answer to ``word`` (over TLS with ``tls``), or None when it does not answer."""
     try:
-        text = client.command(b"mntr")
-    finally:
-        client.stop()
-        client.close()
+        with socket.create_connection((address, port), timeout=timeout) as raw:
+            sock = tls.wrap_socket(raw) if tls else raw
+            sock.sendall(word)
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+    except (OSError, ssl.SSLError):
+        return None
+    return data.decode(errors="replace")
+
+
+def mntr(address: str, port: int = 2181, tls: ssl.SSLContext | None = None) -> dict[str, str]:
+    """One server's ``mntr`` answer as a dict (zk_server_state, zk_znode_count, ...)."""
+    text = four_letter_word(b"mntr", address, port, 10.0, tls)
+    if text is None:
+        raise ConnectionError(f"ZooKeeper {address}:{port} does not answer mntr")
     return dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
 
 
 def ensemble_modes(cluster: Cluster) -> dict[str, str]:
     """Server state per ZooKeeper host: leader, follower or standalone."""
     return {
-        n.name: mntr(n.address, n.settings["zookeeper_client_port"])["zk_server_state"]
+        n.name: mntr(n.address, zookeeper_client_port(n.settings), tls_context(n.settings))[
+            "zk_server_state"
+        ]
         for n in cluster.ensemble
     }
 
 
-def srvr(address: str, port: int = 2181, timeout: float = 3.0) -> dict[str, str] | None:
+def srvr(
+    address: str, port: int = 2181, timeout: float = 3.0, tls: ssl.SSLContext | None = None
+) -> dict[str, str] | None:
     """One server's ``srvr`` answer as a dict ("Mode", "Zookeeper version", ...), or None when
     it does not answer (a server that does not serve answers without a "Mode")."""
-    import socket
-
-    try:
-        with socket.create_connection((address, port), timeout=timeout) as sock:
-            sock.sendall(b"srvr")
-            data = b""
-            while chunk := sock.recv(4096):
-                data += chunk
-    except OSError:
+    text = four_letter_word(b"srvr", address, port, timeout, tls)
+    if text is None:
         return None
-    lines = data.decode(errors="replace").splitlines()
+    lines = text.splitlines()
     return dict((k, v.strip()) for k, _, v in (line.partition(": ") for line in lines) if v)
+
+
+def node_srvr(node: Node, timeout: float = 3.0) -> dict[str, str] | None:
+    """``srvr`` of the server on ``node``, at the port and over the TLS its clients use."""
+    port = zookeeper_client_port(node.settings)
+    return srvr(node.address, port, timeout, tls_context(node.settings))
 
 
 def server_mode(address: str, port: int = 2181, timeout: float = 3.0) -> str | None:
@@ -65,18 +95,20 @@ def server_mode(address: str, port: int = 2181, timeout: float = 3.0) -> str | N
     return (srvr(address, port, timeout) or {}).get("Mode")
 
 
+def node_mode(node: Node, timeout: float = 3.0) -> str | None:
+    """``server_mode`` of the server on ``node`` (TLS on a secured cluster)."""
+    return (node_srvr(node, timeout) or {}).get("Mode")
+
+
 def ensemble_modes_reachable(cluster: Cluster) -> dict[str, str]:
     """Mode per ZooKeeper host that serves; hosts that do not are left out."""
-    modes = {
-        n.name: server_mode(n.address, n.settings["zookeeper_client_port"])
-        for n in cluster.ensemble
-    }
+    modes = {n.name: node_mode(n) for n in cluster.ensemble}
     return {name: mode for name, mode in modes.items() if mode}
 
 
 def registered_brokers(cluster: Cluster) -> list[int]:
     chroot = cluster.ensemble[0].settings["zookeeper_chroot"]
-    client = zk_client(cluster.zookeeper_connect())
+    client = cluster_zk(cluster)
     try:
         return sorted(int(i) for i in client.get_children(f"{chroot}/brokers/ids"))
     finally:

@@ -22,7 +22,6 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import python
 
 from deploys.tasks.host_tools import client_config_path
-from deploys.tasks.kafka import zookeeper_tool_options
 from deploys.tasks.roll import RollSession
 from deploys.tasks.scram import put_scram_users
 from facts.access import AccessDescribed
@@ -47,6 +46,7 @@ from kafkaform.access_tools import (
 )
 from kafkaform.cluster import Cluster, Node
 from kafkaform.reassignment import tool_command
+from kafkaform.zookeeper_security import shell_jvm_options
 
 # What the step prints on the deploy's stderr, before each action it runs and each note.
 ACTION_PREFIX = "access: "
@@ -151,9 +151,7 @@ def configure_access(cluster: Cluster, node: Node, install: str, session: RollSe
         return
     if node.name != applier(cluster).name:
         return
-    put_scram_users(
-        cluster, node, read_passwords(node), install, zookeeper_tool_options(node.settings)
-    )
+    put_scram_users(cluster, node, read_passwords(node), install, shell_jvm_options(node.settings))
     if session.controller is not None:  # the cluster runs now
         plan = prepared_plan(cluster, node, f"{node.settings['kafka_install_root']}/current")
         if plan is not None and not plan:

@@ -20,6 +20,7 @@ from kafkaform import pki, programs, security
 from kafkaform.cluster import Cluster, Node
 from kafkaform.settings import JAVA_BIN
 from kafkaform.templating import render
+from kafkaform.zookeeper_security import shell_jvm_options
 
 TOOLS_DIR = "/usr/local/bin"  # on the PATH of every login shell and of sudo's secure_path
 
@@ -36,6 +37,8 @@ def launcher_variables(cluster: Cluster, node: Node) -> dict[str, str]:
         "kafka_home": shlex.quote(f"{s['kafka_install_root']}/current"),
         "client_config": shlex.quote(client_config_path(node)),
         "zookeeper_connect": shlex.quote(cluster.zookeeper_connect(s["zookeeper_chroot"])),
+        # A secured ensemble: the host's ZooKeeper client files (JAAS, CA), paths only.
+        "zookeeper_options": shell_jvm_options(s),
     }
 
 

@@ -18,13 +18,14 @@ from deploys.tasks.scram import builtin_users, put_scram_users
 from deploys.tasks.service import GATE_SECONDS, JavaService
 from deploys.tasks.tls_files import put_tls_files
 from deploys.tasks.upgrade import upgrade_plan
-from kafkaform import programs, security
+from kafkaform import programs, security, zookeeper_security
 from kafkaform.candidates import Candidate, place_script, stage_script, staging_dir
 from kafkaform.cluster import Cluster, Node
 from kafkaform.live import leaving_broker
 from kafkaform.settings import JAVA_BIN
 from kafkaform.templating import render, template_path
 from kafkaform.upgrade import pinned_properties
+from kafkaform.zookeeper_security import shell_jvm_options, zookeeper_client_jaas
 
 SERVER_TEMPLATE = "kafka/server.properties.j2"
 CONFIG_CHECKER = "Kafka's configuration parser"
@@ -46,18 +47,6 @@ class Changed:
         self.did_change = did_change
 
 
-def zookeeper_login(settings: Mapping[str, object]) -> str:
-    """STAND-IN for the ZooKeeper part's JAAS "Client" section of the brokers
-    (kafkaform.zookeeper_security.zookeeper_client_jaas): the integrator swaps it in."""
-    return ""
-
-
-def zookeeper_tool_options(settings: Mapping[str, object]) -> str:
-    """STAND-IN for what a ZooKeeper client JVM on the host needs to reach a secured ensemble
-    (kafkaform.zookeeper_security.shell_jvm_options): the integrator swaps it in."""
-    return ""
-
-
 def secure_files(svc: JavaService, node: Node) -> tuple[list, tuple[str, ...]]:
     """A secured broker's TLS files and JAAS file: (their changes, the unit's extra JVM
     options). Nothing on a plaintext one."""
@@ -74,7 +63,7 @@ def secure_files(svc: JavaService, node: Node) -> tuple[list, tuple[str, ...]]:
     jaas_op = put_secret(
         f"Kafka JAAS login {jaas}",
         jaas,
-        security.jaas_config(s, zookeeper_login(s)),
+        security.jaas_config(s, zookeeper_client_jaas(s) if zookeeper_security.secured(s) else ""),
         mode="640",
         user="root",
         group=svc.user,
@@ -183,7 +172,7 @@ def configure_kafka(
         before_start()
     if login_options:
         # The brokers log in to each other as the built-in broker user: it exists first.
-        put_scram_users(cluster, node, builtin_users(s), install, zookeeper_tool_options(s))
+        put_scram_users(cluster, node, builtin_users(s), install, shell_jvm_options(s))
     svc.run(unit, changes, session, last="the controller" if controller else None)
     if upgrade.finishes_in_this_run:
         unpin_protocol(svc, server_properties, cluster.broker_properties(node), session, controller)

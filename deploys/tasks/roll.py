@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.operation import OperationMeta
 from pyinfra.api.state import BaseStateCallback
@@ -27,11 +28,14 @@ from pyinfra.context import ctx_state
 from pyinfra.facts.systemd import SystemdStatus
 
 from deploys.tasks.host_files import ensure_directories, put_template
+from deploys.tasks.zookeeper_security import install_client_files
 from kafkaform import programs, roll_lock
 from kafkaform.cluster import Cluster
 from kafkaform.deploy_support import once_per_run, prepared_facts
 from kafkaform.roll_lock import LOCK_PATH
 from kafkaform.settings import JAVA_BIN
+from kafkaform.zookeeper_client import cluster_settings
+from kafkaform.zookeeper_security import shell_jvm_options
 
 LIB_DIR = "/usr/local/lib/kafkaform"  # what the safe-restart scripts source or run
 ROLL_LIBRARY = f"{LIB_DIR}/roll.sh"
@@ -124,7 +128,7 @@ def open_session(
         return RollSession(token=None)
     hosts = cluster.zookeeper_connect()
     try:
-        client = roll_lock.lock_client(hosts)
+        client = roll_lock.lock_client(hosts, cluster_settings(cluster))
     except Exception as error:  # kazoo raises its own timeout type
         raise PyinfraError(
             f"cannot reach ZooKeeper ({hosts}) from this machine to take the roll lock "
@@ -204,8 +208,13 @@ def roll_session(cluster: Cluster) -> RollSession:
 
 
 def install_roll_library(cluster: Cluster, install: str) -> OperationMeta | None:
-    """The shell functions both safe-restart scripts source: the roll lock, unit waits."""
+    """The shell functions both safe-restart scripts source: the roll lock, unit waits; on a
+    secured cluster with the ZooKeeper client files the lock's zookeeper-shell reads."""
     ensure_directories([LIB_DIR])
+    install_client_files(cluster.node(host.name))
+    # TLS and the client files' JAAS on a secured cluster (nothing on a plaintext one).
+    zk_options = shell_jvm_options(cluster_settings(cluster))
+    zk_options = f" {zk_options}" if zk_options else ""
     return put_template(
         "Roll functions for the safe-restart scripts",
         "roll/roll.sh.j2",
@@ -215,6 +224,7 @@ def install_roll_library(cluster: Cluster, install: str) -> OperationMeta | None
         ensemble=shlex.quote(cluster.zookeeper_connect()),
         java_bin=JAVA_BIN,
         tool_jvm_options=programs.TOOL_JVM_OPTIONS,
+        zk_client_options=zk_options,
         zookeeper_shell=programs.ZOOKEEPER_SHELL,
         classpath=f"{install}/libs/*",
         tools_log4j=f"{install}/config/tools-log4j.properties",

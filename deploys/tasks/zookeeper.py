@@ -19,6 +19,7 @@ from deploys.tasks.jmx_exporter import JmxAgent
 from deploys.tasks.preflight import live_states
 from deploys.tasks.roll import RollSession
 from deploys.tasks.service import GATE_SECONDS, SCRIPT_DIR, JavaService, nothing
+from deploys.tasks.zookeeper_security import mode_fact_arguments, security_files
 from facts.zookeeper import ZooKeeperMode
 from facts.zookeeper_admin import AdminSecret
 from kafkaform import programs
@@ -36,7 +37,14 @@ from kafkaform.ensemble_config import (
     static_properties,
 )
 from kafkaform.ensemble_reconfig import ensure_acl, reconfig, wait_serving
-from kafkaform.verify import server_mode
+from kafkaform.verify import node_mode
+from kafkaform.zookeeper_client import cluster_settings
+from kafkaform.zookeeper_security import (
+    secured,
+    server_ca_path,
+    server_jvm_options,
+    zookeeper_client_port,
+)
 
 ZOO_CFG_TEMPLATE = "zookeeper/zoo.cfg.j2"
 SAFE_RESTART_TEMPLATE = "zookeeper/zookeeper-safe-restart.sh.j2"
@@ -108,6 +116,9 @@ def configure_zookeeper(
         svc.log4j(programs.ZOOKEEPER, {}),
     ]
     member_files(cluster, node, plan)
+    security_ops, security_read = security_files(node)
+    changes += security_ops
+    svc.read_at_start += security_read
     javaagent = None
     if agent:
         rules = f"{svc.config_dir}/jmx-exporter.yml"
@@ -121,7 +132,7 @@ def configure_zookeeper(
         program=programs.ZOOKEEPER,
         config_file=f"{work}/zoo.cfg",
         heap=s["zookeeper_heap"],
-        jvm_opts=s["zookeeper_jvm_opts"],
+        jvm_opts=[*s["zookeeper_jvm_opts"], *server_jvm_options(s)],
         stop_timeout=60,
         after=[],
         javaagent=javaagent,
@@ -132,7 +143,7 @@ def configure_zookeeper(
         # Started by its join step, with the committed members, then added by reconfig.
         systemd.daemon_reload(name="Reload systemd units")
         return nothing
-    mode = host.get_fact(ZooKeeperMode, port=s["zookeeper_client_port"])
+    mode = host.get_fact(ZooKeeperMode, **mode_fact_arguments(s))
     return svc.run(
         unit, changes, session, last="the leader" if mode == "leader" else None, wait=wait
     )
@@ -214,12 +225,12 @@ def safe_restart_values(cluster: Cluster, node: Node, zkid: int | None) -> dict:
     """The safe-restart script's values: this server and the inventory's other servers (the
     script prefers the membership ZooKeeper committed, read on the host at run time)."""
     s = node.settings
-    return {
+    values = {
         "zkid": zkid,
-        "client_port": s["zookeeper_client_port"],
+        "client_port": zookeeper_client_port(s),
         "ensemble_size": len(cluster.ensemble),
         "peers": [
-            shlex.quote(f"{p.zkid} {p.address} {p.settings['zookeeper_client_port']}")
+            shlex.quote(f"{p.zkid} {p.address} {zookeeper_client_port(p.settings)}")
             for p in cluster.ensemble
             if p.name != node.name
         ],
@@ -229,6 +240,9 @@ def safe_restart_values(cluster: Cluster, node: Node, zkid: int | None) -> dict:
         "join_file": shlex.quote(f"{s['zookeeper_config_dir']}/{JOIN_FILE}"),
         "sort_versions": SORT_VERSIONS,
     }
+    if secured(s):  # srvr over TLS: the plain port is closed
+        values["tls_ca"] = shlex.quote(server_ca_path(s))
+    return values
 
 
 def ensemble_plan(cluster: Cluster) -> EnsemblePlan:
@@ -253,7 +267,7 @@ def leading_server(cluster: Cluster, states: dict) -> int | None:
         myid = state["zookeeper"]["myid"] if state else None
         if myid is None or not state["services"]["zookeeper"]["active"]:
             continue
-        if server_mode(node.address, node.settings["zookeeper_client_port"]) == "leader":
+        if node_mode(node) == "leader":
             return myid
     return None
 
@@ -297,25 +311,27 @@ def client_hosts(cluster: Cluster, plan: EnsemblePlan, zkids: list[int]) -> str:
     nodes = [cluster.node(plan.owners[z]) for z in zkids if z in plan.owners]
     if not nodes:
         raise PyinfraError(f"no host of the inventory runs ZooKeeper servers {zkids}")
-    return ",".join(f"{n.address}:{n.settings['zookeeper_client_port']}" for n in nodes)
+    return ",".join(f"{n.address}:{zookeeper_client_port(n.settings)}" for n in nodes)
 
 
 def control_action(cluster: Cluster, plan: EnsemblePlan, action: Action) -> None:
     """add, remove, bootstrap-acl: through the committed members that stay."""
     password = admin_password(cluster)
+    settings = cluster_settings(cluster)
     wanted = {n.zkid for n in cluster.ensemble}
     stay = sorted(z for z in plan.committed if z in wanted) or sorted(plan.committed)
     hosts = client_hosts(cluster, plan, stay)
     if action.kind == "bootstrap-acl":
-        print(f"    ACL of the kafkaform user: {ensure_acl(hosts, password)}", file=sys.stderr)
+        acl = ensure_acl(settings, hosts, password)
+        print(f"    ACL of the kafkaform user: {acl}", file=sys.stderr)
     elif action.kind == "add":
-        result = reconfig(hosts, password, joining=action.members)
+        result = reconfig(settings, hosts, password, joining=action.members)
         print(f"    members now: {sorted(result)}", file=sys.stderr)
     elif action.kind == "remove":
-        result = reconfig(hosts, password, leaving=action.zkids)
+        result = reconfig(settings, hosts, password, leaving=action.zkids)
         print(f"    members now: {sorted(result)}", file=sys.stderr)
         members = [cluster.node(plan.owners[z]) for z in sorted(result) if z in plan.owners]
-        wait_serving((n.address, n.settings["zookeeper_client_port"]) for n in members)
+        wait_serving(members)
 
 
 def action_script(cluster: Cluster, plan: EnsemblePlan, action: Action) -> str:

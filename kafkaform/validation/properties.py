@@ -16,6 +16,7 @@ from kafkaform.cluster import (
 from kafkaform.derived import Derived, derived_owner
 from kafkaform.validation.problems import Problem
 from kafkaform.validation.values import CONTROL_RE, is_int, shown, type_name
+from kafkaform.zookeeper_security import server_properties
 
 # Kafka and ZooKeeper property names are dotted words (listener.name.sasl_ssl.plain.sasl.jaas
 # .config, 4lw.commands.whitelist); anything else (a space, '=', ':', '#', a control
@@ -50,6 +51,9 @@ RECONFIG_KEYS = {
     "zookeeper.skipACL": "it would switch off every ACL, the reconfig one and Kafka's",
 }
 
+# A secured server's zoo.cfg security keys (kafkaform.zookeeper_security) are kafkaform's.
+SECURED_KEYS = "kafkaform sets it on a secured cluster (security), with the others it goes with"
+
 
 def check_properties(node: Node) -> list[Problem]:
     problems = []
@@ -67,6 +71,8 @@ def check_properties(node: Node) -> list[Problem]:
                 )
             if setting == "zookeeper_properties" and key in RECONFIG_KEYS:
                 problems.append(Problem(node.name, field, f"cannot be set: {RECONFIG_KEYS[key]}"))
+            if setting == "zookeeper_properties" and key in server_properties(node.settings):
+                problems.append(Problem(node.name, field, f"cannot be set: {SECURED_KEYS}"))
             message = value_problem(key, value)
             if message:
                 problems.append(Problem(node.name, field, message))

@@ -286,7 +286,7 @@ def test_status_shows_auto_hosts_by_the_ids_zookeeper_knows(monkeypatch, capsys,
         cluster_znodes(registered={1: "10.0.0.11", 2: "10.0.0.12", 3: "10.0.0.13"}, claims={})
     )
     zookeeper.nodes[f"{CLAIMS}/2"] = (json.dumps({"host": "kafka-2"}).encode(), 0)
-    monkeypatch.setattr(verify, "zk_client", lambda hosts, timeout: zookeeper)
+    monkeypatch.setattr(verify, "zk_client", lambda hosts, timeout, settings: zookeeper)
     judged = []
 
     def observe(cluster, timeout):
@@ -313,7 +313,7 @@ def test_without_an_answering_ensemble_tools_keep_the_inventory_as_it_is(monkeyp
     from kafkaform import broker_claims, verify
     from kafkaform.cluster import Cluster
 
-    def silent(hosts, timeout):
+    def silent(hosts, timeout, settings):
         raise TimeoutError("no server answered")
 
     monkeypatch.setattr(verify, "zk_client", silent)
@@ -322,5 +322,5 @@ def test_without_an_answering_ensemble_tools_keep_the_inventory_as_it_is(monkeyp
     assert broker_claims.open_client(cluster, 0.1) is None
     assert broker_claims.with_claimed_ids(cluster) is cluster
     explicit = Cluster.from_hosts([("kafka-1", {"kafkaid": 1, "zookeeper": True, "zkid": 1})])
-    monkeypatch.setattr(verify, "zk_client", lambda hosts, timeout: pytest.fail("asked"))
+    monkeypatch.setattr(verify, "zk_client", lambda hosts, timeout, settings: pytest.fail("asked"))
     assert broker_claims.with_claimed_ids(explicit) is explicit  # nothing to resolve

@@ -269,7 +269,7 @@ def test_the_lock_is_taken_named_and_released_or_the_holder_named(monkeypatch):
 
     cluster = Cluster.from_hosts(fake_hosts("debian12", nodes=3, roll_lock_wait_seconds=0))
     free = LockZooKeeper(None)
-    monkeypatch.setattr(roll_lock, "lock_client", lambda hosts: free)
+    monkeypatch.setattr(roll_lock, "lock_client", lambda hosts, settings: free)
     with rebalance_cli.roll_lock_held(cluster, "rebalance", print):
         ((path, text, ephemeral),) = free.created
         assert (path, ephemeral) == (roll_lock.LOCK_PATH, True)
@@ -278,7 +278,7 @@ def test_the_lock_is_taken_named_and_released_or_the_holder_named(monkeypatch):
     assert not free.connected  # released: its session closed
 
     taken = LockZooKeeper("deploy control=ops user=a pid=1 since=now token=secret")
-    monkeypatch.setattr(roll_lock, "lock_client", lambda hosts: taken)
+    monkeypatch.setattr(roll_lock, "lock_client", lambda hosts, settings: taken)
     with pytest.raises(CommandError) as refused:
         with rebalance_cli.roll_lock_held(cluster, "rebalance", print):
             pytest.fail("ran without the lock")

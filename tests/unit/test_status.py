@@ -462,7 +462,7 @@ def test_observe_asks_every_host_at_once_and_puts_each_answer_on_its_host(monkey
     delay = 0.3
     asked = []
 
-    def srvr(address, port, timeout):
+    def srvr(address, port, timeout, tls=None):
         time.sleep(delay)
         return {"Mode": "standalone", "Zookeeper version": "3.8.4-abc, built on x"}
 

@@ -198,6 +198,14 @@ def test_the_reconfig_and_admin_keys_of_zookeeper_cannot_be_set(key, why):
     assert message.startswith("cannot be set: ") and why in message
 
 
+@pytest.mark.parametrize("key", ["enforce.auth.enabled", "ssl.clientAuth", "sslQuorum"])
+def test_a_secured_ensemble_s_security_keys_cannot_be_set(key):
+    secured = three(zookeeper_properties={key: "false"}, security="sasl_ssl")
+    (message,) = about(f"zookeeper_properties[{key!r}]", secured)
+    assert message.startswith("cannot be set: kafkaform sets it on a secured cluster")
+    assert about(f"zookeeper_properties[{key!r}]", three(zookeeper_properties={key: "x"})) == []
+
+
 def test_the_derived_tables_are_what_composition_writes():
     """Validation and composition read the same tables: every key composed from a table is
     refused as an override, and an override of one never reaches the rendered file."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kafkaform import programs
+from kafkaform.zookeeper_security import zookeeper_client_port
 
 
 def java_users(host) -> set[str]:
@@ -21,7 +22,8 @@ def test_zookeeper_service(zookeeper_node, host_of):
     service = host.service("zookeeper")
     assert service.is_enabled and service.is_running
     assert runs_main_class(host, s["zookeeper_user"], programs.ZOOKEEPER)
-    assert host.socket(f"tcp://0.0.0.0:{s['zookeeper_client_port']}").is_listening
+    # A secured server listens on its TLS client port only (kafkaform.zookeeper_security).
+    assert host.socket(f"tcp://0.0.0.0:{zookeeper_client_port(s)}").is_listening
     log = programs.ZOOKEEPER.log_file(programs.ZOOKEEPER.root_appender)
     assert host.file(f"{s['zookeeper_log_dir']}/{log}").exists
     assert host.file(f"{s['zookeeper_data_dir']}/myid").content_string.strip() == str(
