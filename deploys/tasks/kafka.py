@@ -130,6 +130,7 @@ def configure_kafka(
                 broker_id=node.kafkaid,
                 topic_metrics=s["kafka_jmx_topic_metrics"],
                 auth=agent.auth,
+                secret=agent.auth is not None,  # the agent's password hash and salt
             )
         )
         changes += [agent.installed] if agent.installed else []

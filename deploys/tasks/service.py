@@ -15,7 +15,13 @@ from pyinfra.operations import server, systemd
 
 from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import directories, service_user
-from deploys.tasks.host_files import changed, ensure_directories, listed, put_template
+from deploys.tasks.host_files import (
+    changed,
+    ensure_directories,
+    listed,
+    put_secret,
+    put_template,
+)
 from deploys.tasks.roll import ROLL_LIBRARY, RollSession
 from facts.kafka import MARKER
 from facts.service import ServiceDrift, record_command, runtime_dir
@@ -78,9 +84,15 @@ class JavaService:
         directories(self.user, [*self.owned_dirs, self.log_dir])
         ensure_directories([self.config_dir], mode="755")
 
-    def config(self, src: str, dest: str, **variables) -> OperationMeta | None:
+    def config(
+        self, src: str, dest: str, secret: bool = False, **variables
+    ) -> OperationMeta | None:
+        """``src`` rendered at ``dest``, readable by the service's group only; ``secret``: the
+        file holds a credential (a password's hash too) and is never shown, not even by --diff."""
         self.read_at_start.append(dest)
-        # Readable by the service's group only: passwords may live in these files.
+        if secret:
+            text = render(src, **variables)
+            return put_secret(f"{self.label} {dest}", dest, text, "640", "root", self.user)
         return put_template(
             f"{self.label} {dest}", src, dest, mode="640", user="root", group=self.user, **variables
         )

@@ -122,7 +122,15 @@ def configure_zookeeper(
     javaagent = None
     if agent:
         rules = f"{svc.config_dir}/jmx-exporter.yml"
-        changes.append(svc.config("jmx/zookeeper.yml.j2", rules, zkid=node.zkid, auth=agent.auth))
+        changes.append(
+            svc.config(
+                "jmx/zookeeper.yml.j2",
+                rules,
+                zkid=node.zkid,
+                auth=agent.auth,
+                secret=agent.auth is not None,  # the agent's password hash and salt
+            )
+        )
         changes += [agent.installed] if agent.installed else []
         javaagent = agent.argument(s["zookeeper_jmx_exporter_port"], rules)
     svc.safe_restart_script(SAFE_RESTART_TEMPLATE, **safe_restart_values(cluster, node, node.zkid))

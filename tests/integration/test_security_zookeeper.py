@@ -61,11 +61,11 @@ def wait_modes(cluster, wanted: list[str], seconds: float = 60) -> dict[str, str
 
 
 @pytest.fixture(scope="module")
-def secured_lab(lab_allowed, tmp_path_factory):
+def secured_lab(lab_box, tmp_path_factory):
     """A 3-host lab deployed secured with one ZooKeeper server, then grown to three."""
     root = tmp_path_factory.mktemp("secured")
     pki = root / "pki"
-    names = [n.name for n in fresh_lab(3).nodes]
+    names = [n.name for n in fresh_lab(3, box=lab_box.catalog).nodes]
     one = secured_inventory(root / "one", pki, 1, names)
     assert secured_deploy(one, pki)["results"]["totals"]["error"] == 0
     wait_modes(cluster_of(one), ["leader"])

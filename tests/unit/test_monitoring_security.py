@@ -285,7 +285,7 @@ def recorded(monkeypatch) -> dict:
         return put_secret(name, dest, text, mode, user, group)
 
     monkeypatch.setattr(host_files, "put_text", text)
-    for module in ("monitoring", "node_exporter", "tls_files"):
+    for module in ("monitoring", "node_exporter", "tls_files", "service"):
         monkeypatch.setattr(f"deploys.tasks.{module}.put_secret", secret)
     monkeypatch.setattr("deploys.tasks.tls_files.put_text", text)
     return written
@@ -313,7 +313,8 @@ def test_secured_deploy_files_modes_owners_and_no_password_in_commands(secured, 
     assert recorded["/etc/prometheus/tls/ca.crt"][1:] == ("644", "root", "prometheus")
     assert recorded["/etc/rsyslog.d/tls/host.key"][1:] == ("640", "root", "root", "secret")
     jmx_rules = recorded["/etc/kafka/jmx-exporter.yml"]
-    assert "passwordHash:" in jmx_rules[0] and jmx_rules[1:] == ("640", "root", "kafka")
+    # The agent's salt and hash: never shown, not even by --diff.
+    assert "passwordHash:" in jmx_rules[0] and jmx_rules[1:] == ("640", "root", "kafka", "secret")
     assert "passwordHash:" in recorded["/etc/zookeeper/jmx-exporter.yml"][0]
     mon_ops = run.ops(MON)
     assert (
