@@ -283,7 +283,8 @@ def test_the_builtin_users_are_set_before_any_broker_starts(secured_run):
     assert not [op for op in run.ops(H2) if "SCRAM" in op], "one host sets them"
     sets = [c for c in run.commands[H1] if "--add-config-file" in c]
     assert len(sets) == 3 and all("rm -f /run/kafkaform/scram/" in c for c in sets)
-    assert all("--zookeeper 10.0.0.11:2181,10.0.0.12:2181,10.0.0.13:2181/kafka" in c for c in sets)
+    # A secured ensemble is reached on its TLS client port.
+    assert all("--zookeeper 10.0.0.11:2182,10.0.0.12:2182,10.0.0.13:2182/kafka" in c for c in sets)
     staged = uploads[(H1, "/run/kafkaform/scram/kafka-broker.properties")]
     assert staged.startswith("SCRAM-SHA-512=iterations=8192,password=")
 
