@@ -33,6 +33,7 @@ import bcrypt
 
 from kafkaform import pki, secrets
 from kafkaform.cluster import Node
+from kafkaform.settings import secured as settings_secured
 
 SCRAPER = "prometheus"
 VIEWER = "kafkaform"
@@ -43,8 +44,7 @@ JMX_HASH_ALGORITHM = "SHA-256"
 TLS_MIN_VERSION = "TLS12"
 
 
-def secured(settings: Mapping[str, Any]) -> bool:
-    return settings["security"] != "plaintext"
+secured = settings_secured  # kafkaform.settings.secured
 
 
 def password(settings: Mapping[str, Any], user: str) -> str:

@@ -22,11 +22,8 @@ from typing import Any
 
 from kafkaform.derived import Derived
 from kafkaform.secrets import generated
+from kafkaform.settings import PLAINTEXT, SASL_SSL
 from kafkaform.zookeeper_security import zookeeper_client_properties
-
-PLAINTEXT = "plaintext"
-SASL_SSL = "sasl_ssl"
-LEVELS = (PLAINTEXT, SASL_SSL)
 
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
@@ -107,8 +104,8 @@ def level(settings: Mapping[str, Any]) -> str:
 def stage_of(settings: Mapping[str, Any]) -> Stage:
     """The stage a host's config is rendered at: its level's final one. (The live rollout
     will choose an in-between stage here, per host, from where the cluster stands.) A level
-    that is none of LEVELS is the validator's to refuse (kafkaform.validation.tls): until it
-    has, the config composes as plaintext's."""
+    that is none of settings.SECURITY_LEVELS is the validator's to refuse
+    (kafkaform.validation.tls): until it has, the config composes as plaintext's."""
     return STAGES.get(level(settings), STAGES[PLAINTEXT])
 
 

@@ -7,6 +7,7 @@ here are also the typo guard: a group-data name that is not listed is reported w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 KAFKA_VERSION = "3.9.2"  # newest 3.9.x: the last Kafka line that runs on ZooKeeper
@@ -273,7 +274,16 @@ PORT_SETTINGS = {
 # Ports only a secured cluster (security != "plaintext") listens on.
 SECURE_ONLY_PORTS = ("kafka_tls_port", "kafka_internal_port", "zookeeper_secure_client_port")
 # The values of `security` (see its comment in DEFAULTS).
-SECURITY_LEVELS = ("plaintext", "sasl_ssl")
+PLAINTEXT = "plaintext"
+SASL_SSL = "sasl_ssl"
+SECURITY_LEVELS = (PLAINTEXT, SASL_SSL)
+
+
+def secured(settings: Mapping[str, Any]) -> bool:
+    """Whether a host's settings ask for any security (TLS, logins, ACLs)."""
+    return settings.get("security", PLAINTEXT) != PLAINTEXT
+
+
 # Accounts the services run as (kafkaform creates them as system users).
 SERVICE_USER_SETTINGS = ("kafka_user", "zookeeper_user", "lag_exporter_user")
 # URLs the hosts or the control machine download from.

@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from kafkaform import secrets
+from kafkaform.settings import secured as settings_secured
 
 BROKER_USER = "kafka"  # the brokers' (and kafkaform's machinery's) ZooKeeper SASL user
 QUORUM_USER = "quorum"  # the servers', between themselves
@@ -67,8 +68,7 @@ class Node(Protocol):  # kafkaform.cluster.Node
     settings: dict[str, Any]
 
 
-def secured(settings: Mapping[str, Any]) -> bool:
-    return settings.get("security", "plaintext") != "plaintext"
+secured = settings_secured  # kafkaform.settings.secured
 
 
 def zookeeper_client_port(settings: Mapping[str, Any]) -> Any:

@@ -46,12 +46,12 @@ from kafkaform.access_tools import (
 )
 from kafkaform.cluster import Cluster, Node
 from kafkaform.reassignment import tool_command
+from kafkaform.settings import secured
 from kafkaform.zookeeper_security import shell_jvm_options
 
 # What the step prints on the deploy's stderr, before each action it runs and each note.
 ACTION_PREFIX = "access: "
 NOTE_PREFIX = "access, note: "
-SECURED = "sasl_ssl"
 MARKS = (ACLS_MARK, USERS_MARK, FAILED_MARK)
 
 
@@ -147,7 +147,7 @@ def prepared_plan(cluster: Cluster, node: Node, installed: str) -> AccessPlan | 
 def configure_access(cluster: Cluster, node: Node, install: str, session: RollSession) -> None:
     """On the applying broker of a secured cluster: the users' passwords, then the step that
     grants and revokes ACLs and deletes the users no longer listed."""
-    if node.settings["security"] != SECURED or node.kafkaid is None:
+    if not secured(node.settings) or node.kafkaid is None:
         return
     if node.name != applier(cluster).name:
         return

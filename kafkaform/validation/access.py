@@ -16,6 +16,7 @@ from typing import Any
 
 from kafkaform import access, security
 from kafkaform.cluster import Node
+from kafkaform.settings import SASL_SSL
 from kafkaform.validation.problems import Problem, did_you_mean
 from kafkaform.validation.tls import world_readable
 from kafkaform.validation.values import is_secret, type_name
@@ -23,7 +24,6 @@ from kafkaform.validation.values import is_secret, type_name
 USERS = "kafka_users"
 ACLS = "kafka_acls"
 SUPER_USERS = "kafka_super_users"
-SECURED = "sasl_ssl"
 USER_KEYS = ("name", "password_env", "password_file")
 PASSWORD_SOURCES = ("password_env", "password_file")
 ACL_KEYS = (
@@ -43,8 +43,8 @@ def check_access(node: Node) -> list[Problem]:
     s = node.settings
     found: list[tuple[str, str] | tuple[str, str, bool]] = []
     for key in (USERS, ACLS, SUPER_USERS):
-        if s[key] and s["security"] != SECURED:
-            found.append((key, f"needs security: {SECURED} (this cluster is {s['security']!r})"))
+        if s[key] and s["security"] != SASL_SSL:
+            found.append((key, f"needs security: {SASL_SSL} (this cluster is {s['security']!r})"))
     found += users_problems(s[USERS])
     found += acls_problems(s[ACLS], listed_users(s[USERS]))
     found += super_users_problems(s[SUPER_USERS])
