@@ -19,9 +19,14 @@ DBUS_MACHINE_ID = "/var/lib/dbus/machine-id"
 ROOT_AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
 JOURNAL = "/var/log/journal"
 UDEV_NET_RULES = "/etc/udev/rules.d/70-persistent-net.rules"  # pins NIC names to MACs (EL 7)
-# Package caches and lists: stale on every machine started from the image, and large.
+# Package caches and lists: stale on every machine started from the image, and large. The
+# stamp of the last `apt-get update` goes with the lists: left behind, it would tell the next
+# install within the hour (pyinfra's cache_time) that lists it no longer has are fresh.
 PACKAGE_CACHE_CLEAN = {
-    "apt": "apt-get clean && rm -rf /var/lib/apt/lists/*",
+    "apt": (
+        "apt-get clean && rm -rf /var/lib/apt/lists/*"
+        " && rm -f /var/lib/apt/periodic/update-success-stamp"
+    ),
     "yum": "yum clean all -q && rm -rf /var/cache/yum",
     "dnf": "dnf clean all -q && rm -rf /var/cache/dnf",
 }
