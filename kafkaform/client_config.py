@@ -21,7 +21,7 @@ def login(
 ) -> dict[str, str]:
     """The security keys of a client logging in as ``user`` (nothing on a plaintext cluster);
     ``ca_location``: the CA file where the client runs (default: the control machine's)."""
-    if not security.stage_of(settings).client.protocol.startswith("SASL"):
+    if not security.clients_log_in(settings):
         return {}
     return {
         "security.protocol": "SASL_SSL",

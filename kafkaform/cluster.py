@@ -124,9 +124,18 @@ class Cluster:
         """Every broker's address and port: where clients first reach the cluster."""
         return ",".join(f"{n.address}:{security.client_port(n.settings)}" for n in self.brokers)
 
-    def zookeeper_connect(self, chroot: str | None = None) -> str:
-        hosts = ",".join(f"{n.address}:{zookeeper_client_port(n.settings)}" for n in self.ensemble)
-        return hosts + (chroot or "")
+    def zookeeper_connect(self, chroot: str | None = None, secure: bool | None = None) -> str:
+        """The ensemble's connect string: by default as kafkaform's own clients reach it;
+        ``secure`` chooses the TLS port (True) or the plain one (False), as a broker's
+        security stage does."""
+
+        def port(n: Node) -> Any:
+            if secure is None:
+                return zookeeper_client_port(n.settings)
+            key = "zookeeper_secure_client_port" if secure else "zookeeper_client_port"
+            return n.settings[key]
+
+        return ",".join(f"{n.address}:{port(n)}" for n in self.ensemble) + (chroot or "")
 
     def replication_defaults(self) -> dict[str, int]:
         """Replication settings the broker count can satisfy: RF up to 3, one replica of slack."""
@@ -200,7 +209,11 @@ DERIVED_KAFKA_PROPERTIES: dict[str, Derived] = {
     ),
     "zookeeper.connect": Derived(
         "the zookeeper hosts / zookeeper_chroot",
-        lambda c, n: {"zookeeper.connect": c.zookeeper_connect(n.settings["zookeeper_chroot"])},
+        lambda c, n: {
+            "zookeeper.connect": c.zookeeper_connect(
+                n.settings["zookeeper_chroot"], secure=security.stage_of(n.settings).secured
+            )
+        },
     ),
 }
 

@@ -33,7 +33,7 @@ import bcrypt
 
 from kafkaform import pki, secrets
 from kafkaform.cluster import Node
-from kafkaform.settings import secured as settings_secured
+from kafkaform.settings import monitoring_secured
 
 SCRAPER = "prometheus"
 VIEWER = "kafkaform"
@@ -44,7 +44,7 @@ JMX_HASH_ALGORITHM = "SHA-256"
 TLS_MIN_VERSION = "TLS12"
 
 
-secured = settings_secured  # kafkaform.settings.secured
+secured = monitoring_secured  # kafkaform.settings.monitoring_secured
 
 
 def password(settings: Mapping[str, Any], user: str) -> str:

@@ -4,8 +4,8 @@ the level composes, the built-in SCRAM users and the files that hold their secre
 Levels (the ``security`` setting): "plaintext" (one PLAINTEXT listener on kafka_port, no
 authentication: development) and "sasl_ssl" (TLS everywhere, SASL/SCRAM-SHA-512, the ACL
 authorizer on). A level is reached through stages: what one broker's config says at one step
-of a rollout (kafkaform today renders a level's final stage; the live rollout from plaintext
-to sasl_ssl, issue 11, walks the stages in between, each a safe roll).
+of a live rollout (kafkaform.rollout walks them, one safe roll per run); a deploy that is no
+rollout renders its level's final stage.
 
 No secret is ever a property here: the broker's SCRAM password is in its JAAS file
 (``jaas_config``), and the TLS key is read by Kafka itself from the host's key file through
@@ -22,7 +22,7 @@ from typing import Any
 
 from kafkaform.derived import Derived
 from kafkaform.secrets import generated
-from kafkaform.settings import PLAINTEXT, SASL_SSL
+from kafkaform.settings import KAFKA_STAGE_KEY, PLAINTEXT, SASL_SSL
 from kafkaform.zookeeper_security import zookeeper_client_properties
 
 SCRAM_MECHANISM = "SCRAM-SHA-512"
@@ -69,9 +69,11 @@ class Stage:
     name: str
     listeners: tuple[Listener, ...]
     inter_broker: Listener
-    client: Listener  # where kafkaform's own clients connect
-    # ACLs enforced: only once no client comes in unauthenticated (as User:ANONYMOUS).
-    authorizer: bool
+    # Where kafkaform's own clients connect: a listener every broker has both at this stage
+    # and at the stages next to it, so that they work while a roll is between the two.
+    client: Listener
+    authorizer: bool  # ACLs enforced (SASL principals); PLAINTEXT clients are super users
+    zookeeper_acls: bool  # zookeeper.set.acl: new znodes belong to sasl:kafka
 
     @property
     def secured(self) -> bool:
@@ -83,17 +85,26 @@ class Stage:
         """A single PLAINTEXT listener: Kafka's defaults need no protocol map."""
         return self.listeners == (PLAINTEXT_LISTENER,)
 
+    @property
+    def anonymous_super_user(self) -> bool:
+        """While a PLAINTEXT listener stays beside the authorizer, its clients (and the
+        brokers themselves, before they talk over INTERNAL) are User:ANONYMOUS: a super user,
+        so that nothing they did before the authorizer came is refused."""
+        return self.authorizer and PLAINTEXT_LISTENER in self.listeners
+
 
 PLAIN = PLAINTEXT_LISTENER
 BOTH = (PLAIN, INTERNAL, CLIENT)
+STAGE_ORDER = (PLAINTEXT, "secure_listeners_added", "inter_broker_secured", SASL_SSL)
 STAGES: dict[str, Stage] = {
-    PLAINTEXT: Stage(PLAINTEXT, (PLAIN,), PLAIN, PLAIN, False),
-    # The rollout's steps (issue 11, item 5): secure listeners beside PLAINTEXT; then brokers
-    # talk over INTERNAL; then clients move to CLIENT; then PLAINTEXT goes (the sasl_ssl stage).
-    "secure_listeners_added": Stage("secure_listeners_added", BOTH, PLAIN, PLAIN, False),
-    "inter_broker_secured": Stage("inter_broker_secured", BOTH, INTERNAL, PLAIN, False),
-    "clients_secured": Stage("clients_secured", BOTH, INTERNAL, CLIENT, False),
-    SASL_SSL: Stage(SASL_SSL, (INTERNAL, CLIENT), INTERNAL, CLIENT, True),
+    PLAINTEXT: Stage(PLAINTEXT, (PLAIN,), PLAIN, PLAIN, False, False),
+    # The live rollout's steps (kafkaform.rollout): secure listeners beside PLAINTEXT, the
+    # authorizer on (users' ACLs can be set before any client moves); then brokers talk over
+    # INTERNAL and protect their znodes, and clients may move to CLIENT (a hold, with
+    # kafka_plaintext_listener); then PLAINTEXT goes (the sasl_ssl stage).
+    "secure_listeners_added": Stage("secure_listeners_added", BOTH, PLAIN, PLAIN, True, False),
+    "inter_broker_secured": Stage("inter_broker_secured", BOTH, INTERNAL, CLIENT, True, True),
+    SASL_SSL: Stage(SASL_SSL, (INTERNAL, CLIENT), INTERNAL, CLIENT, True, True),
 }
 
 
@@ -102,11 +113,38 @@ def level(settings: Mapping[str, Any]) -> str:
 
 
 def stage_of(settings: Mapping[str, Any]) -> Stage:
-    """The stage a host's config is rendered at: its level's final one. (The live rollout
-    will choose an in-between stage here, per host, from where the cluster stands.) A level
-    that is none of settings.SECURITY_LEVELS is the validator's to refuse
-    (kafkaform.validation.tls): until it has, the config composes as plaintext's."""
+    """The stage a host's config is rendered at: the one a rollout's run chose
+    (settings.KAFKA_STAGE_KEY), else its level's final one. A level that is none of
+    settings.SECURITY_LEVELS is the validator's to refuse (kafkaform.validation.tls): until
+    it has, the config composes as plaintext's."""
+    chosen = settings.get(KAFKA_STAGE_KEY)
+    if chosen in STAGES:
+        return STAGES[chosen]
     return STAGES.get(level(settings), STAGES[PLAINTEXT])
+
+
+def live_stage(properties: Mapping[str, str] | None) -> str | None:
+    """The stage a LIVE server.properties is at (None: no config); ValueError for listeners
+    that are no stage's (edited by hand)."""
+    if properties is None:
+        return None
+    names = tuple(
+        sorted(x.split("://")[0] for x in str(properties.get("listeners", "")).split(",") if x)
+    )
+    inter = properties.get("inter.broker.listener.name") or PLAIN.name
+    for stage in STAGES.values():
+        wanted = tuple(sorted(x.name for x in stage.listeners))
+        if names == wanted and inter == stage.inter_broker.name:
+            return stage.name
+    raise ValueError(
+        f"listeners {','.join(names) or '(none)'} with inter.broker.listener.name={inter} "
+        "is no stage of kafkaform's security levels"
+    )
+
+
+def clients_log_in(settings: Mapping[str, Any]) -> bool:
+    """Whether kafkaform's own Kafka clients connect to a SASL_SSL listener (and log in)."""
+    return stage_of(settings).client.protocol != PLAIN.protocol
 
 
 def client_port(settings: Mapping[str, Any]) -> int:
@@ -135,7 +173,7 @@ def tools_config(settings: Mapping[str, Any]) -> str:
 def tools_login(settings: Mapping[str, Any]) -> str | None:
     """The file a Kafka tool run by kafkaform on a broker host (as root) must be given to
     log in, or None when the cluster asks for no login."""
-    return tools_config(settings) if stage_of(settings).client.protocol != "PLAINTEXT" else None
+    return tools_config(settings) if clients_log_in(settings) else None
 
 
 def listener_properties(settings: Mapping[str, Any], address: str, stage: Stage) -> dict[str, Any]:
@@ -173,9 +211,14 @@ def tls_properties(settings: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+ANONYMOUS = "User:ANONYMOUS"  # Kafka's principal of an unauthenticated (PLAINTEXT) client
+
+
 def super_users(settings: Mapping[str, Any]) -> list[str]:
     principals = [f"User:{user}" for user in BUILTIN_SUPER_USERS]
     principals += [str(p) for p in settings.get("kafka_super_users") or []]
+    if stage_of(settings).anonymous_super_user:
+        principals.append(ANONYMOUS)
     return list(dict.fromkeys(principals))
 
 
@@ -236,7 +279,12 @@ SECURED_KAFKA_PROPERTIES: dict[str, Derived] = {
     "zookeeper client": Derived(
         "security (kafkaform.zookeeper_security)",
         lambda c, n: {
-            k: v for k, v in zookeeper_client_properties(c, n).items() if k != "zookeeper.connect"
+            **{
+                k: v
+                for k, v in zookeeper_client_properties(c, n).items()
+                if k not in ("zookeeper.connect", "zookeeper.set.acl")
+            },
+            "zookeeper.set.acl": str(stage_of(n.settings).zookeeper_acls).lower(),
         },
         family=r"zookeeper\.(set\.acl|clientCnxnSocket|ssl\..+)",
     ),

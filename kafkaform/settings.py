@@ -284,6 +284,28 @@ def secured(settings: Mapping[str, Any]) -> bool:
     return settings.get("security", PLAINTEXT) != PLAINTEXT
 
 
+# Written into each host's settings by a run of a live security rollout (kafkaform.rollout),
+# never by a user: the stage this run renders. Absent, every side renders its level's end.
+ZOOKEEPER_STAGE_KEY = "zookeeper_security_stage"  # the servers' (ZOOKEEPER_STAGES)
+KAFKA_STAGE_KEY = "kafka_security_stage"  # the brokers' (kafkaform.security.STAGES)
+ZOOKEEPER_CLIENTS_KEY = "zookeeper_clients_secure"  # the machinery's ZooKeeper clients
+ROLLOUT_KEYS = (ZOOKEEPER_STAGE_KEY, KAFKA_STAGE_KEY, ZOOKEEPER_CLIENTS_KEY)
+
+
+def zookeeper_clients_secured(settings: Mapping[str, Any]) -> bool:
+    """Whether kafkaform's own ZooKeeper clients (control machine, host scripts and tools)
+    talk TLS to the secure client port and log in."""
+    value = settings.get(ZOOKEEPER_CLIENTS_KEY)
+    return secured(settings) if value is None else bool(value)
+
+
+def monitoring_secured(settings: Mapping[str, Any]) -> bool:
+    """Whether monitoring and log shipping are behind TLS and logins: with the level, and in
+    a rollout only once the brokers reach its end (their JMX agents change with that roll)."""
+    stage = settings.get(KAFKA_STAGE_KEY)
+    return secured(settings) if stage is None else stage == SASL_SSL
+
+
 # Accounts the services run as (kafkaform creates them as system users).
 SERVICE_USER_SETTINGS = ("kafka_user", "zookeeper_user", "lag_exporter_user")
 # URLs the hosts or the control machine download from.

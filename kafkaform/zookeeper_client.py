@@ -15,7 +15,8 @@ from typing import Any
 
 from kafkaform import pki
 from kafkaform.cluster import Cluster
-from kafkaform.zookeeper_security import BROKER_USER, password, secured
+from kafkaform.settings import zookeeper_clients_secured
+from kafkaform.zookeeper_security import BROKER_USER, password
 
 
 def cluster_settings(cluster: Cluster) -> dict[str, Any]:
@@ -30,7 +31,7 @@ def tls_context(settings: Mapping[str, Any]) -> ssl.SSLContext | None:
     """The TLS context of a raw connection to a server (``srvr``); None on a plaintext cluster.
     Certificates are checked against the CA; names are not (clients connect by address, and
     kazoo checks no name either)."""
-    if not secured(settings):
+    if not zookeeper_clients_secured(settings):
         return None
     context = ssl.create_default_context(cafile=str(trusted_ca(settings)))
     context.check_hostname = False
@@ -52,7 +53,7 @@ def zookeeper_client(
     from kazoo.security import make_acl
 
     auth = [("digest", digest)] if digest else []
-    if not secured(settings):
+    if not zookeeper_clients_secured(settings):
         return KazooClient(hosts=hosts, auth_data=auth or None, **options)
     return KazooClient(
         hosts=hosts,

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from kafkaform import secrets
 from kafkaform.settings import secured as settings_secured
+from kafkaform.settings import zookeeper_clients_secured
 
 BROKER_USER = "kafka"  # the brokers' (and kafkaform's machinery's) ZooKeeper SASL user
 QUORUM_USER = "quorum"  # the servers', between themselves
@@ -61,7 +62,7 @@ MIGRATOR = "kafka.admin.ZkSecurityMigrator"
 
 
 class Cluster(Protocol):  # kafkaform.cluster.Cluster (which imports this module)
-    def zookeeper_connect(self, chroot: str | None = None) -> str: ...
+    def zookeeper_connect(self, chroot: str | None = None, secure: bool | None = None) -> str: ...
 
 
 class Node(Protocol):  # kafkaform.cluster.Node
@@ -72,9 +73,9 @@ secured = settings_secured  # kafkaform.settings.secured
 
 
 def zookeeper_client_port(settings: Mapping[str, Any]) -> Any:
-    """The port ZooKeeper's clients connect to: on a secured cluster the TLS one (the plain
-    client port is closed there)."""
-    if secured(settings):
+    """The port kafkaform's ZooKeeper clients connect to: on a secured cluster the TLS one (the
+    plain client port is closed there)."""
+    if zookeeper_clients_secured(settings):
         return settings["zookeeper_secure_client_port"]
     return settings["zookeeper_client_port"]
 
@@ -171,12 +172,10 @@ def client_tls_properties(trust_file: str) -> dict[str, str]:
 def zookeeper_client_properties(cluster: Cluster, node: Node) -> dict[str, str]:
     """A secured broker's zookeeper.* properties: the TLS port, the CA of its own TLS files,
     ACLs on the znodes it creates. No key store: the servers ask for no client certificate.
-    Empty on a plaintext cluster."""
+    (A broker's security stage decides whether it uses them: kafkaform.security.)"""
     s = node.settings
-    if not secured(s):
-        return {}
     return {
-        "zookeeper.connect": cluster.zookeeper_connect(s["zookeeper_chroot"]),
+        "zookeeper.connect": cluster.zookeeper_connect(s["zookeeper_chroot"], secure=True),
         **client_tls_properties(f"{s['kafka_config_dir']}/{TLS_DIR}/{SERVER_CA}"),
         "zookeeper.set.acl": "true",
     }
@@ -190,7 +189,7 @@ def shell_jvm_options(settings: Mapping[str, Any]) -> str:
     """What a host's ZooKeeper client JVM (zookeeper-shell, Kafka's or ZooKeeper's own class)
     adds to reach a secured ensemble: the client files' JAAS and TLS, as system properties
     (paths only). Empty on a plaintext cluster."""
-    if not secured(settings):
+    if not zookeeper_clients_secured(settings):
         return ""
     return " ".join(
         [

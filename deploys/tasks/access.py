@@ -25,7 +25,7 @@ from deploys.tasks.host_tools import client_config_path
 from deploys.tasks.roll import RollSession
 from deploys.tasks.scram import put_scram_users
 from facts.access import AccessDescribed
-from kafkaform import secrets
+from kafkaform import secrets, security
 from kafkaform.access import (
     AccessPlan,
     Action,
@@ -46,7 +46,6 @@ from kafkaform.access_tools import (
 )
 from kafkaform.cluster import Cluster, Node
 from kafkaform.reassignment import tool_command
-from kafkaform.settings import secured
 from kafkaform.zookeeper_security import shell_jvm_options
 
 # What the step prints on the deploy's stderr, before each action it runs and each note.
@@ -147,7 +146,7 @@ def prepared_plan(cluster: Cluster, node: Node, installed: str) -> AccessPlan | 
 def configure_access(cluster: Cluster, node: Node, install: str, session: RollSession) -> None:
     """On the applying broker of a secured cluster: the users' passwords, then the step that
     grants and revokes ACLs and deletes the users no longer listed."""
-    if not secured(node.settings) or node.kafkaid is None:
+    if not security.stage_of(node.settings).authorizer or node.kafkaid is None:
         return
     if node.name != applier(cluster).name:
         return

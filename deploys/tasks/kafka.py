@@ -18,7 +18,7 @@ from deploys.tasks.scram import builtin_users, put_scram_users
 from deploys.tasks.service import GATE_SECONDS, JavaService
 from deploys.tasks.tls_files import put_tls_files
 from deploys.tasks.upgrade import upgrade_plan
-from kafkaform import programs, security, zookeeper_security
+from kafkaform import programs, security
 from kafkaform.candidates import Candidate, place_script, stage_script, staging_dir
 from kafkaform.cluster import Cluster, Node
 from kafkaform.live import leaving_broker
@@ -63,7 +63,7 @@ def secure_files(svc: JavaService, node: Node) -> tuple[list, tuple[str, ...]]:
     jaas_op = put_secret(
         f"Kafka JAAS login {jaas}",
         jaas,
-        security.jaas_config(s, zookeeper_client_jaas(s) if zookeeper_security.secured(s) else ""),
+        security.jaas_config(s, zookeeper_client_jaas(s)),
         mode="640",
         user="root",
         group=svc.user,

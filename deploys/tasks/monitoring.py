@@ -15,7 +15,7 @@ from deploys.tasks.checked_config import place_checked
 from deploys.tasks.common import serve_daemon, service_user
 from deploys.tasks.host_files import ensure_directories, put_secret, put_text
 from deploys.tasks.tls_files import put_tls_files
-from kafkaform import client_config, monitoring, monitoring_auth
+from kafkaform import client_config, monitoring, monitoring_auth, security
 from kafkaform import lag_exporter as lag_exporter_program
 from kafkaform.candidates import Candidate, staging_dir
 from kafkaform.cluster import Cluster, Node
@@ -198,7 +198,7 @@ def lag_exporter(cluster: Cluster, node: Node) -> None:
     files.directory(name="Directory /usr/local/lib/kafkaform", path="/usr/local/lib/kafkaform")
     servers, extra_flags, secured_changes = cluster.bootstrap_servers(), [], []
     tls_changed = None
-    if monitoring_auth.secured(s):
+    if security.clients_log_in(s):
         # A secured cluster's clients authenticate: the exporter's user, its password and
         # the CA, in a file only the exporter reads (never on its command line).
         servers, properties = lag_client_config(cluster)

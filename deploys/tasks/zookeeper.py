@@ -37,10 +37,10 @@ from kafkaform.ensemble_config import (
     static_properties,
 )
 from kafkaform.ensemble_reconfig import ensure_acl, reconfig, wait_serving
+from kafkaform.settings import zookeeper_clients_secured
 from kafkaform.verify import node_mode
 from kafkaform.zookeeper_client import cluster_settings
 from kafkaform.zookeeper_security import (
-    secured,
     server_ca_path,
     server_jvm_options,
     zookeeper_client_port,
@@ -248,7 +248,7 @@ def safe_restart_values(cluster: Cluster, node: Node, zkid: int | None) -> dict:
         "join_file": shlex.quote(f"{s['zookeeper_config_dir']}/{JOIN_FILE}"),
         "sort_versions": SORT_VERSIONS,
     }
-    if secured(s):  # srvr over TLS: the plain port is closed
+    if zookeeper_clients_secured(s):  # srvr over TLS, as every client of the machinery
         values["tls_ca"] = shlex.quote(server_ca_path(s))
     return values
 

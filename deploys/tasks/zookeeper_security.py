@@ -20,7 +20,7 @@ from kafkaform import pki, verify
 from kafkaform.broker_ids import claims_path
 from kafkaform.cluster import Cluster, Node
 from kafkaform.roll_lock import LOCK_PATH
-from kafkaform.settings import JAVA_BIN
+from kafkaform.settings import JAVA_BIN, zookeeper_clients_secured
 from kafkaform.zookeeper_client import cluster_settings, protect_own_znodes
 from kafkaform.zookeeper_security import (
     CLIENT_CA,
@@ -70,7 +70,7 @@ def mode_fact_arguments(settings: dict) -> dict:
     """ZooKeeperMode's arguments: the port clients use, and the CA file to trust when that
     port speaks TLS."""
     port = zookeeper_client_port(settings)
-    if not secured(settings):
+    if not zookeeper_clients_secured(settings):
         return {"port": port}
     return {"port": port, "ca": server_ca_path(settings)}
 
@@ -80,7 +80,7 @@ def install_client_files(node: Node) -> None:
     ZooKeeper TLS client config, for the host's tools that reach a secured ensemble as root.
     Nothing on a plaintext cluster."""
     s = node.settings
-    if not secured(s):
+    if not zookeeper_clients_secured(s):
         return
     ensure_directories([CLIENT_DIR], mode="700", user="root", group="root")
     put_secret("ZooKeeper client JAAS of the host's tools", CLIENT_JAAS,

@@ -105,18 +105,19 @@ def test_super_users_add_the_inventorys_after_the_builtin_ones(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("stage", "listeners", "inter", "authorizer"),
+    ("stage", "listeners", "inter", "client", "set_acl"),
     [
-        ("secure_listeners_added", "PLAINTEXT,INTERNAL,CLIENT", "PLAINTEXT", False),
-        ("inter_broker_secured", "PLAINTEXT,INTERNAL,CLIENT", "INTERNAL", False),
-        ("clients_secured", "PLAINTEXT,INTERNAL,CLIENT", "INTERNAL", False),
-        ("sasl_ssl", "INTERNAL,CLIENT", "INTERNAL", True),
+        ("secure_listeners_added", "PLAINTEXT,INTERNAL,CLIENT", "PLAINTEXT", "PLAINTEXT", False),
+        ("inter_broker_secured", "PLAINTEXT,INTERNAL,CLIENT", "INTERNAL", "CLIENT", True),
+        ("sasl_ssl", "INTERNAL,CLIENT", "INTERNAL", "CLIENT", True),
     ],
 )
 def test_rollout_stages_keep_plaintext_beside_the_secure_listeners(
-    stage, listeners, inter, authorizer
+    stage, listeners, inter, client, set_acl, tmp_path
 ):
-    settings = Cluster.from_hosts(three()).node("k1").settings
+    hosts = three(security="sasl_ssl", pki_dir=str(tmp_path), kafka_security_stage=stage)
+    cluster = Cluster.from_hosts(hosts)
+    settings = cluster.node("k1").settings
     props = security.listener_properties(settings, "h", security.STAGES[stage])
     assert [x.split("://")[0] for x in props["listeners"].split(",")] == listeners.split(",")
     assert props["inter.broker.listener.name"] == inter
@@ -124,8 +125,23 @@ def test_rollout_stages_keep_plaintext_beside_the_secure_listeners(
         "PLAINTEXT:PLAINTEXT" in props["listener.security.protocol.map"]
         or "PLAINTEXT" not in listeners
     )
-    assert security.STAGES[stage].authorizer is authorizer
-    assert security.STAGES[stage].secured
+    assert security.stage_of(settings).client.name == client
+    broker = cluster.broker_properties(cluster.node("k1"))
+    # The authorizer is on from the first stage; PLAINTEXT clients stay super users while
+    # their listener is there, so nothing they did before is refused.
+    assert broker["authorizer.class.name"] == security.AUTHORIZER
+    assert ("User:ANONYMOUS" in broker["super.users"]) is ("PLAINTEXT" in listeners)
+    assert broker["zookeeper.set.acl"] == str(set_acl).lower()
+    # Brokers reach ZooKeeper over TLS from the first stage on.
+    assert broker["zookeeper.connect"].split(",")[0].endswith(":2182")
+    assert security.live_stage(broker) == stage
+
+
+def test_a_hand_edited_listener_list_is_no_stage():
+    assert security.live_stage(None) is None
+    assert security.live_stage({"listeners": "PLAINTEXT://0.0.0.0:9092"}) == "plaintext"
+    with pytest.raises(ValueError, match="no stage"):
+        security.live_stage({"listeners": "PLAINTEXT://:9092,CLIENT://:9095"})
 
 
 def test_the_secured_table_is_what_composition_writes_and_validation_refuses(secured):

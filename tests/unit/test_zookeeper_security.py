@@ -76,7 +76,9 @@ def test_a_plaintext_ensemble_renders_what_it_always_did():
     assert server_properties(node.settings) == {}
     assert server_jvm_options(node.settings) == []
     assert shell_jvm_options(node.settings) == ""
-    assert zookeeper_client_properties(c, node) == {}
+    # A plaintext broker reaches ZooKeeper as it always did: no TLS, no znode ACLs.
+    broker = c.broker_properties(c.brokers[0])
+    assert not [key for key in broker if key.startswith(("zookeeper.ssl", "zookeeper.set"))]
 
 
 def test_a_secured_server_has_only_its_tls_client_port_and_enforces_sasl(secured):
