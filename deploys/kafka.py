@@ -22,6 +22,11 @@ from deploys.tasks.logs import configure_log_shipping
 from deploys.tasks.monitoring import configure_monitoring
 from deploys.tasks.preflight import refuse_destructive_changes
 from deploys.tasks.roll import guard_run, install_roll_library, roll_session
+from deploys.tasks.rollout import (
+    open_znodes_before_roll,
+    secure_znodes_after_roll,
+    staged_cluster,
+)
 from deploys.tasks.tls_files import record_rotation_step
 from deploys.tasks.topics import configure_topics
 from deploys.tasks.zookeeper import change_ensemble, configure_zookeeper
@@ -30,6 +35,8 @@ from kafkaform.deploy_support import checked_cluster
 cluster = checked_cluster(inventory)
 guard_run()  # every host answers; no parallel modes; the first failure stops the run
 refuse_destructive_changes(inventory, cluster)  # data dirs, ensemble, roles of live hosts
+# A live security rollout's step for this run, from where the hosts are (kafkaform.rollout).
+cluster = staged_cluster(cluster)
 session = roll_session(cluster)  # the cluster's roll lock, the active controller
 # "auto" broker ids claimed (every later step sees them); volumes of others refused.
 cluster = resolve_broker_ids(cluster, session)
@@ -66,9 +73,11 @@ if installed.distribution:
                 zookeeper_up()
             adopt_volumes(cluster, node)  # a data volume kept from an earlier machine
 
+        open_znodes_before_roll(cluster, node, installed.distribution)
         configure_kafka(
             cluster, node, installed.distribution, session, installed.agent, before_broker_starts
         )
+        secure_znodes_after_roll(cluster, node, installed.distribution)
         install_host_tools(cluster, node)  # kafka-topics, ... on the PATH
     mark_current(node)
     # kafka_topics, once for the cluster, after every broker was configured and rolled.

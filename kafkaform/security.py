@@ -128,9 +128,9 @@ def live_stage(properties: Mapping[str, str] | None) -> str | None:
     that are no stage's (edited by hand)."""
     if properties is None:
         return None
-    names = tuple(
-        sorted(x.split("://")[0] for x in str(properties.get("listeners", "")).split(",") if x)
-    )
+    # No listeners: Kafka's default, one PLAINTEXT listener.
+    listeners = str(properties.get("listeners") or f"{PLAIN.name}://:9092")
+    names = tuple(sorted(x.split("://")[0] for x in listeners.split(",") if x))
     inter = properties.get("inter.broker.listener.name") or PLAIN.name
     for stage in STAGES.values():
         wanted = tuple(sorted(x.name for x in stage.listeners))

@@ -104,6 +104,9 @@ DEFAULTS: dict[str, Any] = {
     #       (brokers authenticate, znodes protected, servers authenticate each other), the
     #       exporters, Prometheus and Alertmanager behind TLS and basic auth, logs shipped over TLS.
     "security": "plaintext",
+    # A live rollout to sasl_ssl holds here (kafkaform.rollout): the brokers keep the PLAINTEXT
+    # listener beside the secure ones while clients move; False and deploy again removes it.
+    "kafka_plaintext_listener": False,
     # sasl_ssl listeners: clients on kafka_tls_port, brokers between themselves on
     # kafka_internal_port. kafka_port stays the PLAINTEXT listener of a plaintext cluster.
     "kafka_tls_port": 9095,

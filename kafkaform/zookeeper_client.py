@@ -79,14 +79,17 @@ def secure_acls() -> list[Any]:
     return [make_acl("sasl", BROKER_USER, all=True), make_acl("world", "anyone", read=True)]
 
 
-def protect_own_znodes(client: Any, roots: list[str]) -> int:
+def protect_own_znodes(client: Any, roots: list[str], secure: bool = True) -> int:
     """kafkaform's own znodes under ``roots`` (the roll lock's /kafkaform, the broker-id
     claims under Kafka's chroot) given the secure ACL, as Kafka's ZkSecurityMigrator does for
-    Kafka's: once, when a plaintext cluster is secured. ``client`` authenticates as "kafka".
-    Returns how many znodes it changed."""
+    Kafka's: once, when a plaintext cluster is secured (``secure=False``: opened to everyone
+    again, when it goes back). ``client`` authenticates as "kafka". Returns how many znodes
+    it changed."""
     from kazoo.exceptions import NoNodeError
+    from kazoo.security import OPEN_ACL_UNSAFE
 
-    wanted, changed, todo = secure_acls(), 0, list(roots)
+    wanted = secure_acls() if secure else list(OPEN_ACL_UNSAFE)
+    changed, todo = 0, list(roots)
     while todo:
         path = todo.pop()
         try:

@@ -202,10 +202,13 @@ def shell_jvm_options(settings: Mapping[str, Any]) -> str:
     )
 
 
-def migrator_command(cluster: Cluster, node: Node, install: str, java_bin: str) -> str:
+def migrator_command(
+    cluster: Cluster, node: Node, install: str, java_bin: str, secure: bool = True
+) -> str:
     """Kafka's ZkSecurityMigrator giving every znode under Kafka's chroot the secure ACLs
-    (sasl:kafka, world read): once, when a plaintext cluster becomes secured. Runs as root on
-    a host with the client files; the password stays in CLIENT_JAAS."""
+    (sasl:kafka, world read): once, when a plaintext cluster becomes secured (``secure=False``:
+    open ACLs again, before its brokers stop logging in to ZooKeeper). Runs as root on a host
+    with the client files; the password stays in CLIENT_JAAS."""
     s = node.settings
     return " ".join(
         [
@@ -216,8 +219,25 @@ def migrator_command(cluster: Cluster, node: Node, install: str, java_bin: str) 
             "-cp",
             shlex.quote(f"{install}/libs/*"),
             MIGRATOR,
-            "--zookeeper.acl=secure",
-            f"--zookeeper.connect={shlex.quote(cluster.zookeeper_connect(s['zookeeper_chroot']))}",
+            f"--zookeeper.acl={'secure' if secure else 'unsecure'}",
+            "--zookeeper.connect="
+            + shlex.quote(cluster.zookeeper_connect(s["zookeeper_chroot"], secure=True)),
             f"--zk-tls-config-file={CLIENT_TLS_PROPERTIES}",
         ]
     )
+
+
+# INTERIM (integrator): the servers' rollout stages; the zkstages part replaces this block.
+ZOOKEEPER_STAGES = ("plaintext", "secure_port_added", "quorum_secured", "sasl_ssl")
+
+
+def live_server_stage(config: Mapping[str, str] | None) -> str | None:
+    if config is None:
+        return None
+    if "secureClientPort" not in config:
+        return ZOOKEEPER_STAGES[0]
+    if config.get("enforce.auth.enabled") == "true":
+        return ZOOKEEPER_STAGES[3]
+    if config.get("sslQuorum") == "true":
+        return ZOOKEEPER_STAGES[2]
+    return ZOOKEEPER_STAGES[1]

@@ -91,29 +91,31 @@ def install_client_files(node: Node) -> None:
              properties_text(client_tls_properties(CLIENT_CA)), "644", "root", "root")  # fmt: skip
 
 
-def migrate_znode_acls(cluster: Cluster, node: Node, install: str) -> OperationMeta:
-    """Kafka's ZkSecurityMigrator (--zookeeper.acl=secure) from this host: every znode under
-    Kafka's chroot gets sasl:kafka (all) and world (read). For the live rollout: run once on
-    one broker host, after the brokers run with zookeeper.set.acl (a fresh secured cluster's
-    brokers create their znodes with those ACLs themselves). The host needs the client files
+def migrate_znode_acls(
+    cluster: Cluster, node: Node, install: str, secure: bool = True
+) -> OperationMeta:
+    """Kafka's ZkSecurityMigrator from this host: every znode under Kafka's chroot gets
+    sasl:kafka (all) and world (read), or (``secure=False``) is opened to everyone again. For
+    the live rollout (deploys/tasks/rollout.py), on one broker host with the client files
     (install_client_files); no secret is on the command line."""
-    port = zookeeper_client_port(node.settings)
+    what = "Secure ACLs on" if secure else "Open ACLs again on"
     return server.shell(
-        name=f"Secure ACLs on Kafka's znodes (ZkSecurityMigrator, port {port})",
-        commands=[migrator_command(cluster, node, install, JAVA_BIN)],
+        name=f"{what} Kafka's znodes (ZkSecurityMigrator)",
+        commands=[migrator_command(cluster, node, install, JAVA_BIN, secure)],
     )
 
 
-def protect_kafkaform_znodes(cluster: Cluster) -> None:
-    """On the control machine (python.call, after migrate_znode_acls): kafkaform's own znodes,
-    which Kafka's migrator does not know (the roll lock's parent, the broker-id claims), get
-    the secure ACL too."""
+def protect_kafkaform_znodes(cluster: Cluster, secure: bool = True) -> None:
+    """On the control machine (python.call, beside migrate_znode_acls): kafkaform's own
+    znodes, which Kafka's migrator does not know (the roll lock's parent, the broker-id
+    claims), get the same ACLs."""
     chroot = cluster_settings(cluster)["zookeeper_chroot"]
     roots = [posixpath.dirname(LOCK_PATH), posixpath.dirname(claims_path(chroot))]
     client = verify.cluster_zk(cluster)
     try:
-        changed = protect_own_znodes(client, roots)
+        changed = protect_own_znodes(client, roots, secure)
     finally:
         client.stop()
         client.close()
-    print(f"    kafkaform's znodes given the secure ACL: {changed}", file=sys.stderr)
+    print(f"    kafkaform's znodes given the {'secure' if secure else 'open'} ACL: {changed}",
+          file=sys.stderr)  # fmt: skip

@@ -31,6 +31,8 @@ CLUSTER_WIDE: dict[str, str] = {
     "zookeeper_peer_port": "zookeeper",
     "zookeeper_election_port": "zookeeper",
     "kafka_upgrade_hold_protocol": "kafka",
+    "security": "all",  # a rollout plans one step for the whole cluster from it
+    "kafka_plaintext_listener": "all",
     "kafka_topics": "kafka",  # one list for the cluster: the broker that applies it may be any
     "kafka_topics_reassign_throttle": "kafka",
 }

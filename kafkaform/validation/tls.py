@@ -17,7 +17,7 @@ from cryptography import x509
 from kafkaform import certificates
 from kafkaform.cluster import Node
 from kafkaform.pki import host_names
-from kafkaform.settings import SECURITY_LEVELS
+from kafkaform.settings import SASL_SSL, SECURITY_LEVELS
 from kafkaform.validation.problems import Problem, did_you_mean
 from kafkaform.validation.values import shown
 
@@ -66,6 +66,18 @@ def check_levels(node: Node) -> list[Problem]:
         known = ", ".join(SECURITY_LEVELS)
         problems.append(
             Problem(node.name, "security", f"{shown('', s['security'])}: one of {known}{hint}")
+        )
+    hold = s["kafka_plaintext_listener"]
+    if not isinstance(hold, bool):
+        problems.append(Problem(node.name, "kafka_plaintext_listener", "must be True or False"))
+    elif hold and s["security"] != SASL_SSL:
+        problems.append(
+            Problem(
+                node.name,
+                "kafka_plaintext_listener",
+                "keeps PLAINTEXT beside the secure listeners during a rollout: only with "
+                f'security "{SASL_SSL}"',
+            )
         )
     days = (s["tls_renew_days"], s["tls_cert_days"])
     if all(isinstance(d, int) for d in days) and days[0] >= days[1]:

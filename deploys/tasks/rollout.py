@@ -1,0 +1,109 @@
+"""This run's step of a live security rollout (kafkaform.rollout), planned once from the
+preflight's live states and printed once; and the znode ACL changes that go with two steps:
+
+- secured: once every broker logs in to ZooKeeper and sets ACLs on what it creates (the
+  inter_broker_secured stage on), Kafka's ZkSecurityMigrator gives the znodes that existed
+  before the same ACLs, after the roll; kafkaform's own znodes follow;
+- opened: before the brokers stop logging in to ZooKeeper (a step back below
+  kafka_secure_listeners), every znode is opened again, before the roll.
+
+Whether the znodes are secured is read from ZooKeeper when the run is planned (the ACL of
+Kafka's /brokers), so a run interrupted between the roll and the migration does it next time.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import ctx_inventory
+from pyinfra.operations import python
+
+from deploys.tasks.preflight import live_states, refusal
+from deploys.tasks.zookeeper_security import migrate_znode_acls, protect_kafkaform_znodes
+from kafkaform import security, verify
+from kafkaform.cluster import Cluster, Node
+from kafkaform.deploy_support import once_per_run
+from kafkaform.rollout import RolloutPlan, plan_rollout
+from kafkaform.settings import zookeeper_clients_secured
+from kafkaform.zookeeper_client import cluster_settings, secure_acls
+
+
+def rollout_plan(cluster: Cluster) -> RolloutPlan:
+    def compute() -> RolloutPlan:
+        inventory = ctx_inventory.get()
+        states = live_states(inventory, cluster)
+        complete = all(h.name in states for h in inventory)
+        plan = plan_rollout(cluster, states, complete)
+        if plan.problems:
+            raise PyinfraError(refusal("deploy", list(plan.problems)))
+        message = plan.describe()
+        if message:
+            print(message, file=sys.stderr, flush=True)  # stdout may be --json
+        return plan
+
+    return once_per_run("security-rollout", compute)
+
+
+def staged_cluster(cluster: Cluster) -> Cluster:
+    """The cluster whose hosts' settings say this run's rollout step (the same cluster when
+    no rollout is under way or held)."""
+    return rollout_plan(cluster).apply(cluster)
+
+
+def znodes_secured(cluster: Cluster) -> bool | None:
+    """Whether Kafka's /brokers has the secure ACL (None: no Kafka znodes yet), read once."""
+
+    def read() -> bool | None:
+        client = verify.cluster_zk(cluster)
+        try:
+            path = f"{cluster_settings(cluster)['zookeeper_chroot']}/brokers"
+            if not client.exists(path):
+                return None
+            acls, _ = client.get_acls(path)
+            return list(acls) == secure_acls()
+        finally:
+            client.stop()
+            client.close()
+
+    return once_per_run("znodes-secured", read)
+
+
+def wanted_znode_acls(cluster: Cluster, node: Node) -> bool | None:
+    """The ACLs the znodes must get in this run (True: secure, False: open), or None."""
+    plan = rollout_plan(cluster)
+    if not plan.staged and not plan.positions:
+        return None  # a new cluster: its brokers create their znodes as their level says
+    if not zookeeper_clients_secured(node.settings):
+        return None  # below the steps that may have secured them
+    secure = security.stage_of(node.settings).zookeeper_acls
+    opened = not security.stage_of(node.settings).secured
+    if not secure and not opened:
+        return None  # kafka_secure_listeners: brokers log in, leave the ACLs as they are
+    current = znodes_secured(cluster)
+    if current is None or current == secure:
+        return None
+    return secure
+
+
+def open_znodes_before_roll(cluster: Cluster, node: Node, install: str) -> None:
+    """A step back to brokers that do not log in to ZooKeeper: every znode opened first."""
+    if node.name == cluster.brokers[0].name and wanted_znode_acls(cluster, node) is False:
+        migrate_znode_acls(cluster, node, install, secure=False)
+        python.call(
+            name="kafkaform's znodes opened again",
+            function=protect_kafkaform_znodes,
+            cluster=cluster,
+            secure=False,
+        )
+
+
+def secure_znodes_after_roll(cluster: Cluster, node: Node, install: str) -> None:
+    """Once every broker sets ACLs on its znodes: those made before get them too."""
+    if node.name == cluster.brokers[0].name and wanted_znode_acls(cluster, node) is True:
+        migrate_znode_acls(cluster, node, install, secure=True)
+        python.call(
+            name="kafkaform's znodes given the secure ACL",
+            function=protect_kafkaform_znodes,
+            cluster=cluster,
+        )
