@@ -33,7 +33,7 @@ files are written by deploys/tasks/zookeeper.py and deploys/tasks/zookeeper_clie
 
 **The servers' stages of a live rollout** (ZOOKEEPER_STAGES, one roll each, either way): a
 plaintext ensemble first gets the TLS client port beside the plain one and the quorum's TLS
-and SASL accepted but not used (``secure_port_added``: sslQuorumPortUnification takes both
+and SASL accepted but not used (``secure_port_added``: portUnification takes both
 kinds of quorum connection, nobody sends or asks SASL), then the servers talk TLS and send
 SASL to each other (``quorum_secured``: the plain client port is still on the network for
 the brokers), then the final locked-down config (``sasl_ssl``). Each server's stage is
@@ -92,14 +92,16 @@ STAGE_SWITCHES: dict[str, dict[str, str]] = {
     PLAINTEXT_STAGE: {},
     SECURE_PORT_ADDED: {
         "sslQuorum": "false",  # still connects in plain text: plaintext peers may remain
-        "sslQuorumPortUnification": "true",  # takes TLS and plain quorum connections
+        # Takes TLS and plain quorum connections. QuorumPeerConfig's key is portUnification:
+        # a zoo.cfg saying sslQuorumPortUnification is silently left plain-only.
+        "portUnification": "true",
         "quorum.auth.enableSasl": "true",
         "quorum.auth.learnerRequireSasl": "false",  # sends no SASL yet
         "quorum.auth.serverRequireSasl": "false",  # asks none either
     },
     QUORUM_SECURED: {
         "sslQuorum": "true",
-        "sslQuorumPortUnification": "true",  # secure_port_added peers still connect plain
+        "portUnification": "true",  # secure_port_added peers still connect plain
         "quorum.auth.enableSasl": "true",
         "quorum.auth.learnerRequireSasl": "true",
         "quorum.auth.serverRequireSasl": "false",  # secure_port_added peers send none

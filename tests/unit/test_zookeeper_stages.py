@@ -26,14 +26,14 @@ from tests.unit.test_zookeeper_security import cluster
 SWITCHES = {
     "secure_port_added": {
         "sslQuorum": "false",
-        "sslQuorumPortUnification": "true",
+        "portUnification": "true",
         "quorum.auth.enableSasl": "true",
         "quorum.auth.learnerRequireSasl": "false",
         "quorum.auth.serverRequireSasl": "false",
     },
     "quorum_secured": {
         "sslQuorum": "true",
-        "sslQuorumPortUnification": "true",
+        "portUnification": "true",
         "quorum.auth.enableSasl": "true",
         "quorum.auth.learnerRequireSasl": "true",
         "quorum.auth.serverRequireSasl": "false",
@@ -115,7 +115,7 @@ def test_the_end_stages_render_exactly_what_a_level_renders_without_a_rollout():
         assert server_jvm_options(c.nodes[0].settings) == server_jvm_options(own.nodes[0].settings)
     assert server_properties(staged("plaintext").nodes[0].settings) == {}
     final = server_properties(staged("sasl_ssl", "plaintext").nodes[0].settings)
-    assert "sslQuorumPortUnification" not in final
+    assert "portUnification" not in final
     assert final["quorum.auth.serverRequireSasl"] == final["enforce.auth.enabled"] == "true"
 
 
@@ -142,7 +142,7 @@ def test_values_are_read_as_zookeeper_reads_them():
     "stage, edit, named",
     [
         # sasl_ssl's enforcement with the quorum still taking plain connections.
-        ("sasl_ssl", {"sslQuorumPortUnification": "true"}, "sslQuorumPortUnification=true"),
+        ("sasl_ssl", {"portUnification": "true"}, "portUnification=true"),
         # A server that asks SASL of learners that may send none.
         ("secure_port_added", {"quorum.auth.serverRequireSasl": "true"}, "serverRequireSasl"),
         # The final config with the plain port put back by hand.
