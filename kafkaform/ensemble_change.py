@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kafkaform.cluster import Cluster
-from kafkaform.ensemble_config import LOOPBACK, wanted_members
+from kafkaform.ensemble_config import client_address, wanted_members
 from kafkaform.ensemble_lists import (
     Servers,
     State,
@@ -47,7 +47,6 @@ from kafkaform.ensemble_lists import (
 )
 from kafkaform.validate import Problem
 from kafkaform.zookeeper_client import cluster_settings
-from kafkaform.zookeeper_security import secured
 
 SEE = "See README, 'Changing the ZooKeeper servers'."
 
@@ -205,13 +204,11 @@ def rebuilt_members(
 
 def static_member(cluster: Cluster, owners: Mapping[int, str], zkid: int, address: str) -> str:
     """A static zoo.cfg's ``host:peer:election`` as a dynamic-config value (its host's port;
-    on loopback only on a secured cluster, as ensemble_config.member_line)."""
+    on loopback only at the final secured stage, as ensemble_config.member_line)."""
     host = owners.get(zkid)
     settings = cluster.node(host).settings if host else cluster_settings(cluster)
     port = settings["zookeeper_client_port"] if host else 2181
-    if secured(settings):
-        return f"{address}:participant;{LOOPBACK}:{port}"
-    return f"{address}:participant;{port}"
+    return f"{address}:participant;{client_address(settings, port)}"
 
 
 def static_hosts(owners: Mapping[int, str], current: Servers) -> list[str]:

@@ -20,7 +20,7 @@ import hmac
 from collections.abc import Mapping
 
 from kafkaform.cluster import Cluster, Node
-from kafkaform.zookeeper_security import secured, server_properties
+from kafkaform.zookeeper_security import plain_client_port_open, server_properties
 
 # Keys kafkaform adds to the static zoo.cfg: membership changes by `reconfig`, and a single
 # server runs as the leader of a quorum of one (a standalone server cannot be reconfigured).
@@ -42,15 +42,16 @@ SORT_VERSIONS = (
 
 
 def static_properties(cluster: Cluster, node: Node) -> dict[str, str]:
-    """The static zoo.cfg: the inventory's properties without the server list; on a secured
-    cluster without the plain client port and with the security keys."""
+    """The static zoo.cfg: the inventory's properties without the server list, with the
+    security keys of the server's stage; at the final secured stage without the plain client
+    port."""
     props = {
         k: v for k, v in cluster.zookeeper_properties(node).items() if not k.startswith("server.")
     }
     props.update(DYNAMIC_KEYS)
-    if secured(node.settings):
+    if not plain_client_port_open(node.settings):
         del props["clientPort"]
-        props.update(server_properties(node.settings))
+    props.update(server_properties(node.settings))
     return props
 
 
@@ -64,9 +65,13 @@ def member_line(node: Node) -> str:
     authenticated sessions."""
     s = node.settings
     quorum = f"{node.address}:{s['zookeeper_peer_port']}:{s['zookeeper_election_port']}"
-    if secured(s):
-        return f"{quorum}:participant;{LOOPBACK}:{s['zookeeper_client_port']}"
-    return f"{quorum}:participant;{s['zookeeper_client_port']}"
+    return f"{quorum}:participant;{client_address(s, s['zookeeper_client_port'])}"
+
+
+def client_address(settings: Mapping[str, object], port: object) -> str:
+    """A member line's client part: the plain port on every address, or on loopback only
+    once the server's stage closes it to the network (plain_client_port_open)."""
+    return str(port) if plain_client_port_open(settings) else f"{LOOPBACK}:{port}"
 
 
 def wanted_members(cluster: Cluster) -> dict[int, str]:

@@ -30,6 +30,16 @@ Decisions, and why:
 ZooKeeper reads a PEM key store from ONE file holding the key and the certificate
 (``SERVER_PEM``); the trust store is the CA file. Pure: texts, keys and paths; the hosts'
 files are written by deploys/tasks/zookeeper.py and deploys/tasks/zookeeper_client_files.py.
+
+**The servers' stages of a live rollout** (ZOOKEEPER_STAGES, one roll each, either way): a
+plaintext ensemble first gets the TLS client port beside the plain one and the quorum's TLS
+and SASL accepted but not used (``secure_port_added``: portUnification takes both
+kinds of quorum connection, nobody sends or asks SASL), then the servers talk TLS and send
+SASL to each other (``quorum_secured``: the plain client port is still on the network for
+the brokers), then the final locked-down config (``sasl_ssl``). Each server's stage is
+``settings["zookeeper_security_stage"]`` during a rollout (kafkaform.rollout), else the
+level's final one. Every adjacent pair mixes safely in one ensemble (proven on loopback by
+tests/integration/test_zookeeper_stages_loopback.py).
 """
 
 from __future__ import annotations
@@ -71,6 +81,70 @@ class Node(Protocol):  # kafkaform.cluster.Node
 
 secured = settings_secured  # kafkaform.settings.secured
 
+PLAINTEXT_STAGE = "plaintext"
+SECURE_PORT_ADDED = "secure_port_added"
+QUORUM_SECURED = "quorum_secured"
+SASL_SSL_STAGE = "sasl_ssl"
+ZOOKEEPER_STAGES = (PLAINTEXT_STAGE, SECURE_PORT_ADDED, QUORUM_SECURED, SASL_SSL_STAGE)
+# The zoo.cfg keys that tell the stages apart, as each stage sets them (absent: ZooKeeper's
+# default, "false"). Beside them every stage but plaintext has the TLS client port and stores
+# and the SASL provider (secure_keys), and every stage but sasl_ssl the plain clientPort.
+STAGE_SWITCHES: dict[str, dict[str, str]] = {
+    PLAINTEXT_STAGE: {},
+    SECURE_PORT_ADDED: {
+        "sslQuorum": "false",  # still connects in plain text: plaintext peers may remain
+        # Takes TLS and plain quorum connections. QuorumPeerConfig's key is portUnification:
+        # a zoo.cfg saying sslQuorumPortUnification is silently left plain-only.
+        "portUnification": "true",
+        "quorum.auth.enableSasl": "true",
+        "quorum.auth.learnerRequireSasl": "false",  # sends no SASL yet
+        "quorum.auth.serverRequireSasl": "false",  # asks none either
+    },
+    QUORUM_SECURED: {
+        "sslQuorum": "true",
+        "portUnification": "true",  # secure_port_added peers still connect plain
+        "quorum.auth.enableSasl": "true",
+        "quorum.auth.learnerRequireSasl": "true",
+        "quorum.auth.serverRequireSasl": "false",  # secure_port_added peers send none
+    },
+    SASL_SSL_STAGE: {
+        "sslQuorum": "true",
+        "enforce.auth.enabled": "true",
+        "enforce.auth.schemes": "sasl,digest",
+        "quorum.auth.enableSasl": "true",
+        "quorum.auth.learnerRequireSasl": "true",
+        "quorum.auth.serverRequireSasl": "true",
+    },
+}
+SWITCH_DEFAULTS = {
+    key: ("" if key == "enforce.auth.schemes" else "false")
+    for switches in STAGE_SWITCHES.values()
+    for key in switches
+}
+
+
+def server_stage(settings: Mapping[str, Any]) -> str:
+    """The stage this host's ZooKeeper server is rendered at: the rollout's, else the
+    security level's final one."""
+    stage = settings.get("zookeeper_security_stage")
+    if not stage:
+        return SASL_SSL_STAGE if secured(settings) else PLAINTEXT_STAGE
+    if stage not in ZOOKEEPER_STAGES:
+        raise ValueError(f"zookeeper_security_stage {stage!r} is not one of {ZOOKEEPER_STAGES}")
+    return str(stage)
+
+
+def server_has_security(settings: Mapping[str, Any]) -> bool:
+    """Whether the server has its TLS port, TLS files and JAAS file (every stage but the
+    first)."""
+    return server_stage(settings) != PLAINTEXT_STAGE
+
+
+def plain_client_port_open(settings: Mapping[str, Any]) -> bool:
+    """Whether the server's plain client port is on the network (zoo.cfg's clientPort, the
+    member line binding every address): until the final stage the brokers still use it."""
+    return server_stage(settings) != SASL_SSL_STAGE
+
 
 def zookeeper_client_port(settings: Mapping[str, Any]) -> Any:
     """The port kafkaform's ZooKeeper clients connect to: on a secured cluster the TLS one (the
@@ -98,9 +172,15 @@ def server_jaas_path(settings: Mapping[str, Any]) -> str:
 
 
 def server_properties(settings: Mapping[str, Any]) -> dict[str, str]:
-    """zoo.cfg's security keys of a secured server; nothing on a plaintext one."""
-    if not secured(settings):
+    """zoo.cfg's security keys of the server's stage (server_stage); nothing at plaintext."""
+    stage = server_stage(settings)
+    if stage == PLAINTEXT_STAGE:
         return {}
+    return {**secure_keys(settings), **STAGE_SWITCHES[stage]}
+
+
+def secure_keys(settings: Mapping[str, Any]) -> dict[str, str]:
+    """The keys every stage but plaintext has: the TLS client port, the stores, SASL."""
     tls = server_tls_dir(settings)
     stores = {}
     for prefix in ("ssl", "ssl.quorum"):  # client port, quorum: the same host certificate
@@ -116,15 +196,37 @@ def server_properties(settings: Mapping[str, Any]) -> dict[str, str]:
         "secureClientPort": str(settings["zookeeper_secure_client_port"]),
         "serverCnxnFactory": NETTY_SERVER,
         "ssl.clientAuth": "none",  # clients prove themselves with SASL
-        "sslQuorum": "true",
         **stores,
         "authProvider.sasl": SASL_PROVIDER,
-        "enforce.auth.enabled": "true",
-        "enforce.auth.schemes": "sasl,digest",
-        "quorum.auth.enableSasl": "true",
-        "quorum.auth.learnerRequireSasl": "true",
-        "quorum.auth.serverRequireSasl": "true",
     }
+
+
+def live_server_stage(config: Mapping[str, str] | None) -> str | None:
+    """The stage a server's live zoo.cfg (facts.live.LiveState's ["zookeeper"]["config"]) is
+    at; None without one. A config that matches no stage (edited by hand) raises ValueError
+    naming the keys that decide (never a value of another key: a store password may be
+    there)."""
+    if config is None:
+        return None
+    seen = {
+        key: str(config.get(key, default)).strip().lower()
+        for key, default in SWITCH_DEFAULTS.items()
+    }
+    has_tls, has_plain = "secureClientPort" in config, "clientPort" in config
+    for stage in ZOOKEEPER_STAGES:
+        wanted = {**SWITCH_DEFAULTS, **STAGE_SWITCHES[stage]}
+        if (
+            seen == wanted
+            and has_tls == (stage != PLAINTEXT_STAGE)
+            and has_plain == (stage != SASL_SSL_STAGE)
+        ):
+            return stage
+    found = ", ".join(
+        [f"{k}={config[k]}" for k in SWITCH_DEFAULTS if k in config]
+        + [f"secureClientPort {'set' if has_tls else 'absent'}"]
+        + [f"clientPort {'set' if has_plain else 'absent'}"]
+    )
+    raise ValueError(f"zoo.cfg is at none of the stages {', '.join(ZOOKEEPER_STAGES)}: {found}")
 
 
 def jaas_section(name: str, options: Mapping[str, str]) -> str:
@@ -147,7 +249,7 @@ def server_jaas(settings: Mapping[str, Any]) -> str:
 
 def server_jvm_options(settings: Mapping[str, Any]) -> list[str]:
     """The server unit's extra JVM options (a path only: no secret on a command line)."""
-    if not secured(settings):
+    if not server_has_security(settings):
         return []
     return [f"-Djava.security.auth.login.config={server_jaas_path(settings)}"]
 

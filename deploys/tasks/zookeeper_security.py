@@ -33,6 +33,7 @@ from kafkaform.zookeeper_security import (
     properties_text,
     secured,
     server_ca_path,
+    server_has_security,
     server_jaas,
     server_jaas_path,
     server_tls_dir,
@@ -52,9 +53,10 @@ class FilesChanged:
 def security_files(node: Node) -> tuple[list[Any], list[str]]:
     """A secured server's TLS files (its key and certificate in the one file ZooKeeper's PEM
     key store reads, the CAs it trusts) and its JAAS file: what tells that they changed, for
-    the restart, and the files the server reads at start. Nothing on a plaintext cluster."""
+    the restart, and the files the server reads at start. Nothing at the plaintext stage (a
+    rollout's first stage already needs them)."""
     s = node.settings
-    if not secured(s):
+    if not server_has_security(s):
         return [], []
     group = s["zookeeper_user"]
     tls = server_tls_dir(s)
