@@ -31,6 +31,7 @@ from typing import Any
 
 from kafkaform import security, zookeeper_security
 from kafkaform.cluster import Cluster, Node
+from kafkaform.ensemble_config import LOOPBACK
 from kafkaform.settings import (
     KAFKA_STAGE_KEY,
     PLAINTEXT,
@@ -143,11 +144,15 @@ def _indices(step: Step) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class RolloutPlan:
+    final: int  # the step of the inventory's level's end (what a deploy renders by default)
     target: int
     done: int  # the last step every host has reached, walking towards the target
     render: int  # the step this run renders
     positions: Mapping[str, Position] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
+    # Hosts whose service runs a process older than its config (a roll stopped half way):
+    # the run renders their files' step again, and their services restart.
+    behind: tuple[str, ...] = ()
 
     @property
     def step(self) -> Step:
@@ -155,14 +160,14 @@ class RolloutPlan:
 
     @property
     def under_way(self) -> bool:
-        """This run changes the cluster's security step."""
-        return self.render != self.done
+        """This run changes the cluster's security step (or finishes one)."""
+        return self.render != self.done or bool(self.behind)
 
     @property
     def staged(self) -> bool:
         """The run renders a step that is not its level's end (so the hosts' settings must say
         which): during a rollout, and at the hold."""
-        return bool(self.positions) and self.render not in FINAL.values()
+        return bool(self.positions) and self.render != self.final
 
     def describe(self) -> str:
         step = self.step
@@ -174,6 +179,12 @@ class RolloutPlan:
                     "listener; set it to False and deploy again to remove PLAINTEXT."
                 )
             return ""
+        if self.behind:
+            return (
+                f"Security rollout: this run renders step {self.render}/{len(STEPS) - 1} "
+                f"({step.name}) again to finish it: {', '.join(self.behind)} still run the "
+                "config from before it; their services restart."
+            )
         direction = "towards" if self.render > self.done else "back towards"
         left = abs(self.target - self.render)
         then = (
@@ -208,11 +219,42 @@ def position(node: Node, state: State) -> Position:
     )
 
 
-def plan_rollout(cluster: Cluster, states: Mapping[str, State], complete: bool) -> RolloutPlan:
+def loopback_members(states: Mapping[str, State], step: Step) -> list[Problem]:
+    """A step back to clients of the plain ZooKeeper port while members bind it to loopback
+    (an ensemble deployed secured: its member lines, which ZooKeeper keeps, say so). Opening it
+    to the network again takes a reconfig of every member line and a restart of each server,
+    which kafkaform does not do yet: refused rather than cut the brokers off."""
+    problems = []
+    for name, state in sorted(states.items()):
+        dynamic = (state.get("zookeeper") or {}).get("dynamic") or {}
+        lines = (dynamic.get("config") or {}).values()
+        if any(f";{LOOPBACK}:" in str(line) for line in lines):
+            problems.append(
+                Problem(
+                    name,
+                    "security",
+                    f"step {step.name} needs ZooKeeper's plain client port on the network, but "
+                    f"the ensemble's member lines bind it to {LOOPBACK} (deployed secured); "
+                    "kafkaform cannot open it again on a running ensemble yet: stay at "
+                    "kafka_plaintext_listener = True, or move the ensemble by hand",
+                )
+            )
+            break
+    return problems
+
+
+def plan_rollout(
+    cluster: Cluster,
+    states: Mapping[str, State],
+    complete: bool,
+    behind: Mapping[str, list[str]] | None = None,
+) -> RolloutPlan:
     """``states``: LiveState per host read this run; ``complete``: every inventory host is
-    among them (a --limit run is not, and may not take a step)."""
+    among them (a --limit run is not, and may not take a step); ``behind``: per host, the
+    services whose process started before their config file was written."""
     settings = (cluster.brokers or list(cluster.nodes))[0].settings
     target = target_step(settings)
+    final = FINAL[SASL_SSL if security.level(settings) == SASL_SSL else PLAINTEXT]
     positions: dict[str, Position] = {}
     problems: list[Problem] = []
     for name, state in states.items():
@@ -224,9 +266,9 @@ def plan_rollout(cluster: Cluster, states: Mapping[str, State], complete: bool) 
         if found != Position(None, None):
             positions[name] = found
     if problems:
-        return RolloutPlan(target, target, target, positions, tuple(problems))
+        return RolloutPlan(final, target, target, target, positions, tuple(problems))
     if not positions:  # a new cluster: its level's end from the start
-        return RolloutPlan(target, target, target)
+        return RolloutPlan(final, target, target, target)
     forward = max(
         i for i, s in enumerate(STEPS) if all(p.at_or_beyond(s) for p in positions.values())
     )
@@ -241,13 +283,23 @@ def plan_rollout(cluster: Cluster, states: Mapping[str, State], complete: bool) 
                 "one step at a time: put the odd host's config back, then deploy again",
             )
         )
-        return RolloutPlan(target, forward, forward, positions, tuple(problems))
+        return RolloutPlan(final, target, forward, forward, positions, tuple(problems))
+    late = tuple(
+        f"{name} ({', '.join(services)})"
+        for name, services in sorted((behind or {}).items())
+        if services and name in positions
+    )
+    if late and forward == back:
+        # Every file is at one step, some processes are not: that step is half done.
+        return RolloutPlan(final, target, forward, forward, positions, behind=late)
     if target > forward:
         done, render = forward, forward + 1
     elif target < back:
         done, render = back, back - 1
     else:
         done = render = target
+    if render < done and STEPS[render].kafka == PLAINTEXT:  # brokers back on the plain port
+        problems += loopback_members(states, STEPS[render])
     if render != done and not complete:
         problems.append(
             Problem(
@@ -257,4 +309,4 @@ def plan_rollout(cluster: Cluster, states: Mapping[str, State], complete: bool) 
                 "without --limit",
             )
         )
-    return RolloutPlan(target, done, render, positions, tuple(problems))
+    return RolloutPlan(final, target, done, render, positions, tuple(problems))

@@ -212,14 +212,11 @@ def live_server_stage(config: Mapping[str, str] | None) -> str | None:
         key: str(config.get(key, default)).strip().lower()
         for key, default in SWITCH_DEFAULTS.items()
     }
+    # Not clientPort: a dynamic ensemble may give it in its member lines only.
     has_tls, has_plain = "secureClientPort" in config, "clientPort" in config
     for stage in ZOOKEEPER_STAGES:
         wanted = {**SWITCH_DEFAULTS, **STAGE_SWITCHES[stage]}
-        if (
-            seen == wanted
-            and has_tls == (stage != PLAINTEXT_STAGE)
-            and has_plain == (stage != SASL_SSL_STAGE)
-        ):
+        if seen == wanted and has_tls == (stage != PLAINTEXT_STAGE):
             return stage
     found = ", ".join(
         [f"{k}={config[k]}" for k in SWITCH_DEFAULTS if k in config]
@@ -327,19 +324,3 @@ def migrator_command(
             f"--zk-tls-config-file={CLIENT_TLS_PROPERTIES}",
         ]
     )
-
-
-# INTERIM (integrator): the servers' rollout stages; the zkstages part replaces this block.
-ZOOKEEPER_STAGES = ("plaintext", "secure_port_added", "quorum_secured", "sasl_ssl")
-
-
-def live_server_stage(config: Mapping[str, str] | None) -> str | None:
-    if config is None:
-        return None
-    if "secureClientPort" not in config:
-        return ZOOKEEPER_STAGES[0]
-    if config.get("enforce.auth.enabled") == "true":
-        return ZOOKEEPER_STAGES[3]
-    if config.get("sslQuorum") == "true":
-        return ZOOKEEPER_STAGES[2]
-    return ZOOKEEPER_STAGES[1]

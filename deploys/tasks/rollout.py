@@ -21,12 +21,23 @@ from pyinfra.operations import python
 
 from deploys.tasks.preflight import live_states, refusal
 from deploys.tasks.zookeeper_security import migrate_znode_acls, protect_kafkaform_znodes
+from facts.rollout import StartedBeforeConfig
 from kafkaform import security, verify
 from kafkaform.cluster import Cluster, Node
-from kafkaform.deploy_support import once_per_run
+from kafkaform.deploy_support import once_per_run, prepared_facts
 from kafkaform.rollout import RolloutPlan, plan_rollout
 from kafkaform.settings import zookeeper_clients_secured
 from kafkaform.zookeeper_client import cluster_settings, secure_acls
+
+
+def config_files(node: Node) -> dict[str, str]:
+    """service -> the config file whose step the rollout reads (facts.live reads the same)."""
+    s, files = node.settings, {}
+    if node.zookeeper:
+        files["zookeeper"] = f"{s['zookeeper_config_dir']}/zoo.cfg"
+    if node.kafkaid is not None:
+        files["kafka"] = f"{s['kafka_config_dir']}/server.properties"
+    return files
 
 
 def rollout_plan(cluster: Cluster) -> RolloutPlan:
@@ -34,7 +45,12 @@ def rollout_plan(cluster: Cluster) -> RolloutPlan:
         inventory = ctx_inventory.get()
         states = live_states(inventory, cluster)
         complete = all(h.name in states for h in inventory)
-        plan = plan_rollout(cluster, states, complete)
+        behind = prepared_facts(
+            [h for h in inventory if h.name in states],
+            StartedBeforeConfig,
+            lambda h: {"configs": config_files(cluster.node(h.name))},
+        )
+        plan = plan_rollout(cluster, states, complete, behind)
         if plan.problems:
             raise PyinfraError(refusal("deploy", list(plan.problems)))
         message = plan.describe()

@@ -31,7 +31,6 @@ from kafkaform.zookeeper_security import (
     client_tls_properties,
     migrator_command,
     properties_text,
-    secured,
     server_ca_path,
     server_has_security,
     server_jaas,

@@ -8,6 +8,7 @@ import pytest
 
 from kafkaform import rollout, security
 from kafkaform.cluster import Cluster, Node
+from kafkaform.ensemble_config import static_properties
 from kafkaform.rollout import STEPS, plan_rollout
 
 
@@ -25,15 +26,6 @@ def cluster_of(tmp_path, **data) -> Cluster:
     return Cluster.from_hosts(hosts(pki_dir=str(tmp_path), **data))
 
 
-# INTERIM until the servers' stages render (zkstages part): their live zoo.cfg keys.
-ZOOKEEPER_LIVE = {
-    "plaintext": {"clientPort": "2181"},
-    "secure_port_added": {"clientPort": "2181", "secureClientPort": "2182"},
-    "quorum_secured": {"clientPort": "2181", "secureClientPort": "2182", "sslQuorum": "true"},
-    "sasl_ssl": {"secureClientPort": "2182", "sslQuorum": "true", "enforce.auth.enabled": "true"},
-}
-
-
 def live(cluster: Cluster, steps: dict[str, int]) -> dict:
     """Each host's live configs as the run that rendered its step wrote them."""
     states = {}
@@ -42,7 +34,7 @@ def live(cluster: Cluster, steps: dict[str, int]) -> dict:
         staged = Cluster(tuple(Node(n.name, n.data, {**n.settings, **keys}) for n in cluster.nodes))
         node = staged.node(name)
         states[name] = {
-            "zookeeper": {"config": ZOOKEEPER_LIVE[STEPS[index].zookeeper]},
+            "zookeeper": {"config": static_properties(staged, node)},
             "kafka": {"config": staged.broker_properties(node)},
         }
     return states
@@ -154,3 +146,41 @@ def test_every_step_reads_back_as_itself(tmp_path, index):
     plain = cluster_of(tmp_path)
     position = rollout.position(plain.node("k1"), at(plain, index)["k1"])
     assert position.at_or_beyond(STEPS[index]) and position.at_or_below(STEPS[index])
+
+
+def test_a_roll_stopped_half_way_is_finished_before_the_next_step(tmp_path):
+    # Every file at step 3, two brokers still run step 2's process: step 3 again.
+    plain = cluster_of(tmp_path)
+    target = cluster_of(tmp_path, security="sasl_ssl")
+    behind = {"k2": ["kafka"], "k3": ["kafka"]}
+    plan = plan_rollout(target, at(plain, 3), complete=True, behind=behind)
+    assert (plan.render, plan.under_way, plan.staged) == (3, True, True)
+    assert "renders step 3/5 (kafka_secure_listeners) again" in plan.describe()
+    assert "k2 (kafka), k3 (kafka)" in plan.describe()
+    # The same at the target's own step: rendered as the level's end, nothing staged.
+    last = plan_rollout(target, at(plain, 5), complete=True, behind={"k1": ["zookeeper"]})
+    assert (last.render, last.under_way, last.staged) == (5, True, False)
+
+
+def test_a_finished_step_left_by_a_target_turned_back_is_rendered_as_that_step(tmp_path):
+    # At step 5, killed mid-roll, then the inventory says plaintext: step 5 is finished
+    # first, with each host's settings saying so (the level's end would be plaintext).
+    plain = cluster_of(tmp_path)
+    plan = plan_rollout(plain, at(plain, 5), complete=True, behind={"k1": ["kafka"]})
+    assert (plan.render, plan.staged) == (5, True)
+    assert plan.apply(plain).node("k1").settings["kafka_security_stage"] == "sasl_ssl"
+
+
+def test_the_way_back_is_refused_where_members_bind_the_plain_port_to_loopback(tmp_path):
+    plain = cluster_of(tmp_path)
+    states = at(plain, 3)
+    for state in states.values():  # an ensemble deployed secured: ZooKeeper's member lines
+        state["zookeeper"]["dynamic"] = {
+            "version": "100000000",
+            "config": {"server.1": "10.1.0.1:2888:3888:participant;127.0.0.1:2181"},
+        }
+    plan = plan_rollout(plain, states, complete=True)
+    assert plan.problems and "127.0.0.1" in plan.problems[0].message
+    # Forward, or back to steps whose brokers use the TLS port, it is no obstacle.
+    target = cluster_of(tmp_path, security="sasl_ssl")
+    assert plan_rollout(target, states, complete=True).problems == ()

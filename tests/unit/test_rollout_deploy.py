@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from facts.live import HEADER
+from kafkaform import zookeeper_security
 from tests.unit.converged import recording_writes
 from tests.unit.deployrun import run_deploy
 from tests.unit.fakes import fake_hosts
@@ -14,7 +15,12 @@ from tests.unit.livestates import CLUSTER_ID, KAFKA_DATA, ZK_DATA, ZK_LOG, membe
 SERVER_PROPERTIES = "/etc/kafka/server.properties"
 ZOO_CFG = "/etc/zookeeper/zoo.cfg"
 PLAIN_LISTENERS = {"listeners": "PLAINTEXT://0.0.0.0:9092"}
-QUORUM_SECURED = {"secureClientPort": "2182", "sslQuorum": "true", "clientPort": "2181"}
+# zoo.cfg's keys of a server at quorum_secured (what decides a server's stage).
+QUORUM_SECURED = {
+    "clientPort": "2181",
+    "secureClientPort": "2182",
+    **zookeeper_security.STAGE_SWITCHES[zookeeper_security.QUORUM_SECURED],
+}
 
 
 def running(index: int, zoo_cfg: dict, server_properties: dict) -> list[str]:

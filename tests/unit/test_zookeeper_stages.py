@@ -145,8 +145,6 @@ def test_values_are_read_as_zookeeper_reads_them():
         ("sasl_ssl", {"portUnification": "true"}, "portUnification=true"),
         # A server that asks SASL of learners that may send none.
         ("secure_port_added", {"quorum.auth.serverRequireSasl": "true"}, "serverRequireSasl"),
-        # The final config with the plain port put back by hand.
-        ("sasl_ssl", {"clientPort": "2181"}, "clientPort set"),
         # The middle stage without its TLS port.
         ("quorum_secured", {"secureClientPort": None}, "secureClientPort absent"),
         # TLS between servers on an otherwise plaintext config.
@@ -163,6 +161,16 @@ def test_a_hand_edited_mix_is_refused_naming_what_it_has(stage, edit, named):
     with pytest.raises(ValueError, match="zoo.cfg is at none of the stages") as refused:
         live_server_stage(config)
     assert named in str(refused.value)
+
+
+def test_the_plain_client_port_does_not_decide_the_stage():
+    # A dynamic ensemble may name it in its member lines only (an older zoo.cfg has none);
+    # the final config with it put back by hand is still that stage (the deploy rewrites it).
+    config = live_config(staged("plaintext"))
+    config.pop("clientPort", None)
+    assert live_server_stage(config) == "plaintext"
+    final = {**live_config(staged("sasl_ssl")), "clientPort": "2181"}
+    assert live_server_stage(final) == "sasl_ssl"
 
 
 def test_the_refusal_never_shows_other_keys_values():
