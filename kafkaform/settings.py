@@ -295,6 +295,13 @@ ZOOKEEPER_CLIENTS_KEY = "zookeeper_clients_secure"  # the machinery's ZooKeeper 
 ROLLOUT_KEYS = (ZOOKEEPER_STAGE_KEY, KAFKA_STAGE_KEY, ZOOKEEPER_CLIENTS_KEY)
 
 
+def serves_secured_ports(settings: Mapping[str, Any]) -> bool:
+    """Whether a host listens on the secured ports (TLS listeners, ZooKeeper's TLS port): at
+    a secured level, and at every step of a rollout but plaintext's, either way."""
+    stages = (settings.get(ZOOKEEPER_STAGE_KEY), settings.get(KAFKA_STAGE_KEY))
+    return secured(settings) or any(stage not in (None, PLAINTEXT) for stage in stages)
+
+
 def zookeeper_clients_secured(settings: Mapping[str, Any]) -> bool:
     """Whether kafkaform's own ZooKeeper clients (control machine, host scripts and tools)
     talk TLS to the secure client port and log in."""

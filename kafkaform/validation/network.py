@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kafkaform.cluster import Node
-from kafkaform.settings import PORT_SETTINGS, SECURE_ONLY_PORTS
+from kafkaform.settings import PORT_SETTINGS, SECURE_ONLY_PORTS, serves_secured_ports
 from kafkaform.validation.problems import Problem
 from kafkaform.validation.values import is_int, shown
 
@@ -35,7 +35,7 @@ def listening_ports(node: Node, bake: bool = False) -> list[tuple[str, Any]]:
     """(field, port) of everything this host listens on: the port settings of its roles and
     ports opened through properties or JVM options."""
     s = node.settings
-    secured = s.get("security") != "plaintext"
+    secured = serves_secured_ports(s)
     ports = [
         (key, s[key])
         for key, role in PORT_SETTINGS.items()

@@ -184,3 +184,14 @@ def test_the_way_back_is_refused_where_members_bind_the_plain_port_to_loopback(t
     # Forward, or back to steps whose brokers use the TLS port, it is no obstacle.
     target = cluster_of(tmp_path, security="sasl_ssl")
     assert plan_rollout(target, states, complete=True).problems == ()
+
+
+def test_a_host_firewall_keeps_the_secured_ports_open_at_every_step_but_plaintexts(tmp_path):
+    from kafkaform.validation.network import listening_ports
+
+    plain = cluster_of(tmp_path)
+    for index, step in enumerate(STEPS):
+        keys = step.keys()
+        node = Cluster(tuple(Node(n.name, n.data, {**n.settings, **keys}) for n in plain.nodes))
+        fields = [field for field, _ in listening_ports(node.node("k1"))]
+        assert ("zookeeper_secure_client_port" in fields) is (index > 0), step.name
