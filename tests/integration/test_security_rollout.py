@@ -18,10 +18,12 @@ import time
 from pathlib import Path
 
 import pytest
+from kazoo.security import OPEN_ACL_UNSAFE
 
 from kafkaform import client_config, verify
 from kafkaform.cluster import Cluster
 from kafkaform.rollout import STEPS
+from kafkaform.zookeeper_client import secure_acls
 from tests.integration.conftest import BIN, REPO, fresh_lab, lab_inventory_with, run
 from tests.integration.scaling import cluster_of
 
@@ -51,18 +53,18 @@ def step_run(inventory: str, label: str) -> str:
     return proc.stdout + proc.stderr
 
 
-def walk(inventory: str, label: str, stop_after: str | None = None) -> list[str]:
+def walk(inventory: str, label: str, stop_after: str | None = None) -> tuple[list[str], str]:
     """Deploy runs until one renders ``stop_after``, or until a run takes no step (the target
-    or the hold reached); the step each run rendered."""
+    or the hold reached): the step each run rendered, and what the last run printed."""
     said: list[str] = []
-    for _ in range(len(STEPS) + 1):
+    for _ in range(len(STEPS) + 2):
         shown = step_run(inventory, label)
         renders = [s.name for i, s in enumerate(STEPS) if f"renders step {i}/" in shown]
         if not renders:
-            return said
+            return said, shown
         said += renders
         if stop_after in renders:
-            return said
+            return said, shown
     raise AssertionError(f"{label}: the rollout never ended: {said}")
 
 
@@ -92,6 +94,16 @@ def killed_mid_roll(inventory: str, cluster: Cluster, port: int) -> str:
     return output
 
 
+def znode_acls(cluster: Cluster, path: str) -> list:
+    client = verify.cluster_zk(cluster)
+    try:
+        chroot = cluster.nodes[0].settings["zookeeper_chroot"]
+        return list(client.get_acls(f"{chroot}{path}")[0])
+    finally:
+        client.stop()
+        client.close()
+
+
 @pytest.fixture(scope="module")
 def plaintext_lab(lab_box, tmp_path_factory) -> tuple[Path, str, Cluster]:
     root = tmp_path_factory.mktemp("rollout")
@@ -115,35 +127,36 @@ def test_plaintext_to_sasl_ssl_and_back_under_load(plaintext_lab):
 
     # Forward to the hold, PLAINTEXT clients writing and reading throughout.
     with verify.LiveTraffic(plain_servers(cluster), TOPIC) as plain:
-        first = walk(held, "forward", stop_after="zookeeper_quorum_secured")
+        first, _ = walk(held, "forward", stop_after="zookeeper_quorum_secured")
         assert first == ["zookeeper_secure_port", "zookeeper_quorum_secured"]
         shown = killed_mid_roll(held, cluster, tls_port)
         assert "renders step 3/5 (kafka_secure_listeners)" in shown
-        resumed = walk(held, "forward after the kill")
+        resumed, last = walk(held, "forward after the kill")
         # The next run finished the killed step before it took the next one.
-        assert resumed[0] == "kafka_secure_listeners", resumed
-        assert resumed[-1] == "kafka_inter_broker_secured"
-        assert "holding at step 4/5" in step_run(held, "hold")
+        assert resumed == ["kafka_secure_listeners", "kafka_inter_broker_secured"], resumed
+        assert "holding at step 4/5" in last
     counts = plain.check()
     print(json.dumps({"bench": "security_rollout", "phase": "plaintext clients", **counts}))
+    # The znodes made before the brokers protected theirs got the same ACL (the migrator).
+    assert znode_acls(cluster_of(secured), f"/brokers/topics/{TOPIC}") == secure_acls()
 
     # The clients move to SASL_SSL; PLAINTEXT goes; then back to the hold.
     secure_cluster = cluster_of(secured)
     login = client_config.client_config(secure_cluster)
     servers = login.pop("bootstrap.servers")
     with verify.LiveTraffic(servers, TOPIC, login=login) as tls:
-        assert walk(secured, "remove plaintext") == ["sasl_ssl"]
+        assert walk(secured, "remove plaintext")[0] == ["sasl_ssl"]
         assert not any(listening(n.address, n.settings["kafka_port"]) for n in cluster.brokers)
-        assert walk(held, "back to the hold") == ["kafka_inter_broker_secured"]
+        assert walk(held, "back to the hold")[0] == ["kafka_inter_broker_secured"]
     counts = tls.check()
     print(json.dumps({"bench": "security_rollout", "phase": "sasl_ssl clients", **counts}))
 
     # Back to plaintext, PLAINTEXT clients again.
     with verify.LiveTraffic(plain_servers(cluster), TOPIC) as plain:
-        back = walk(plain_inventory, "back")
+        back, last = walk(plain_inventory, "back")
     assert back == [s.name for s in reversed(STEPS[:4])], back
     counts = plain.check()
     print(json.dumps({"bench": "security_rollout", "phase": "back to plaintext", **counts}))
     assert not any(listening(n.address, tls_port) for n in cluster.brokers)
-    # A plain re-run is no rollout any more.
-    assert "renders step" not in step_run(plain_inventory, "plaintext re-run")
+    assert "Security rollout" not in last  # the last run was no rollout any more
+    assert znode_acls(cluster, f"/brokers/topics/{TOPIC}") == list(OPEN_ACL_UNSAFE)
