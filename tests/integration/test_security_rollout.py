@@ -24,7 +24,14 @@ from kafkaform import client_config, verify
 from kafkaform.cluster import Cluster
 from kafkaform.rollout import STEPS
 from kafkaform.zookeeper_client import secure_acls
-from tests.integration.conftest import BIN, REPO, fresh_lab, lab_inventory_with, run
+from tests.integration.conftest import (
+    BIN,
+    REPO,
+    changed_operations,
+    fresh_lab,
+    lab_inventory_with,
+    run,
+)
 from tests.integration.scaling import cluster_of
 
 TOPIC = "rollout.events"
@@ -54,8 +61,8 @@ def step_run(inventory: str, label: str) -> str:
 
 
 def walk(inventory: str, label: str, stop_after: str | None = None) -> tuple[list[str], str]:
-    """Deploy runs until one renders ``stop_after``, or until a run takes no step (the target
-    or the hold reached): the step each run rendered, and what the last run printed."""
+    """Deploy runs until one renders ``stop_after`` or says it took the last step, or until a
+    run takes no step: the step each run rendered, and what the last run printed."""
     said: list[str] = []
     for _ in range(len(STEPS) + 2):
         shown = step_run(inventory, label)
@@ -63,7 +70,7 @@ def walk(inventory: str, label: str, stop_after: str | None = None) -> tuple[lis
         if not renders:
             return said, shown
         said += renders
-        if stop_after in renders:
+        if stop_after in renders or "This is the last step." in shown:
             return said, shown
     raise AssertionError(f"{label}: the rollout never ended: {said}")
 
@@ -131,10 +138,13 @@ def test_plaintext_to_sasl_ssl_and_back_under_load(plaintext_lab):
         assert first == ["zookeeper_secure_port", "zookeeper_quorum_secured"]
         shown = killed_mid_roll(held, cluster, tls_port)
         assert "renders step 3/5 (kafka_secure_listeners)" in shown
-        resumed, last = walk(held, "forward after the kill")
+        resumed, _ = walk(held, "forward after the kill")
         # The next run finished the killed step before it took the next one.
         assert resumed == ["kafka_secure_listeners", "kafka_inter_broker_secured"], resumed
-        assert "holding at step 4/5" in last
+        # At the hold a run changes nothing, and says why.
+        hold = run(str(BIN / "pyinfra"), "-y", "--json", held, "deploys/kafka.py")
+        assert "holding at step 4/5" in hold.stderr
+        assert changed_operations(json.loads(hold.stdout)) == []
     counts = plain.check()
     print(json.dumps({"bench": "security_rollout", "phase": "plaintext clients", **counts}))
     # The znodes made before the brokers protected theirs got the same ACL (the migrator).
@@ -153,10 +163,12 @@ def test_plaintext_to_sasl_ssl_and_back_under_load(plaintext_lab):
 
     # Back to plaintext, PLAINTEXT clients again.
     with verify.LiveTraffic(plain_servers(cluster), TOPIC) as plain:
-        back, last = walk(plain_inventory, "back")
+        back, _ = walk(plain_inventory, "back")
     assert back == [s.name for s in reversed(STEPS[:4])], back
     counts = plain.check()
     print(json.dumps({"bench": "security_rollout", "phase": "back to plaintext", **counts}))
     assert not any(listening(n.address, tls_port) for n in cluster.brokers)
-    assert "Security rollout" not in last  # the last run was no rollout any more
+    again = run(str(BIN / "pyinfra"), "-y", "--json", plain_inventory, "deploys/kafka.py")
+    assert "Security rollout" not in again.stderr  # no rollout any more: nothing to change
+    assert changed_operations(json.loads(again.stdout)) == []
     assert znode_acls(cluster, f"/brokers/topics/{TOPIC}") == list(OPEN_ACL_UNSAFE)
