@@ -8,10 +8,14 @@ or on a host's process list.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
+import ssl
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -27,7 +31,7 @@ from confluent_kafka.admin import (
 )
 
 from deploys.tasks.topics import ACTION_PREFIX
-from kafkaform import client_config, security, verify
+from kafkaform import client_config, monitoring_auth, pki, security, verify
 from tests.integration.conftest import (
     BIN,
     changed_operations,
@@ -93,7 +97,7 @@ def secured(lab_box, tmp_path_factory):
     pki_dir under the test's own directory, never ~/.kafkaform."""
     root = tmp_path_factory.mktemp("kafka-secured")
     pki = root / "pki"
-    fresh_lab(3, box=lab_box.catalog)
+    fresh_lab(3, monitoring=True, box=lab_box.catalog)
     os.environ["KAFKAFORM_TEST_ALICE"] = PASSWORDS["alice"]
     os.environ["KAFKAFORM_TEST_BOB"] = PASSWORDS["bob"]
     inventory = lab_inventory_with(
@@ -278,3 +282,108 @@ def test_the_cluster_holds_exactly_the_listed_acls_of_a_user(secured):
 
 # Issue 11's other lab check on this cluster comes from the zookeeper part: an anonymous
 # ZooKeeper client cannot change /kafka znodes.
+
+
+# --- Monitoring and logs of the secured lab (its monitoring host) ---------------------------
+
+MONITOR = "monitor"
+SINK = "/var/log/kafkaform"
+
+
+def endpoint_status(node, port: int, user: str | None) -> int:
+    """The HTTP status of ``node``'s endpoint at ``port`` (/metrics, or /-/ready for the
+    servers), as kafkaform reads it but logged in as ``user`` (None: no credentials)."""
+    settings = node.settings
+    access = monitoring_auth.exporter_access(settings, port, lambda: "")
+    path = (
+        "/-/ready"
+        if port in (settings["prometheus_port"], settings["alertmanager_port"])
+        else "/metrics"
+    )
+    request = urllib.request.Request(f"{access.scheme}://{node.address}:{port}{path}")
+    if user is not None:
+        token = base64.b64encode(f"{user}:{access.password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    context = None
+    if access.scheme == "https":
+        context = ssl.create_default_context(cafile=str(pki.trusted_ca_file(settings)))
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_every_monitoring_endpoint_refuses_a_reader_without_its_password(secured):
+    inventory, _, _ = secured
+    cluster = cluster_of(inventory)
+    monitor, broker = cluster.node(MONITOR), cluster.brokers[0]
+    endpoints = [
+        (monitor, monitor.settings["prometheus_port"]),
+        (monitor, monitor.settings["alertmanager_port"]),
+        (monitor, monitor.settings["node_exporter_port"]),
+        (broker, broker.settings["node_exporter_port"]),
+        (broker, broker.settings["kafka_jmx_exporter_port"]),
+    ]
+    for node, port in endpoints:
+        user = monitoring_auth.exporter_access(node.settings, port, lambda: "").username
+        assert endpoint_status(node, port, None) == 401, (node.name, port)
+        assert endpoint_status(node, port, user) == 200, (node.name, port)
+
+
+def test_prometheus_scrapes_every_target_over_tls_with_its_password(secured):
+    inventory, _, _ = secured
+    cluster = cluster_of(inventory)
+    monitor = cluster.node(MONITOR)
+    port = monitor.settings["prometheus_port"]
+    access = monitoring_auth.exporter_access(monitor.settings, port, lambda: "")
+    context = ssl.create_default_context(cafile=str(pki.trusted_ca_file(monitor.settings)))
+    token = base64.b64encode(f"{access.username}:{access.password}".encode()).decode()
+
+    def down() -> list[str]:
+        request = urllib.request.Request(f"https://{monitor.address}:{port}/api/v1/targets")
+        request.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            targets = json.load(response)["data"]["activeTargets"]
+        assert targets
+        return [t["scrapeUrl"] for t in targets if t["health"] != "up"]
+
+    deadline = time.monotonic() + 120
+    while down() and time.monotonic() < deadline:
+        time.sleep(5)
+    assert down() == []
+
+
+def sink_lines(marker: str) -> int:
+    out = on_node(MONITOR, f"grep -rc -- {marker} {SINK} | awk -F: '{{s+=$NF}} END {{print s+0}}'")
+    return int(out.stdout.strip() or 0)
+
+
+def forge_plain_relp(address: str, port: int, marker: str) -> None:
+    """A RELP session in plain text claiming to be kafka-2's broker log."""
+    offer = "relp_version=0\nrelp_software=forger\ncommands=syslog"
+    line = f"<13>Nov 27 23:00:00 kafka-2 kafka-server: {marker}"
+    frames = f"1 open {len(offer)} {offer}\n2 syslog {len(line)} {line}\n".encode()
+    with socket.create_connection((address, port), timeout=5) as conn:
+        try:
+            conn.sendall(frames)
+            conn.recv(1024)
+        except OSError:
+            pass  # refused mid-way: what a TLS-only listener does
+
+
+def test_log_lines_arrive_over_tls_and_a_forged_plain_sender_is_refused(secured):
+    inventory, _, _ = secured
+    cluster = cluster_of(inventory)
+    monitor = cluster.node(MONITOR)
+    servers, login = admin_login(inventory)
+    marker = f"sink-{uuid.uuid4().hex[:10]}"
+    verify.create_topic(servers, marker, 1, 3, 2, login=login)  # every broker logs it
+    deadline = time.monotonic() + 60
+    while not sink_lines(marker) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert sink_lines(marker) > 0, "no broker line reached the sink over TLS"
+    forged = f"forged-{uuid.uuid4().hex[:10]}"
+    forge_plain_relp(monitor.address, monitor.settings["log_sink_port"], forged)
+    time.sleep(10)
+    assert sink_lines(forged) == 0
