@@ -23,6 +23,7 @@ from deploys.tasks.monitoring import configure_monitoring
 from deploys.tasks.preflight import refuse_destructive_changes
 from deploys.tasks.roll import guard_run, install_roll_library, roll_session
 from deploys.tasks.rollout import (
+    member_client_addresses,
     open_znodes_before_roll,
     secure_znodes_after_roll,
     staged_cluster,
@@ -47,6 +48,8 @@ node = cluster.node(host.name)
 installed = install(node, wanted_by(cluster, node))
 # The host firewall (firewall: True), before any service starts: hosts that join are let in.
 open_firewall(cluster, node)
+# The plain ZooKeeper port's address, in the member lines (a security rollout's last step).
+member_client_addresses(cluster, node)
 zookeeper_up = None
 if installed.distribution:
     # The JMX agent is part of the services' units: it was installed before they start.

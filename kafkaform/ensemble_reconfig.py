@@ -55,6 +55,28 @@ def members(text: str) -> tuple[dict[int, str], int]:
     return found, version
 
 
+def same_member(a: str | None, b: str | None) -> bool:
+    """Two member values alike as ZooKeeper keeps them (``;2181`` is ``;0.0.0.0:2181``)."""
+
+    def normal(value: str | None) -> str | None:
+        if value is None:
+            return None
+        quorum, _, client_part = value.partition(";")
+        if client_part and ":" not in client_part:
+            client_part = f"0.0.0.0:{client_part}"
+        return f"{quorum.strip()};{client_part.strip()}" if client_part else quorum.strip()
+
+    return normal(a) == normal(b)
+
+
+def applied(current: Mapping[int, str], joining: Mapping[int, str], leaving: set[int]) -> bool:
+    """Whether the membership has the change: ``joining`` members with those values (a member
+    whose value differs, e.g. its client address, is changed by the reconfig), none of
+    ``leaving``."""
+    present = all(same_member(current.get(z), v) for z, v in joining.items())
+    return present and not leaving & set(current)
+
+
 def has_acl(zk: Any) -> bool:
     acls, _ = zk.get_acls(CONFIG_ZNODE)
     return any(a.id.scheme == "digest" and a.id.id.startswith(f"{ADMIN_USER}:") for a in acls)
@@ -94,8 +116,9 @@ def reconfig(
     joining: Iterable[tuple[int, str]] = (),
     leaving: Iterable[int] = (),
 ) -> dict[int, str]:
-    """Add ``joining`` (zkid, value) and remove ``leaving`` in one reconfig; the membership
-    after it. Nothing to do when /zookeeper/config has the change already."""
+    """Add ``joining`` (zkid, value: a member already there gets that value) and remove
+    ``leaving`` in one reconfig; the membership after it. Nothing to do when
+    /zookeeper/config has the change already."""
     from kazoo.exceptions import (
         BadVersionError,
         ConnectionLoss,
@@ -110,7 +133,7 @@ def reconfig(
         for _ in range(TRIES):
             try:
                 current, version = members(zk.get(CONFIG_ZNODE)[0].decode())
-                if set(joining) <= set(current) and not leaving & set(current):
+                if applied(current, joining, leaving):
                     return current
                 lines = ",".join(f"server.{z}={v}" for z, v in sorted(joining.items()))
                 data, _ = zk.reconfig(
@@ -120,7 +143,7 @@ def reconfig(
                     from_config=version,
                 )
                 result, _ = members(data.decode())
-                if set(joining) <= set(result) and not leaving & set(result):
+                if applied(result, joining, leaving):
                     return result
                 last = f"the result lists {sorted(result)}"
             except (

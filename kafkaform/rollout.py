@@ -220,10 +220,10 @@ def position(node: Node, state: State) -> Position:
 
 
 def loopback_members(states: Mapping[str, State], step: Step) -> list[Problem]:
-    """A step back to clients of the plain ZooKeeper port while members bind it to loopback
-    (an ensemble deployed secured: its member lines, which ZooKeeper keeps, say so). Opening it
-    to the network again takes a reconfig of every member line and a restart of each server,
-    which kafkaform does not do yet: refused rather than cut the brokers off."""
+    """A step back to clients of the plain ZooKeeper port while members bind it to loopback:
+    the way back to the hold (kafka_inter_broker_secured) opens it again (a reconfig of the
+    member lines, bound as the servers roll); if the lines still say loopback, that did not
+    happen, and the brokers would be cut off: refused."""
     problems = []
     for name, state in sorted(states.items()):
         dynamic = (state.get("zookeeper") or {}).get("dynamic") or {}
@@ -234,9 +234,9 @@ def loopback_members(states: Mapping[str, State], step: Step) -> list[Problem]:
                     name,
                     "security",
                     f"step {step.name} needs ZooKeeper's plain client port on the network, but "
-                    f"the ensemble's member lines bind it to {LOOPBACK} (deployed secured); "
-                    "kafkaform cannot open it again on a running ensemble yet: stay at "
-                    "kafka_plaintext_listener = True, or move the ensemble by hand",
+                    f"the ensemble's member lines still bind it to {LOOPBACK}: the step back to "
+                    "kafka_inter_broker_secured changes them; deploy with "
+                    "kafka_plaintext_listener = True and security sasl_ssl once, then again",
                 )
             )
             break

@@ -131,6 +131,7 @@ def test_plaintext_to_sasl_ssl_and_back_under_load(plaintext_lab):
                               kafka_plaintext_listener=True)  # fmt: skip
     secured = lab_inventory_with(root / "secured", security="sasl_ssl", pki_dir=pki)
     tls_port = cluster.brokers[0].settings["kafka_tls_port"]
+    zk_plain = cluster.ensemble[0].settings["zookeeper_client_port"]
 
     # Forward to the hold, PLAINTEXT clients writing and reading throughout.
     with verify.LiveTraffic(plain_servers(cluster), TOPIC) as plain:
@@ -157,7 +158,10 @@ def test_plaintext_to_sasl_ssl_and_back_under_load(plaintext_lab):
     with verify.LiveTraffic(servers, TOPIC, login=login) as tls:
         assert walk(secured, "remove plaintext")[0] == ["sasl_ssl"]
         assert not any(listening(n.address, n.settings["kafka_port"]) for n in cluster.brokers)
+        # ZooKeeper's plain port left the network too (the member lines say loopback).
+        assert not any(listening(n.address, zk_plain) for n in cluster.ensemble)
         assert walk(held, "back to the hold")[0] == ["kafka_inter_broker_secured"]
+        assert all(listening(n.address, zk_plain) for n in cluster.ensemble)
     counts = tls.check()
     print(json.dumps({"bench": "security_rollout", "phase": "sasl_ssl clients", **counts}))
 

@@ -23,8 +23,11 @@ QUORUM_SECURED = {
 }
 
 
-def running(index: int, zoo_cfg: dict, server_properties: dict) -> list[str]:
-    """A host of a running 3-node cluster with these live configs."""
+def running(
+    index: int, zoo_cfg: dict, server_properties: dict, dynamic: tuple | None = None
+) -> list[str]:
+    """A host of a running 3-node cluster with these live configs (``dynamic``: ZooKeeper's
+    committed member lines, default every address)."""
     meta = {"version": "0", "broker.id": str(index), "cluster.id": CLUSTER_ID}
     return output(
         {"zookeeper": ("active", "enabled"), "kafka": ("active", "enabled")},
@@ -32,7 +35,7 @@ def running(index: int, zoo_cfg: dict, server_properties: dict) -> list[str]:
         {"broker.id": str(index), "log.dirs": KAFKA_DATA, **server_properties},
         {ZK_DATA: (3, str(index)), ZK_LOG: (2, None)},
         {KAFKA_DATA: (4, meta)},
-        members(3),
+        dynamic or members(3),
     )
 
 
@@ -65,6 +68,15 @@ def test_the_brokers_get_their_secure_listeners_beside_plaintext(step_3_run):
 
 BOTH = "PLAINTEXT://0.0.0.0:9092,INTERNAL://0.0.0.0:9091,CLIENT://0.0.0.0:9095"
 AT_STEP_3 = {"listeners": BOTH, "inter.broker.listener.name": "PLAINTEXT"}
+AT_STEP_4 = {"listeners": BOTH, "inter.broker.listener.name": "INTERNAL"}
+AT_STEP_5 = {
+    "listeners": "INTERNAL://0.0.0.0:9091,CLIENT://0.0.0.0:9095",
+    "inter.broker.listener.name": "INTERNAL",
+}
+AT_SASL_SSL = {
+    "secureClientPort": "2182",
+    **zookeeper_security.STAGE_SWITCHES[zookeeper_security.SASL_SSL_STAGE],
+}
 
 
 def staged_run(tmp_path, monkeypatch, security: str, live: dict, secured: bool):
@@ -110,3 +122,41 @@ def test_znodes_already_as_wanted_are_left_alone(tmp_path, monkeypatch):
     commands, protected = staged_run(tmp_path, monkeypatch, "sasl_ssl", AT_STEP_3, True)
     assert not [c for c in commands if "ZkSecurityMigrator" in c]
     assert protected == []
+
+
+@pytest.mark.parametrize(
+    ("security", "kafka_live", "zookeeper_live", "lines", "wanted"),
+    [
+        # The last step forward: the plain port goes to loopback before the servers roll.
+        ("sasl_ssl", AT_STEP_4, QUORUM_SECURED, ";0.0.0.0:2181", ";127.0.0.1:2181"),
+        # And back: every address again, before the servers roll back.
+        ("sasl_ssl_held", AT_STEP_5, AT_SASL_SSL, ";127.0.0.1:2181", ";2181"),
+        # Nothing to change.
+        ("sasl_ssl", AT_STEP_5, AT_SASL_SSL, ";127.0.0.1:2181", None),
+    ],
+)
+def test_the_members_plain_client_address_moves_with_the_last_step(
+    tmp_path, monkeypatch, security, kafka_live, zookeeper_live, lines, wanted
+):
+    from deploys.tasks import rollout as rollout_task
+
+    asked: list[dict] = []
+    monkeypatch.setattr(
+        rollout_task, "reconfig_members", lambda cluster, members: asked.append(members)
+    )
+    monkeypatch.setattr(rollout_task, "znodes_secured", lambda cluster: True)
+    data = {"security": "sasl_ssl", "kafka_plaintext_listener": security == "sasl_ssl_held"}
+    hosts = fake_hosts("debian12", 3, pki_dir=str(tmp_path), **data)
+    committed = {f"server.{i}": f"10.0.0.{10 + i}:2888:3888:participant{lines}" for i in (1, 2, 3)}
+    for i, (_, host) in enumerate(hosts, 1):
+        host["fake_responses"][HEADER] = running(
+            i, zookeeper_live, kafka_live, ("100000000", committed)
+        )
+    written = {name: {"files": {}, "directories": {}, "accounts": {}} for name, _ in hosts}
+    with recording_writes(written):
+        run_deploy(hosts)
+    if wanted is None:
+        assert asked == []
+    else:
+        assert [sorted(m) for m in asked] == [[1, 2, 3]]
+        assert all(v.endswith(f"participant{wanted}") for v in asked[0].values())
