@@ -49,8 +49,8 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from kafkaform import secrets
+from kafkaform.settings import ZOOKEEPER_STAGE_KEY, zookeeper_clients_secured
 from kafkaform.settings import secured as settings_secured
-from kafkaform.settings import zookeeper_clients_secured
 
 BROKER_USER = "kafka"  # the brokers' (and kafkaform's machinery's) ZooKeeper SASL user
 QUORUM_USER = "quorum"  # the servers', between themselves
@@ -126,7 +126,7 @@ SWITCH_DEFAULTS = {
 def server_stage(settings: Mapping[str, Any]) -> str:
     """The stage this host's ZooKeeper server is rendered at: the rollout's, else the
     security level's final one."""
-    stage = settings.get("zookeeper_security_stage")
+    stage = settings.get(ZOOKEEPER_STAGE_KEY)
     if not stage:
         return SASL_SSL_STAGE if secured(settings) else PLAINTEXT_STAGE
     if stage not in ZOOKEEPER_STAGES:
