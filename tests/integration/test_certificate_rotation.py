@@ -182,7 +182,14 @@ def test_ca_rotation_in_three_deploys_under_load(lab):
     old_ca = certificates.load_cert(ca_rotation.current(lab.pki).cert_pem)
     assert "step 1 of 3" in rotate_ca(lab)
     new_ca = certificates.load_cert(ca_rotation.upcoming(lab.pki).cert_pem)
-    servers, login = login_of(lab)  # from here on the clients trust both CAs
+    # rotate-ca itself put both CAs in the control machine's CA file, which the clients read.
+    bundle = (lab.pki / "control" / "ca.crt").read_text()
+    assert {certificates.fingerprint(c) for c in certificates.load_certs(bundle)} == {
+        certificates.fingerprint(old_ca),
+        certificates.fingerprint(new_ca),
+    }
+    servers, login = login_of(lab)
+    assert login["ssl.ca.location"] == str(lab.pki / "control" / "ca.crt")
     with verify.LiveTraffic(servers, TOPIC["name"], RATE, login) as traffic:
         for step, name in ca_rotation.STEPS.items():
             before = served_certificates(cluster)
