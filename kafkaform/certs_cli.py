@@ -80,6 +80,7 @@ def run_rotate(args: argparse.Namespace) -> int:
     try:
         if args.abort:
             ca_rotation.abort(top)
+            pki.control_files(settings)  # the control machine's clients: the old CA alone again
             print("CA rotation given up: the next deploy takes the new CA out of the bundles")
             return EXIT_OK
         if args.deployed is not None:
@@ -91,6 +92,11 @@ def run_rotate(args: argparse.Namespace) -> int:
             )
             if before is None:
                 print(f"new CA: {ca_rotation.upcoming(top).path / 'ca.crt'} (give it to clients)")
+        # The control machine's CA file follows the rotation now, not at the next command
+        # that happens to build a client: a client started from here on trusts both CAs.
+        files = pki.control_files(settings)
+        if files and not args.status and ca_rotation.state(top):
+            print(f"the control machine's clients trust both CAs until the end: {files[2]}")
     except ca_rotation.PkiError as error:
         print(f"kafkaform certs rotate-ca: {error}", file=sys.stderr)
         return EXIT_PROBLEMS

@@ -14,7 +14,7 @@ import pytest
 from deploys.tasks.host_tools import client_config_text
 from deploys.tasks.scram import outdated
 from facts.scram import parse_described
-from kafkaform import client_config, scram, security
+from kafkaform import certificates, client_config, scram, security
 from kafkaform.cluster import Cluster, kafka_derived_table
 from kafkaform.templating import render
 from kafkaform.validate import check
@@ -192,9 +192,42 @@ def test_the_tools_client_config_logs_in_as_the_admin_and_trusts_the_ca_inline(s
     assert "bootstrap.servers=10.1.0.1:9095,10.1.0.2:9095,10.1.0.3:9095\n" in text
     assert "security.protocol=SASL_SSL\n" in text and "sasl.mechanism=SCRAM-SHA-512\n" in text
     assert 'username="kafkaform-admin"' in text
-    # One property over several lines: Java's Properties joins lines ending in a backslash.
-    lines = "-----BEGIN CERTIFICATE----- \\\nAAAA \\\nBBBB \\\n-----END CERTIFICATE-----\n"
+    # One property over several lines: Java's Properties joins lines ending in a backslash,
+    # and reads each escaped \\n as a line break of the value.
+    lines = "-----BEGIN CERTIFICATE-----\\n\\\nAAAA\\n\\\nBBBB\\n\\\n-----END CERTIFICATE-----\n"
     assert f"ssl.truststore.certificates={lines}" in text
+    assert java_property(text, "ssl.truststore.certificates") == ca.strip()
+
+
+def java_property(text: str, key: str) -> str:
+    """``key``'s value as java.util.Properties reads it: a line ending in a backslash goes on
+    with the next one (its leading blanks dropped); an escaped n is a line break."""
+    logical, pending = [], ""
+    for line in text.splitlines():
+        line = line.lstrip() if pending else line
+        if line.endswith("\\"):
+            pending += line[:-1]
+            continue
+        logical.append(pending + line)
+        pending = ""
+    prefix = f"{key}="
+    (value,) = [line[len(prefix) :] for line in logical if line.startswith(prefix)]
+    return value.replace("\\n", "\n")
+
+
+def test_the_tools_client_config_trusts_both_cas_of_a_rotation_one_per_line(secured):
+    """Kafka's PEM parser (3.9.2, checked with its DefaultSslEngineFactory) reads at most one
+    certificate per line of ssl.truststore.certificates: two CAs on one line were read as one,
+    and a host's tools (the safe restart's health gate) refused the brokers' certificates in
+    the first step of a CA rotation."""
+    cas = [certificates.make_ca(f"CA {n}", 10)[1] for n in ("old", "new")]
+    text = client_config_text(secured, secured.node("k1"), "".join(cas))
+    value = java_property(text, "ssl.truststore.certificates")
+    assert [certificates.fingerprint(c) for c in certificates.load_certs(value)] == [
+        certificates.fingerprint(certificates.load_cert(c)) for c in cas
+    ]
+    for line in value.splitlines():  # never the end of one and the start of another
+        assert line.count("-----") <= 2, line
 
 
 def test_the_plaintext_tools_config_is_unchanged():

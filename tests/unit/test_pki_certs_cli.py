@@ -60,3 +60,31 @@ def test_a_site_that_gives_every_certificate_is_told_how_to_rotate_its_ca(tmp_pa
     assert cli.main(["certs", "rotate-ca", str(inv)]) == 1
     assert "put the old and the new CA in tls_ca_cert_file" in capsys.readouterr().err
     assert not (tmp_path / "pki" / "rotation.json").exists()
+
+
+def control_bundle(tmp_path) -> list[str]:
+    """The fingerprints in the control machine's CA file, as its clients read it."""
+    text = (tmp_path / "pki" / "control" / "ca.crt").read_text()
+    return [certificates.fingerprint(c) for c in certificates.load_certs(text)]
+
+
+def test_the_control_machine_s_ca_file_follows_the_rotation_from_its_start(tmp_path, capsys):
+    inv = inventory(tmp_path)
+    node = Cluster.from_hosts([("kafka-1", {"pki_dir": str(tmp_path / "pki")})]).nodes[0]
+    pki.host_tls(node)
+    pki.control_files(node.settings)  # a client built before the rotation: the old CA
+    old = ca_rotation.current(tmp_path / "pki").fingerprint()
+    assert control_bundle(tmp_path) == [old]
+    # A client started right after `rotate-ca` (no other command in between) trusts both.
+    assert cli.main(["certs", "rotate-ca", inv]) == 0
+    new = ca_rotation.upcoming(tmp_path / "pki").fingerprint()
+    assert control_bundle(tmp_path) == [old, new]
+    assert "trust both CAs until the end" in capsys.readouterr().out
+    assert cli.main(["certs", "rotate-ca", inv, "--abort"]) == 0
+    assert control_bundle(tmp_path) == [old]
+    assert cli.main(["certs", "rotate-ca", inv]) == 0
+    newer = ca_rotation.upcoming(tmp_path / "pki").fingerprint()
+    for step in (1, 2, 3):
+        assert control_bundle(tmp_path) == [old, newer]
+        assert cli.main(["certs", "rotate-ca", inv, "--deployed", str(step)]) == 0
+    assert control_bundle(tmp_path) == [newer]  # the rotation is over: the new CA alone
