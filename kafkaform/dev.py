@@ -29,7 +29,7 @@ from kafkaform.hostops import (
     start_http_server,
     stop_http_server,
 )
-from kafkaform.local_hosts import DEV_MIRROR_PORT, DEV_VM_MEMORY_MB, SMALL_HEAPS
+from kafkaform.local_hosts import DEV_MIRROR_PORT, DEV_VM_MEMORY_MB, SMALL_HEAPS, security_level
 
 REPO = Path(__file__).resolve().parent.parent
 NETWORK_PREFIX = "192.168.56."  # VirtualBox's default host-only range
@@ -176,7 +176,7 @@ def stop_mirror() -> bool:
 def group_data() -> dict[str, Any]:
     """The dev group's data: small heaps and, when one was built here, the local mirror's URLs
     (the hosts download the Kafka tarball and the JMX agent from it)."""
-    data: dict[str, Any] = dict(SMALL_HEAPS)
+    data: dict[str, Any] = {**SMALL_HEAPS, **security_level()}
     # Without a local mirror: the Apache archive and Maven Central, the settings' defaults.
     url = mirror_url()
     if url:

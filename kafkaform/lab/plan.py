@@ -13,7 +13,7 @@ from typing import Any
 
 from kafkaform.cluster import planned_roles
 from kafkaform.hostops import HostError
-from kafkaform.local_hosts import LAB_MIRROR_PORT, SMALL_HEAPS
+from kafkaform.local_hosts import LAB_MIRROR_PORT, SMALL_HEAPS, security_level
 
 State = dict[str, Any]
 
@@ -156,4 +156,5 @@ def inventory_group_data(state: State) -> dict[str, Any]:
             "--collector.filesystem.fs-types-exclude=^(autofs|proc|sysfs|tmpfs|devpts|cgroup2?)$"
         ],
         "lag_exporter_interval_seconds": 5,
+        **security_level(),
     }
