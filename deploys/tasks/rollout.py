@@ -108,25 +108,26 @@ def wanted_znode_acls(cluster: Cluster, node: Node) -> bool | None:
 
 def open_znodes_before_roll(cluster: Cluster, node: Node, install: str) -> None:
     """A step back to brokers that do not log in to ZooKeeper: every znode opened first."""
-    if node.name == cluster.brokers[0].name and wanted_znode_acls(cluster, node) is False:
-        migrate_znode_acls(cluster, node, install, secure=False)
-        python.call(
-            name="kafkaform's znodes opened again",
-            function=protect_kafkaform_znodes,
-            cluster=cluster,
-            secure=False,
-        )
+    set_znode_acls(cluster, node, install, secure=False)
 
 
 def secure_znodes_after_roll(cluster: Cluster, node: Node, install: str) -> None:
     """Once every broker sets ACLs on its znodes: those made before get them too."""
-    if node.name == cluster.brokers[0].name and wanted_znode_acls(cluster, node) is True:
-        migrate_znode_acls(cluster, node, install, secure=True)
-        python.call(
-            name="kafkaform's znodes given the secure ACL",
-            function=protect_kafkaform_znodes,
-            cluster=cluster,
-        )
+    set_znode_acls(cluster, node, install, secure=True)
+
+
+def set_znode_acls(cluster: Cluster, node: Node, install: str, secure: bool) -> None:
+    """Kafka's znodes (its migrator, on the first broker) and kafkaform's own (from the
+    control machine), when this run needs them ``secure`` or open and they are not."""
+    if node.name != cluster.brokers[0].name or wanted_znode_acls(cluster, node) is not secure:
+        return
+    migrate_znode_acls(cluster, node, install, secure=secure)
+    python.call(
+        name=f"kafkaform's znodes given the {'secure' if secure else 'open'} ACL",
+        function=protect_kafkaform_znodes,
+        cluster=cluster,
+        secure=secure,
+    )
 
 
 def committed_members(states: dict) -> dict[int, str]:
