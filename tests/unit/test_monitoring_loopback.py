@@ -45,7 +45,10 @@ PACKAGES = (
     "libestr0",
     "libfastjson4",
 )
-PORTS = range(35000, 36000)  # loopback ports of these tests
+# Loopback ports of these tests, walked from an offset of this process's own: two suites run
+# at once on one machine (worktrees side by side) do not try the same port first.
+_FIRST = 35000 + (os.getpid() * 97) % 1000
+PORTS = [*range(_FIRST, 36000), *range(35000, _FIRST)]
 
 
 def unpacked() -> Path:
