@@ -73,3 +73,19 @@ def test_the_lock_lives_in_zookeepers_root_over_the_whole_ensemble(scripts):
     text = scripts["/usr/local/lib/kafkaform/roll.sh"]
     assert "ROLL_LOCK_PATH=/kafkaform/roll-lock\n" in text
     assert "ROLL_LOCK_ENSEMBLE=10.0.0.11:2181,10.0.0.12:2181,10.0.0.13:2181" in text
+
+
+@pytest.mark.parametrize(
+    ("printed", "reason"),
+    [
+        ("WARN something\nError while executing topic command: timed out\n\n", "timed out"),
+        ("", "(the tool printed nothing)"),
+    ],
+)
+def test_a_failed_describe_says_the_tools_reason(scripts, printed, reason):
+    text = scripts["/usr/local/sbin/kafka-safe-restart"]
+    check = text[text.index("check() {") : text.index("\n}\n", text.index("check() {")) + 3]
+    stub = f"topics() {{ printf %b {printed!r}; return 1; }}\n"
+    program = stub + check + "check under_min_isr || true\n"
+    out = subprocess.run(["bash", "-c", program], capture_output=True, text=True).stdout
+    assert out.startswith("cannot describe topics: ") and out.strip().endswith(reason), out
