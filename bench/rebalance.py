@@ -23,7 +23,7 @@ from pathlib import Path
 # the repository root is not on the path by itself.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kafkaform import verify  # noqa: E402
+from kafkaform import client_config, verify  # noqa: E402
 from tests.integration.scaling import (  # noqa: E402
     BIN,
     REPO,
@@ -48,14 +48,14 @@ def main() -> None:
         inventory = scaled_inventory(Path(tmp))
         deployed = kafkaform_deploy(inventory)
         cluster = cluster_of(inventory)
-        servers = verify.bootstrap(cluster)
-        verify.create_topic(servers, DATA, partitions=12, replication=3, min_isr=2)
-        verify.create_topic(servers, TRAFFIC, partitions=6, replication=3, min_isr=2)
+        servers, login = verify.bootstrap(cluster), client_config.login_of(cluster)
+        verify.create_topic(servers, DATA, partitions=12, replication=3, min_isr=2, login=login)
+        verify.create_topic(servers, TRAFFIC, partitions=6, replication=3, min_isr=2, login=login)
         fill(servers, DATA, args.megabytes)
         kafkaform_cli("lab", "up", "--nodes", "5")
         kafkaform_deploy(inventory)
         cluster = cluster_of(inventory)
-        with verify.LiveTraffic(verify.bootstrap(cluster), TRAFFIC) as traffic:
+        with verify.LiveTraffic(servers, TRAFFIC, login=login) as traffic:
             started = time.monotonic()
             done = kafkaform_cli("rebalance", inventory, "--throttle", str(args.throttle))
             wall = time.monotonic() - started

@@ -25,7 +25,7 @@ from pathlib import Path
 # the path by itself.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kafkaform import verify  # noqa: E402
+from kafkaform import client_config, verify  # noqa: E402
 from tests.integration.conftest import LAB_INVENTORY, deploy, fresh_lab, kafkaform  # noqa: E402
 from tests.integration.scaling import fill  # noqa: E402
 from tests.integration.test_replace import (  # noqa: E402
@@ -65,13 +65,13 @@ def main() -> None:
     with redirect_stdout(sys.stderr):  # stdout carries only the JSON lines
         cluster = fresh_lab(3)
         assert deploy(LAB_INVENTORY)["results"]["totals"]["error"] == 0
-        servers = verify.bootstrap(cluster)
-        verify.create_topic(servers, DATA, partitions=6, replication=3, min_isr=2)
-        verify.create_topic(servers, TRAFFIC, partitions=6, replication=3, min_isr=2)
+        servers, login = verify.bootstrap(cluster), client_config.login_of(cluster)
+        verify.create_topic(servers, DATA, partitions=6, replication=3, min_isr=2, login=login)
+        verify.create_topic(servers, TRAFFIC, partitions=6, replication=3, min_isr=2, login=login)
         fill(servers, DATA, args.megabytes)
         with (
             tempfile.TemporaryDirectory(prefix="kafkaform-bench-replace-") as tmp,
-            verify.LiveTraffic(servers, TRAFFIC) as traffic,
+            verify.LiveTraffic(servers, TRAFFIC, login=login) as traffic,
         ):
             lines.append(replace(cluster, servers))
             missed = max(1, args.megabytes // 10)

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kafkaform import verify
+from kafkaform import client_config, verify
 from kafkaform.cluster import Cluster
 from kafkaform.validate import load_inventory
 
@@ -55,7 +55,9 @@ def emit(**fields: object) -> None:
 
 def timed_under_traffic(cluster: Cluster, bench: str, inventory_file: str, rate: float) -> float:
     servers = verify.bootstrap(cluster)
-    with verify.LiveTraffic(servers, TOPIC, rate=rate) as traffic:
+    with verify.LiveTraffic(
+        servers, TOPIC, rate=rate, login=client_config.login_of(cluster)
+    ) as traffic:
         took = run(str(BIN / "pyinfra"), "-y", inventory_file, "deploys/kafka.py")
     counts = traffic.check()
     emit(bench=bench, brokers=len(cluster.brokers), seconds=round(took, 2), **counts)
@@ -79,7 +81,12 @@ def main() -> None:
         run(str(BIN / "pyinfra"), "-y", inventory(tmp), "deploys/kafka.py")
         replication = min(3, args.nodes)
         verify.create_topic(
-            verify.bootstrap(cluster), TOPIC, 6, replication, max(1, replication - 1)
+            verify.bootstrap(cluster),
+            TOPIC,
+            6,
+            replication,
+            max(1, replication - 1),
+            login=client_config.login_of(cluster),
         )
         kafka_change = {"kafka_properties": {"log.retention.hours": 167}}
         roll = timed_under_traffic(cluster, "kafka_roll", inventory(tmp, **kafka_change), args.rate)

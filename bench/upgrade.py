@@ -19,7 +19,7 @@ import time
 # bench/ is the script's directory, so its sibling is importable as a module.
 from roll import BIN, REPO, TOPIC, emit, inventory, run
 
-from kafkaform import verify
+from kafkaform import client_config, verify
 from kafkaform.cluster import Cluster
 from kafkaform.validate import load_inventory
 
@@ -45,11 +45,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kafkaform-bench-upgrade-") as tmp:
         run(pyinfra, "-y", inventory(tmp, kafka_version=args.old), "deploys/kafka.py")
         replication = min(3, args.nodes)
-        servers = verify.bootstrap(cluster)
-        verify.create_topic(servers, TOPIC, 6, replication, max(1, replication - 1))
+        servers, login = verify.bootstrap(cluster), client_config.login_of(cluster)
+        verify.create_topic(servers, TOPIC, 6, replication, max(1, replication - 1), login=login)
         upgraded = inventory(tmp, kafka_version=args.new)
         started = time.monotonic()
-        with verify.LiveTraffic(servers, TOPIC, rate=args.rate) as traffic:
+        with verify.LiveTraffic(servers, TOPIC, rate=args.rate, login=login) as traffic:
             run(pyinfra, "-y", upgraded, "deploys/kafka.py")
         took = time.monotonic() - started
         counts = traffic.check()
