@@ -32,6 +32,7 @@ from typing import Any
 from kafkaform import security, zookeeper_security
 from kafkaform.cluster import Cluster, Node
 from kafkaform.ensemble_config import LOOPBACK
+from kafkaform.ensemble_lists import committed
 from kafkaform.settings import (
     KAFKA_STAGE_KEY,
     PLAINTEXT,
@@ -40,6 +41,7 @@ from kafkaform.settings import (
     ZOOKEEPER_STAGE_KEY,
 )
 from kafkaform.validation.problems import Problem
+from kafkaform.zookeeper_client import cluster_settings
 
 State = Mapping[str, Any]  # facts.live.LiveState's dict
 HOLD_SETTING = "kafka_plaintext_listener"
@@ -224,23 +226,19 @@ def loopback_members(states: Mapping[str, State], step: Step) -> list[Problem]:
     the way back to the hold (kafka_inter_broker_secured) opens it again (a reconfig of the
     member lines, bound as the servers roll); if the lines still say loopback, that did not
     happen, and the brokers would be cut off: refused."""
-    problems = []
-    for name, state in sorted(states.items()):
-        dynamic = (state.get("zookeeper") or {}).get("dynamic") or {}
-        lines = (dynamic.get("config") or {}).values()
-        if any(f";{LOOPBACK}:" in str(line) for line in lines):
-            problems.append(
-                Problem(
-                    name,
-                    "security",
-                    f"step {step.name} needs ZooKeeper's plain client port on the network, but "
-                    f"the ensemble's member lines still bind it to {LOOPBACK}: the step back to "
-                    "kafka_inter_broker_secured changes them; deploy with "
-                    "kafka_plaintext_listener = True and security sasl_ssl once, then again",
-                )
-            )
-            break
-    return problems
+    found = committed(states)
+    if not any(f";{LOOPBACK}:" in line for line in (found[1] if found else {}).values()):
+        return []
+    return [
+        Problem(
+            "cluster",
+            "security",
+            f"step {step.name} needs ZooKeeper's plain client port on the network, but the "
+            f"ensemble's member lines still bind it to {LOOPBACK}: the step back to "
+            "kafka_inter_broker_secured changes them; deploy with "
+            "kafka_plaintext_listener = True and security sasl_ssl once, then again",
+        )
+    ]
 
 
 def plan_rollout(
@@ -252,7 +250,7 @@ def plan_rollout(
     """``states``: LiveState per host read this run; ``complete``: every inventory host is
     among them (a --limit run is not, and may not take a step); ``behind``: per host, the
     services whose process started before their config file was written."""
-    settings = (cluster.brokers or list(cluster.nodes))[0].settings
+    settings = cluster_settings(cluster)
     target = target_step(settings)
     final = FINAL[SASL_SSL if security.level(settings) == SASL_SSL else PLAINTEXT]
     positions: dict[str, Position] = {}

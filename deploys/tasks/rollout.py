@@ -27,11 +27,11 @@ from kafkaform import security, verify
 from kafkaform.cluster import Cluster, Node
 from kafkaform.deploy_support import once_per_run, prepared_facts
 from kafkaform.ensemble_config import wanted_members
+from kafkaform.ensemble_lists import committed
 from kafkaform.ensemble_reconfig import reconfig, same_member
 from kafkaform.rollout import RolloutPlan, plan_rollout
 from kafkaform.settings import zookeeper_clients_secured
 from kafkaform.zookeeper_client import cluster_settings, secure_acls
-from kafkaform.zookeeper_security import zookeeper_client_port
 
 
 def config_files(node: Node) -> dict[str, str]:
@@ -130,24 +130,6 @@ def set_znode_acls(cluster: Cluster, node: Node, install: str, secure: bool) -> 
     )
 
 
-def committed_members(states: dict) -> dict[int, str]:
-    """The newest membership a ZooKeeper host's files show (zkid -> member value)."""
-    newest: tuple[int, dict[int, str]] = (-1, {})
-    for state in states.values():
-        dynamic = (state.get("zookeeper") or {}).get("dynamic") or {}
-        if not dynamic.get("config"):
-            continue
-        version = int(str(dynamic.get("version") or "0"), 16)
-        if version > newest[0]:
-            found = {
-                int(key[7:]): value
-                for key, value in dynamic["config"].items()
-                if key.startswith("server.") and key[7:].isdigit()
-            }
-            newest = (version, found)
-    return newest[1]
-
-
 def member_client_addresses(cluster: Cluster, node: Node) -> None:
     """Where the members bind the plain client port (every address, or loopback once the
     servers close it: the last rollout step) is in ZooKeeper's own member lines, which only a
@@ -156,8 +138,8 @@ def member_client_addresses(cluster: Cluster, node: Node) -> None:
     differ from this run's in that only."""
     if not cluster.ensemble or node.name != cluster.ensemble[0].name:
         return
-    current = committed_members(live_states(ctx_inventory.get(), cluster))
-    wanted = wanted_members(cluster)
+    found = committed(live_states(ctx_inventory.get(), cluster))
+    current, wanted = (found[1] if found else {}), wanted_members(cluster)
     if set(current) != set(wanted):
         return  # a membership change: the ensemble's own step renders its lines
     changed = {z: v for z, v in wanted.items() if not same_member(current[z], v)}
@@ -172,6 +154,6 @@ def member_client_addresses(cluster: Cluster, node: Node) -> None:
 
 
 def reconfig_members(cluster: Cluster, members: dict[int, str]) -> None:
-    hosts = ",".join(f"{n.address}:{zookeeper_client_port(n.settings)}" for n in cluster.ensemble)
+    hosts = cluster.zookeeper_connect()
     result = reconfig(cluster_settings(cluster), hosts, admin_password(cluster), joining=members)
     print(f"    member lines now: {[result[z] for z in sorted(result)]}", file=sys.stderr)
