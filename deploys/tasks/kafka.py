@@ -30,6 +30,8 @@ from kafkaform.zookeeper_security import shell_jvm_options, zookeeper_client_jaa
 SERVER_TEMPLATE = "kafka/server.properties.j2"
 CONFIG_CHECKER = "Kafka's configuration parser"
 PARTITIONS_AWK = f"{LIB_DIR}/partitions.awk"  # the safe restart's reading of partition health
+# Kafka's zookeeper.session.timeout.ms when unset: how long a broker that died stays registered.
+SESSION_TIMEOUT_MS = 18000
 # Kafka's loggers, each to its own file (the appenders of kafkaform.programs.BROKER).
 LOGGERS = {
     "kafka.controller": {"level": "INFO", "appender": "controller"},
@@ -69,6 +71,11 @@ def secure_files(svc: JavaService, node: Node) -> tuple[list, tuple[str, ...]]:
         group=svc.user,
     )
     return [Changed(tls_changed), jaas_op], (f"-Djava.security.auth.login.config={jaas}",)
+
+
+def session_seconds(properties: Mapping[str, object]) -> int:
+    ms = int(str(properties.get("zookeeper.session.timeout.ms", SESSION_TIMEOUT_MS)))
+    return -(-ms // 1000)
 
 
 def kafka_config_check(install: str) -> str:
@@ -151,6 +158,8 @@ def configure_kafka(
         # The admin user's login on a secured cluster (root reads it).
         command_config=shlex.quote(client_config_path(node)) if login_options else "",
         default_min_isr=properties["min.insync.replicas"],
+        registration=shlex.quote(f"{s['zookeeper_chroot']}/brokers/ids/{node.kafkaid}"),
+        session_seconds=session_seconds(properties),
         topic_command=programs.TOPIC_COMMAND,
         gate_seconds=GATE_SECONDS,
         wait_seconds=s["kafka_restart_wait_seconds"],
@@ -174,7 +183,13 @@ def configure_kafka(
     if login_options:
         # The brokers log in to each other as the built-in broker user: it exists first.
         put_scram_users(cluster, node, builtin_users(s), install, shell_jvm_options(s))
-    svc.run(unit, changes, session, last="the controller" if controller else None)
+    svc.run(
+        unit,
+        changes,
+        session,
+        last="the controller" if controller else None,
+        start_gate=True,  # an earlier process's registration gone
+    )
     if upgrade.finishes_in_this_run:
         unpin_protocol(svc, server_properties, cluster.broker_properties(node), session, controller)
 

@@ -199,10 +199,14 @@ class JavaService:
         session: RollSession,
         last: str | None = None,
         wait: bool = True,
+        start_gate: bool = False,
     ) -> Callable[[], None]:
         """Start a stopped service and wait for it; restart a running one when it runs
         anything else than what is on disk now (changed in this run or left by an earlier
         one that failed or was interrupted).
+
+        ``start_gate``: the safe-restart script's ``--before-start`` must pass before a stopped
+        service starts.
 
         ``wait=False``: a service started now is not waited for here; the function returned
         queues that wait, to be called before anything needs the service (it overlaps the
@@ -220,6 +224,14 @@ class JavaService:
         systemd.daemon_reload(
             name="Reload systemd units", _if=lambda: unit_changed() or live["reload"]
         )
+        if start_gate:
+            # Queued on running hosts too (where it does nothing): pyinfra orders operations by
+            # their depth in each host's chain first, and the stopped hosts' chain must not grow.
+            server.shell(
+                name=f"Check that {name} may start",
+                commands=[f"{SCRIPT_DIR}/{name}-safe-restart --before-start"],
+                _if=lambda: not live["active"],
+            )
         # Stopped services first (pyinfra orders the hosts' operations by source line): a
         # broker or server that is down must be back before a running one may be spared.
         if not live["active"]:

@@ -141,10 +141,10 @@ def bench(line: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def lab(lab_allowed, tmp_path_factory):
-    # Bare hosts, not the run's lab box: from the box the first deploy's broker on kafka-3
-    # exited 1 at its first start (seen 2026-11-27, not yet explained; on bare hosts it passes).
-    fresh_lab(5)
+def lab(lab_box, tmp_path_factory):
+    # From the box a rebuilt host is back within seconds, while its dead broker is still
+    # registered: the deploy waits for that session to expire (kafka-safe-restart --before-start).
+    fresh_lab(5, box=lab_box.catalog)
     directory = tmp_path_factory.mktemp("replace")
     first = inventory(directory, "replace_first", FIRST)
     assert deploy(first)["results"]["totals"]["error"] == 0

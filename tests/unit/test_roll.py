@@ -120,6 +120,17 @@ def test_stopped_services_are_started_before_running_ones_restart():
     assert order.index({"Kafka broker | Wait until kafka is healthy"}) < order.index({KAFKA_STEP})
 
 
+def test_a_stopped_broker_starts_only_once_no_earlier_process_of_it_is_registered():
+    down = {"is-active --quiet kafka.service": [], **converged("follower")}
+    run = run_deploy(hosts_running(kafka2=down))
+    ops = run.ops("@fake/kafka-2")
+    assert ops.index("Kafka broker | Check that kafka may start") < ops.index(
+        "Kafka broker | Start and enable kafka"
+    )
+    assert "kafka-safe-restart --before-start" in run.executed("@fake/kafka-2")
+    assert "kafka-safe-restart --before-start" not in run.executed("@fake/kafka-1")  # running
+
+
 def test_broker_and_zookeeper_configs_are_checked_as_candidates_before_placing():
     run = run_deploy(fake_hosts("debian12", 1))
     ops = run.ops("@fake/kafka-1")

@@ -89,3 +89,56 @@ def test_a_failed_describe_says_the_tools_reason(scripts, printed, reason):
     program = stub + check + "check under_min_isr || true\n"
     out = subprocess.run(["bash", "-c", program], capture_output=True, text=True).stdout
     assert out.startswith("cannot describe topics: ") and out.strip().endswith(reason), out
+
+
+def test_the_broker_s_registration_is_its_chroot_path_with_the_session_timeout(scripts):
+    text = scripts["/usr/local/sbin/kafka-safe-restart"]
+    assert "REGISTRATION=/kafka/brokers/ids/1\nSESSION_SECONDS=18\n" in text
+
+
+def before_start(scripts, tmp_path, answers: list[str]) -> subprocess.CompletedProcess:
+    """The script's --before-start with zk_shell answering ``answers`` in turn (the last one
+    from then on), the roll library's wait_for with no pauses."""
+    text = scripts["/usr/local/sbin/kafka-safe-restart"]
+    library = scripts["/usr/local/lib/kafkaform/roll.sh"].replace(
+        'sleep "${pause:-${WAIT_PAUSES[*]: -1}}"', ":"
+    )
+    (tmp_path / "roll.sh").write_text(library)
+    for i, answer in enumerate(answers):
+        (tmp_path / f"answer{i}").write_text(answer)
+    stub = (
+        "zk_shell() { local n; n=$(cat count 2>/dev/null || echo 0); echo $((n + 1)) > count;"
+        f" (( n < {len(answers) - 1} )) || n={len(answers) - 1}; cat answer$n; }}\n"
+    )
+    script = text.replace("source /usr/local/lib/kafkaform/roll.sh\n", "source roll.sh\n" + stub)
+    script = script.replace("SESSION_SECONDS=18", "SESSION_SECONDS=-29")  # a 1 s deadline
+    (tmp_path / "script").write_text(script)
+    return subprocess.run(
+        ["bash", "script", "--before-start"], cwd=tmp_path, capture_output=True, text=True
+    )
+
+
+HELD = "cZxid = 0x10\nephemeralOwner = 0x200043f16e70001\ndataLength = 200\n"
+GONE = "Node does not exist: /kafka/brokers/ids/1\n"
+
+
+def test_before_start_passes_at_once_when_no_earlier_process_is_registered(scripts, tmp_path):
+    done = before_start(scripts, tmp_path, [GONE])
+    assert done.returncode == 0 and done.stdout == "", done
+    assert (tmp_path / "count").read_text().strip() == "1"
+
+
+def test_before_start_waits_for_a_dead_broker_s_session_to_expire(scripts, tmp_path):
+    done = before_start(scripts, tmp_path, [HELD, HELD, GONE])
+    assert done.returncode == 0, done
+    assert "still registered by an earlier process; waiting up to 1s" in done.stdout
+    assert (tmp_path / "count").read_text().strip() == "3"
+
+
+def test_before_start_gives_up_naming_the_session_that_holds_the_id(scripts, tmp_path):
+    done = before_start(scripts, tmp_path, [HELD])
+    assert done.returncode == 1
+    assert "gave up after 1s waiting for the earlier registration of broker 1 to expire" in (
+        done.stderr
+    )
+    assert "/kafka/brokers/ids/1 is still held by session 0x200043f16e70001" in done.stderr
