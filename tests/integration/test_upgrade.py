@@ -44,12 +44,11 @@ SERVER_PROPERTIES = "/etc/kafka/server.properties"
 
 
 @pytest.fixture
-def old_cluster(lab_allowed, tmp_path_factory):
+def old_cluster(lab_box, tmp_path_factory):
     """A new 3-node lab deployed with Kafka 3.8.1, a topic with RF 3 / min ISR 2 on it."""
     for version in (OLD, NEW):
         artifacts.build_distribution(version, settings.SCALA_VERSION)
-    # Bare hosts until this module is proven from the run's lab box (test_replace was not).
-    cluster = fresh_lab(3)
+    cluster = fresh_lab(3, box=lab_box.catalog)  # the box holds 3.9.2; 3.8.1 is installed
     first = lab_inventory_with(tmp_path_factory.mktemp("old"), kafka_version=OLD)
     assert deploy(first)["results"]["totals"]["error"] == 0
     verify.create_topic(verify.bootstrap(cluster), TOPIC, partitions=6, replication=3, min_isr=2)

@@ -202,9 +202,8 @@ def timed_deploy(inventory: str) -> tuple[float, float]:
     return began, time.time()
 
 
-def test_zookeeper_grows_3_to_5_and_shrinks_back_under_traffic(lab_allowed, tmp_path):
-    # Bare hosts until this module is proven from the run's lab box (test_replace was not).
-    cluster = fresh_lab(5)  # the lab's inventory: ZooKeeper on all 5
+def test_zookeeper_grows_3_to_5_and_shrinks_back_under_traffic(lab_box, tmp_path):
+    cluster = fresh_lab(5, box=lab_box.catalog)  # the lab's inventory: ZooKeeper on all 5
     names = [n.name for n in cluster.nodes]
     assert len(cluster.ensemble) == 5
     three = lab_inventory_with(

@@ -33,10 +33,9 @@ def leaders(sample: dict) -> list[str]:
     return [z for z, m in sample["mode"].items() if m == "leader"]
 
 
-def test_one_to_three_the_leader_replaced_and_back_to_one(lab_allowed, tmp_path):
+def test_one_to_three_the_leader_replaced_and_back_to_one(lab_box, tmp_path):
     # The lab's inventory: ZooKeeper on all 5, which the watcher asks.
-    # Bare hosts until this module is proven from the run's lab box (test_replace was not).
-    cluster = fresh_lab(5)
+    cluster = fresh_lab(5, box=lab_box.catalog)
     names = [n.name for n in cluster.nodes]
 
     def inventory(servers: list[str], tag: str) -> str:
