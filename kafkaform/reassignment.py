@@ -168,15 +168,20 @@ def log_dirs_command(install: str, servers: str, config: str | None = None) -> s
 
 
 def partition_sizes(output: Iterable[str]) -> dict[tuple[str, int], int]:
-    """The largest size on any broker of each partition, from LogDirsCommand's JSON line."""
+    """The largest size on any broker of each partition, from LogDirsCommand's JSON line;
+    ValueError if the output holds no such line (sizes unknown, not zero)."""
     sizes: dict[tuple[str, int], int] = {}
+    found = False
     for line in output:
         if not line.startswith("{"):
             continue
+        found = True
         for broker in json.loads(line).get("brokers", []):
             for log_dir in broker.get("logDirs", []):
                 for entry in log_dir.get("partitions", []):
                     topic, _, number = entry["partition"].rpartition("-")
                     key = (topic, int(number))
                     sizes[key] = max(sizes.get(key, 0), int(entry.get("size", 0)))
+    if not found:
+        raise ValueError("LogDirsCommand printed no JSON line")
     return sizes

@@ -227,7 +227,12 @@ def plan_and_move(
             )
         plan = plan_rebalance(layout.assignment, targets, layout.racks)
         described = shell.run(log_dirs_command(install, servers, config), "LogDirsCommand")
-        sizes = partition_sizes(described)
+        try:
+            sizes = partition_sizes(described)
+        except ValueError as error:
+            sizes = {}  # only the figure is lost: the plan does not depend on sizes
+            last = "\n".join(described[-5:]) or "(nothing)"
+            progress(f"note: the partitions' sizes are unknown ({error}; it printed:\n{last})")
         outcome = Outcome(plan, sum(sizes.get(m.partition, 0) * len(m.added) for m in plan.moves))
         show_plan(outcome, progress)
         if plan.errors:

@@ -179,3 +179,8 @@ def test_a_registration_gives_the_broker_s_rack_if_it_has_one():
     assert parse_rack(with_rack.encode()) == "eu-1a"
     assert parse_rack(json.dumps({"endpoints": [], "rack": None}).encode()) is None
     assert parse_rack(b"not json") is None
+
+
+def test_sizes_are_unknown_not_zero_without_the_json_line():
+    with pytest.raises(ValueError, match="no JSON line"):
+        partition_sizes(["Querying brokers for log directories information"])
