@@ -33,21 +33,27 @@ IN_CI = os.environ.get("CI") == "true"
 LAB_INVENTORY = "inventories/lab.py"
 
 
-# The modules that use plain_lab's deployed lab run in a row (where the first of them was
-# collected), so they share one.
-SHARE_THE_PLAIN_LAB = ("test_cluster.py", "test_host_tools.py", "test_status.py")
+# Modules that share one deployed lab run in a row (where the first of them was collected), in
+# this order: plain_lab's readers; the secured lab's reader, then the module that rotates its
+# certificates (secured_lab.py).
+SHARED_LABS = (
+    ("test_cluster.py", "test_host_tools.py", "test_status.py"),
+    ("test_security.py", "test_certificate_rotation.py"),
+)
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-    sharing = [i for i in items if i.path.parent == HERE and i.path.name in SHARE_THE_PLAIN_LAB]
-    if sharing:
-        # Where the first of them was, in SHARE_THE_PLAIN_LAB's order; the rest keep theirs.
+    for names in SHARED_LABS:
+        sharing = [i for i in items if i.path.parent == HERE and i.path.name in names]
+        if not sharing:
+            continue
+        # Where the first of them was, in the group's order; the rest keep theirs.
         first = items.index(sharing[0])
         rest = [i for i in items if i not in sharing]
-        sharing.sort(key=lambda i: SHARE_THE_PLAIN_LAB.index(i.path.name))  # stable
+        sharing.sort(key=lambda i: names.index(i.path.name))  # stable
         items[:] = rest[:first] + sharing + rest[first:]
 
 
@@ -183,7 +189,7 @@ class PlainLab:
 def plain_lab(nodes: int = 3) -> Cluster:
     """A lab of ``nodes`` brokers installed from bare hosts and deployed with the lab's own
     inventory: shared by the modules that read it or leave it as they found it (run in a row:
-    SHARE_THE_PLAIN_LAB), made again once another lab replaced it or one of its hosts is down
+    SHARED_LABS), made again once another lab replaced it or one of its hosts is down
     (a test that kills one does so last)."""
     kept = PlainLab.cluster
     if (

@@ -1,8 +1,8 @@
 """Certificate renewal and CA rotation of a secured 3-host lab under load, through the real CLI.
 
-One cluster (``security: "sasl_ssl"``, started from the lab box) for both phases, while a
-producer (acks=all, idempotent) and a consumer, logged in over SASL_SSL, use an RF 3 /
-min.insync.replicas 2 topic:
+One cluster for both phases, the secured lab test_security.py read before (secured_lab.py:
+3 brokers and the monitoring host), while a producer (acks=all, idempotent) and a consumer,
+logged in over SASL_SSL, use an RF 3 / min.insync.replicas 2 topic:
 
 1. renewal: the first deploy issues certificates with 40 days left; a deploy whose
    tls_renew_days is above that issues every host a new one (the serial served on the Kafka
@@ -12,8 +12,10 @@ min.insync.replicas 2 topic:
    its steps; then every served certificate comes from the new CA only, the hosts trust the
    new CA only, and ``kafkaform certs check`` exits 0.
 
-After each deploy: no producer error, every acknowledged message read back. Each deploy's
-time under load is printed as a JSON line (as bench/ does), for the closing note.
+After each deploy: no producer error, every acknowledged message read back. After each phase
+the monitoring host's Prometheus scrapes every target again (over TLS, with the CA the phase
+left). Each deploy's time under load is printed as a JSON line (as bench/ does), for the
+closing note.
 """
 
 from __future__ import annotations
@@ -30,17 +32,12 @@ from cryptography import x509
 from kafkaform import ca_rotation, cert_check, certificates, client_config, security, verify
 from kafkaform.cluster import Cluster
 from kafkaform.zookeeper_security import server_ca_path
-from tests.integration.conftest import BIN, deploy, fresh_lab, lab_inventory_with, on_node, run
+from tests.integration.conftest import BIN, deploy, lab_inventory_with, on_node, run
 from tests.integration.scaling import cluster_of
+from tests.integration.secured_lab import CERT_DAYS, SETTINGS, secured_lab, targets_down
 
-TOPIC = {
-    "name": "rotation.load",
-    "partitions": 3,
-    "replication_factor": 3,
-    "configs": {"min.insync.replicas": "2"},
-}
-FIRST_DAYS = 40  # the first deploy's certificates: below RENEW_DAYS, so the next renews
-RENEW_DAYS = 60
+TOPIC = "rotation.load"
+RENEW_DAYS = 60  # above the secured lab's CERT_DAYS: the renewal deploy renews every host
 RATE = 50.0  # messages a second
 # The TLS ports whose served certificate must change (settings keys), with the service behind.
 SERVED_PORTS = {
@@ -67,19 +64,20 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab(lab_box, tmp_path_factory) -> Lab:
-    """A 3-host lab deployed secured, its certificates issued for FIRST_DAYS days."""
-    root = tmp_path_factory.mktemp("certificate-rotation")
-    pki = root / "pki"
-    fresh_lab(3, box=lab_box.catalog)
-    common = {"security": "sasl_ssl", "pki_dir": str(pki), "kafka_topics": [TOPIC]}
-    (root / "first").mkdir()
-    (root / "renew").mkdir()
-    first = lab_inventory_with(root / "first", tls_cert_days=FIRST_DAYS, **common)
-    started = time.monotonic()
-    assert deploy(first)["results"]["totals"]["error"] == 0
-    emit(phase="first_deploy", seconds=round(time.monotonic() - started, 1))
-    renew = lab_inventory_with(root / "renew", tls_renew_days=RENEW_DAYS, **common)
-    return Lab(renew, pki)
+    """The secured lab (secured_lab.py: its certificates issued for CERT_DAYS days) with an
+    inventory that renews them, and the topic the load uses."""
+    secured = secured_lab(lab_box.catalog, tmp_path_factory.mktemp("kafka-secured"))
+    assert CERT_DAYS < RENEW_DAYS
+    (secured.root / "renew").mkdir(exist_ok=True)
+    # The default lifetime again (the validator refuses one under tls_renew_days).
+    settings = {k: v for k, v in SETTINGS.items() if k != "tls_cert_days"}
+    renew = lab_inventory_with(
+        secured.root / "renew", pki_dir=str(secured.pki), tls_renew_days=RENEW_DAYS, **settings
+    )
+    lab = Lab(renew, secured.pki)
+    servers, login = login_of(lab)
+    verify.create_topic(servers, TOPIC, partitions=3, replication=3, min_isr=2, login=login)
+    return lab
 
 
 def served_certificates(cluster: Cluster) -> dict[str, x509.Certificate]:
@@ -125,6 +123,15 @@ def assert_rolled_one_at_a_time(cluster: Cluster, since: float) -> None:
             assert next_stop >= up, f"two {unit} services were down at once: {windows}"
 
 
+def assert_scraped(cluster: Cluster, seconds: float = 120) -> None:
+    """The monitoring host's Prometheus has every target up (within ``seconds``: a target
+    rolled last may still be marked down from its restart)."""
+    deadline = time.monotonic() + seconds
+    while (down := targets_down(cluster)) and time.monotonic() < deadline:
+        time.sleep(5)
+    assert down == [], down
+
+
 def wait_read_back(traffic: verify.LiveTraffic, seconds: float = 60) -> int:
     """Every message acknowledged so far was read by the live consumer (waits for it)."""
     deadline = time.monotonic() + seconds
@@ -161,7 +168,7 @@ def test_renewal_gives_every_host_a_new_certificate_under_load(lab):
     before = served_certificates(cluster)
     assert all(certificates.days_left(c) < RENEW_DAYS for c in before.values()), before
     servers, login = login_of(lab)
-    with verify.LiveTraffic(servers, TOPIC["name"], RATE, login) as traffic:
+    with verify.LiveTraffic(servers, TOPIC, RATE, login) as traffic:
         started = timed_deploy(lab.inventory, "renewal", traffic)
     counts = traffic.check()
     emit(phase="renewal_total", **counts)
@@ -171,6 +178,7 @@ def test_renewal_gives_every_host_a_new_certificate_under_load(lab):
         assert cert.serial_number != before[where].serial_number, where
         assert certificates.days_left(cert) > RENEW_DAYS, where
     assert_rolled_one_at_a_time(cluster, started)
+    assert_scraped(cluster)
 
 
 def rotate_ca(lab: Lab, *args: str) -> str:
@@ -190,7 +198,7 @@ def test_ca_rotation_in_three_deploys_under_load(lab):
     }
     servers, login = login_of(lab)
     assert login["ssl.ca.location"] == str(lab.pki / "control" / "ca.crt")
-    with verify.LiveTraffic(servers, TOPIC["name"], RATE, login) as traffic:
+    with verify.LiveTraffic(servers, TOPIC, RATE, login) as traffic:
         for step, name in ca_rotation.STEPS.items():
             before = served_certificates(cluster)
             started = timed_deploy(lab.inventory, f"ca_rotation_{step}_{name}", traffic)
@@ -207,8 +215,9 @@ def test_ca_rotation_in_three_deploys_under_load(lab):
     for where, cert in served_certificates(cluster).items():
         assert certificates.issued_by(cert, new_ca), where
         assert not certificates.issued_by(cert, old_ca), where
-    # The hosts trust the new CA only (Kafka's and ZooKeeper's bundles).
-    for node in cluster.nodes:
+    # The hosts trust the new CA only (Kafka's and ZooKeeper's bundles; the monitoring host's
+    # trust shows in assert_scraped below).
+    for node in cluster.brokers:
         s = node.settings
         for path in (f"{security.tls_dir(s)}/{security.CA_FILE}", server_ca_path(s)):
             bundle = on_node(node.name, f"cat {path}").stdout
@@ -216,3 +225,4 @@ def test_ca_rotation_in_three_deploys_under_load(lab):
             assert trusted == [certificates.fingerprint(new_ca)], (node.name, path)
     check = run(str(BIN / "kafkaform"), "certs", "check", lab.inventory, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
+    assert_scraped(cluster)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import socket
 import ssl
 import time
@@ -35,83 +34,27 @@ from kafkaform import client_config, monitoring_auth, pki, security, verify
 from tests.integration.conftest import (
     BIN,
     changed_operations,
-    fresh_lab,
-    lab_inventory_with,
     on_node,
     run,
 )
 from tests.integration.scaling import cluster_of
-
-# Created by the deploy's topics step, whose tools log in with the host's client config.
-LISTED_TOPIC = {
-    "name": "secured.events",
-    "partitions": 3,
-    "replication_factor": 3,
-    "configs": {"min.insync.replicas": "2"},
-}
-
-
-# Users and ACLs as code: alice may use the listed topic (and the verify helpers' groups, by
-# prefix); bob may log in and nothing else. Their passwords come from the environment.
-USERS = [
-    {"name": "alice", "password_env": "KAFKAFORM_TEST_ALICE"},
-    {"name": "bob", "password_env": "KAFKAFORM_TEST_BOB"},
-]
-PASSWORDS = {"alice": f"alice-{uuid.uuid4().hex}", "bob": f"bob-{uuid.uuid4().hex}"}
-ACLS = [
-    {
-        "principal": "User:alice",
-        "resource_type": "topic",
-        "resource_name": LISTED_TOPIC["name"],
-        "operations": ["Describe", "Read", "Write"],
-    },
-    {
-        "principal": "User:alice",
-        "resource_type": "group",
-        "resource_name": "kafkaform-verify",
-        "pattern_type": "prefixed",
-        "operations": ["Read"],
-    },
-]
-
-
-def secrets_of(pki: Path) -> list[str]:
-    values = [p.read_text().strip() for p in (pki / "secrets").iterdir() if p.is_file()]
-    assert values, "no generated password: nothing would be checked"
-    return values + list(PASSWORDS.values())
-
-
-def secured_deploy(inventory: str, pki: Path) -> tuple[dict, str]:
-    """The deploy with --diff: its result and all it printed (stdout, stderr), in which no
-    generated password may be."""
-    proc = run(str(BIN / "pyinfra"), "-y", "--json", "--diff", inventory, "deploys/kafka.py")
-    shown = proc.stdout + proc.stderr
-    for value in secrets_of(pki):
-        assert value not in shown, "a generated password is in the deploy's output"
-    return json.loads(proc.stdout), shown
+from tests.integration.secured_lab import (
+    LISTED_TOPIC,
+    MONITOR,
+    PASSWORDS,
+    secrets_of,
+    secured_deploy,
+    secured_lab,
+    targets_down,
+)
 
 
 @pytest.fixture(scope="module")
-def secured(lab_box, tmp_path_factory):
-    """(inventory, pki_dir, the first run's result) of a lab deployed secured from day one;
-    pki_dir under the test's own directory, never ~/.kafkaform."""
-    root = tmp_path_factory.mktemp("kafka-secured")
-    pki = root / "pki"
-    fresh_lab(3, monitoring=True, box=lab_box.catalog)
-    os.environ["KAFKAFORM_TEST_ALICE"] = PASSWORDS["alice"]
-    os.environ["KAFKAFORM_TEST_BOB"] = PASSWORDS["bob"]
-    inventory = lab_inventory_with(
-        root,
-        security="sasl_ssl",
-        pki_dir=str(pki),
-        kafka_topics=[LISTED_TOPIC],
-        kafka_users=USERS,
-        kafka_acls=ACLS,
-    )
-    first, shown = secured_deploy(inventory, pki)
-    assert first["results"]["totals"]["error"] == 0
-    assert f"{ACTION_PREFIX}create {LISTED_TOPIC['name']}:" in shown
-    return inventory, pki, first
+def secured(lab_box, tmp_path_factory) -> tuple[str, Path, dict]:
+    """(inventory, pki_dir, the first run's result) of the secured lab (secured_lab.py)."""
+    lab = secured_lab(lab_box.catalog, tmp_path_factory.mktemp("kafka-secured"))
+    assert f"{ACTION_PREFIX}create {LISTED_TOPIC['name']}:" in lab.shown
+    return lab.inventory, lab.pki, lab.first
 
 
 def admin_login(inventory: str) -> tuple[str, dict[str, str]]:
@@ -289,7 +232,6 @@ def test_the_cluster_holds_exactly_the_listed_acls_of_a_user(secured):
 
 # --- Monitoring and logs of the secured lab (its monitoring host) ---------------------------
 
-MONITOR = "monitor"
 SINK = "/var/log/kafkaform"
 
 
@@ -337,24 +279,10 @@ def test_every_monitoring_endpoint_refuses_a_reader_without_its_password(secured
 def test_prometheus_scrapes_every_target_over_tls_with_its_password(secured):
     inventory, _, _ = secured
     cluster = cluster_of(inventory)
-    monitor = cluster.node(MONITOR)
-    port = monitor.settings["prometheus_port"]
-    access = monitoring_auth.exporter_access(monitor.settings, port, lambda: "")
-    context = ssl.create_default_context(cafile=str(pki.trusted_ca_file(monitor.settings)))
-    token = base64.b64encode(f"{access.username}:{access.password}".encode()).decode()
-
-    def down() -> list[str]:
-        request = urllib.request.Request(f"https://{monitor.address}:{port}/api/v1/targets")
-        request.add_header("Authorization", f"Basic {token}")
-        with urllib.request.urlopen(request, timeout=10, context=context) as response:
-            targets = json.load(response)["data"]["activeTargets"]
-        assert targets
-        return [t["scrapeUrl"] for t in targets if t["health"] != "up"]
-
     deadline = time.monotonic() + 120
-    while down() and time.monotonic() < deadline:
+    while targets_down(cluster) and time.monotonic() < deadline:
         time.sleep(5)
-    assert down() == []
+    assert targets_down(cluster) == []
 
 
 def sink_lines(marker: str) -> int:
