@@ -4,6 +4,9 @@
 - a broker whose unit cannot start stops the deploy, the rest keep running, nothing is lost;
   a plain run after the fix converges (every service runs the config on disk);
 - the same for a ZooKeeper server: the quorum stays;
+- a broker killed with SIGKILL (its registration left behind) is started again by a deploy
+  and by a hand-run safe restart once the registration expired, instead of exiting on "node
+  already exists";
 - a run killed mid-roll (during a 3.9.1 -> 3.9.2 upgrade) is completed by the next plain run,
   each host switching binaries in its own turn.
 
@@ -228,6 +231,32 @@ def test_a_zookeeper_server_that_cannot_start_stops_the_roll_with_the_quorum_kep
     zk_leader(cluster)
     assert main_pid(leader, "zookeeper") != servers[leader]
     converged(fixed)
+
+
+def test_a_killed_broker_starts_again_only_once_its_registration_expired(cluster, tmp_path):
+    last = controller(cluster)
+    victim = next(n.name for n in cluster.brokers if n.name != last)
+    change = {
+        "kafka_properties": {"log.retention.hours": 100},  # as the previous tests left it
+        "zookeeper_properties": {"maxClientCnxns": 61},
+    }
+    same = inventory(tmp_path / "same", **change)
+    kill = "systemctl kill -s KILL kafka.service 2>/dev/null; sleep 0.5"
+    with verify.LiveTraffic(verify.bootstrap(cluster), TOPIC) as traffic:
+        # A deploy right after a broker died: it starts the broker once ZooKeeper dropped the
+        # dead one's registration (its session, zookeeper.session.timeout.ms), not before.
+        on_node(victim, kill)
+        deployed = run(str(BIN / "pyinfra"), "-y", "-vvv", same, KAFKA)  # -vvv: commands' output
+        out = deployed.stdout + deployed.stderr
+        assert "still registered by an earlier process" in out, out[-3000:]
+        # The same for a safe restart run by hand at once.
+        on_node(victim, kill)
+        hand = on_node(victim, "/usr/local/sbin/kafka-safe-restart").stdout
+        assert "still registered by an earlier process" in hand, hand
+        assert "is up and every partition is in sync" in hand, hand
+    print(traffic.check())
+    assert verify.registered_brokers(cluster) == [1, 2, 3]
+    converged(same)
 
 
 def test_a_run_killed_mid_roll_is_completed_by_the_next_plain_run(cluster, tmp_path):

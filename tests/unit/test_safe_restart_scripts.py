@@ -142,3 +142,47 @@ def test_before_start_gives_up_naming_the_session_that_holds_the_id(scripts, tmp
         done.stderr
     )
     assert "/kafka/brokers/ids/1 is still held by session 0x200043f16e70001" in done.stderr
+
+
+def function_of(text: str, name: str) -> str:
+    start = text.index(f"{name}() {{")
+    return text[start : text.index("\n}\n", start) + 3]
+
+
+def test_a_restart_with_a_step_between_stops_runs_it_then_starts(scripts):
+    library = scripts["/usr/local/lib/kafkaform/roll.sh"]
+    program = (
+        'systemctl() { echo "systemctl $*"; }\n'
+        "unit_prop() { echo no; }\n"
+        'between() { echo "between"; }\n'
+        + function_of(library, "restart_unit")
+        + "restart_unit kafka.service between\n"
+    )
+    out = subprocess.run(["bash", "-c", program], capture_output=True, text=True).stdout
+    assert out.splitlines() == [
+        "systemctl reset-failed kafka.service",
+        "systemctl stop kafka.service",
+        "between",
+        "systemctl start kafka.service",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("before", "stop", "asks"),
+    [
+        ("success", "success", False),  # a clean stop: its session closed with it
+        ("signal", "success", True),  # it had died (kill -9, a crash) before the restart
+        ("success", "timeout", True),  # killed at the stop timeout, mid controlled shutdown
+    ],
+)
+def test_only_a_broker_that_died_or_was_killed_waits_for_its_registration(
+    scripts, before, stop, asks
+):
+    text = scripts["/usr/local/sbin/kafka-safe-restart"]
+    program = (
+        f"UNIT=kafka.service\nUNIT_RESULT={before}\nunit_prop() {{ echo {stop}; }}\n"
+        'await_unregistered() { echo "asked ZooKeeper"; }\n' + function_of(text, "after_stop")
+        + "after_stop\n"
+    )  # fmt: skip
+    out = subprocess.run(["bash", "-c", program], capture_output=True, text=True).stdout
+    assert ("asked ZooKeeper" in out) == asks
