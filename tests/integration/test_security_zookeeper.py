@@ -27,6 +27,7 @@ from tests.integration.conftest import (
     run,
 )
 from tests.integration.scaling import cluster_of
+from tests.integration.secured_lab import secured_deploy
 
 
 def secured_inventory(directory: Path, pki: Path, servers: int, names: list[str]) -> str:
@@ -37,19 +38,6 @@ def secured_inventory(directory: Path, pki: Path, servers: int, names: list[str]
         for i, name in enumerate(names, 1)
     }  # fmt: skip
     return lab_inventory_with(directory, hosts=hosts, security="sasl_ssl", pki_dir=str(pki))
-
-
-def secured_deploy(inventory: str, pki: Path) -> dict:
-    """The deploy, with --diff too; nothing it prints holds a generated password."""
-    import json
-
-    proc = run(str(BIN / "pyinfra"), "-y", "--json", "--diff", inventory, "deploys/kafka.py")
-    shown = proc.stdout + proc.stderr
-    secrets = [p.read_text().strip() for p in (pki / "secrets").iterdir()]
-    assert secrets
-    for value in secrets:
-        assert value not in shown, "a generated password is in the deploy's output"
-    return json.loads(proc.stdout)
 
 
 def wait_modes(cluster, wanted: list[str], seconds: float = 60) -> dict[str, str]:
@@ -67,10 +55,10 @@ def secured_lab(lab_box, tmp_path_factory):
     pki = root / "pki"
     names = [n.name for n in fresh_lab(3, box=lab_box.catalog).nodes]
     one = secured_inventory(root / "one", pki, 1, names)
-    assert secured_deploy(one, pki)["results"]["totals"]["error"] == 0
+    assert secured_deploy(one, pki)[0]["results"]["totals"]["error"] == 0
     wait_modes(cluster_of(one), ["leader"])
     three = secured_inventory(root / "three", pki, 3, names)
-    assert secured_deploy(three, pki)["results"]["totals"]["error"] == 0  # reconfig +2, +3
+    assert secured_deploy(three, pki)[0]["results"]["totals"]["error"] == 0  # reconfig +2, +3
     return three, pki
 
 
@@ -130,5 +118,5 @@ def test_a_safe_restart_by_hand_status_and_a_second_run_that_changes_nothing(sec
     wait_modes(cluster, ["follower", "follower", "leader"])
     status = run(str(BIN / "kafkaform"), "status", inventory)
     assert "ZooKeeper does not serve" not in status.stdout
-    again = secured_deploy(inventory, pki)
+    again, _ = secured_deploy(inventory, pki)
     assert changed_operations(again) == []
